@@ -1,0 +1,213 @@
+//! Reading `bridge.yaml`: YAML → `${VAR}` expansion → `STORYBRIDGE_*` overrides →
+//! typed [`Config`] → cross-key checks. Every failure names the file and key path.
+
+use std::path::{Path, PathBuf};
+
+use figment::error::{Actual, Kind};
+use figment::providers::{Env, Format, Serialized, Yaml};
+use figment::value::{Dict, Value};
+use figment::Figment;
+
+use super::check::check;
+use super::error::{ConfigError, ConfigErrors};
+use super::expand::expand;
+use super::Config;
+
+/// The `bridge.yaml` in the repository, compiled in so the binary runs on its own.
+pub const EMBEDDED_CONFIG: &str = include_str!("../../bridge.yaml");
+
+/// Top-level keys that `STORYBRIDGE_<KEY>` may override. Nested keys are not
+/// overridable: rules and channels belong in the file, secrets in `${VAR}`.
+const ENV_OVERRIDABLE: &[&str] = &["listen", "max_body_bytes", "templates"];
+
+/// Where a config came from: its name in messages and the directory that
+/// relative paths in it (such as `templates:`) start from.
+#[derive(Debug, Clone)]
+pub struct ConfigOrigin {
+    pub name: String,
+    pub base_dir: PathBuf,
+}
+
+impl ConfigOrigin {
+    pub fn file(path: &Path) -> Self {
+        let base_dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        ConfigOrigin {
+            name: path.display().to_string(),
+            base_dir,
+        }
+    }
+
+    pub fn embedded() -> Self {
+        ConfigOrigin {
+            name: "<embedded bridge.yaml>".into(),
+            base_dir: PathBuf::from("."),
+        }
+    }
+}
+
+/// Loads and checks a config file, taking `${VAR}` from the process environment.
+pub fn load_file(path: &Path) -> Result<(Config, ConfigOrigin), ConfigErrors> {
+    let origin = ConfigOrigin::file(path);
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| ConfigErrors::single(&origin.name, "", format!("cannot read: {error}")))?;
+    let config = load_str(&text, &origin, &|name| std::env::var(name).ok())?;
+    Ok((config, origin))
+}
+
+/// Loads and checks config text; `lookup` supplies `${VAR}` values.
+pub fn load_str(
+    text: &str,
+    origin: &ConfigOrigin,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let file = origin.name.as_str();
+    let mut tree: Dict = Figment::from(Yaml::string(text))
+        .merge(Env::prefixed("STORYBRIDGE_").only(ENV_OVERRIDABLE))
+        .extract()
+        .map_err(|error| figment_errors(file, error))?;
+
+    let mut errors = Vec::new();
+    for (key, value) in tree.iter_mut() {
+        expand_tree(value, key.clone(), lookup, file, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+
+    let config: Config = Figment::from(Serialized::defaults(tree))
+        .extract()
+        .map_err(|error| figment_errors(file, error))?;
+    let problems = check(&config, file);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(problems))
+    }
+}
+
+fn expand_tree(
+    value: &mut Value,
+    path: String,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    file: &str,
+    errors: &mut Vec<ConfigError>,
+) {
+    match value {
+        Value::String(_, text) => match expand(text, lookup) {
+            Ok(expanded) => *text = expanded,
+            Err(error) => errors.push(ConfigError {
+                file: file.into(),
+                path,
+                message: error.to_string(),
+            }),
+        },
+        Value::Dict(_, dict) => {
+            for (key, child) in dict.iter_mut() {
+                expand_tree(child, format!("{path}.{key}"), lookup, file, errors);
+            }
+        }
+        Value::Array(_, items) => {
+            for (index, child) in items.iter_mut().enumerate() {
+                expand_tree(child, format!("{path}[{index}]"), lookup, file, errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn figment_errors(file: &str, error: figment::Error) -> ConfigErrors {
+    ConfigErrors(
+        error
+            .into_iter()
+            .map(|error| {
+                let mut path = key_path(&error.path);
+                let message = describe_figment_error(&error.kind, &mut path);
+                ConfigError {
+                    file: file.into(),
+                    path,
+                    message,
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Figment's path segments joined as `rules[0].when`: numeric segments are list indices.
+fn key_path(segments: &[String]) -> String {
+    let mut path = String::new();
+    for segment in segments {
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            path.push_str(&format!("[{segment}]"));
+        } else {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(segment);
+        }
+    }
+    path
+}
+
+fn push_key(path: &mut String, key: &str) {
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(key);
+}
+
+/// Serde's messages quote the offending value, which may be a secret expanded from
+/// `${VAR}`; these say what kind of value it was instead.
+fn describe_figment_error(kind: &Kind, path: &mut String) -> String {
+    match kind {
+        Kind::InvalidType(actual, expected) => {
+            format!("expected {expected}, found {}", describe_actual(actual))
+        }
+        Kind::InvalidValue(_, expected) => format!("invalid value: expected {expected}"),
+        Kind::InvalidLength(length, expected) => {
+            format!("expected {expected}, found {length} items")
+        }
+        Kind::UnknownVariant(variant, expected) => {
+            format!("unknown value `{variant}`, expected {}", one_of(expected))
+        }
+        Kind::UnknownField(field, expected) => {
+            push_key(path, field);
+            format!("unknown key, expected {}", one_of(expected))
+        }
+        Kind::MissingField(field) => {
+            push_key(path, field);
+            "missing (this key is required)".into()
+        }
+        Kind::DuplicateField(field) => {
+            push_key(path, field);
+            "given twice".into()
+        }
+        Kind::Message(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn describe_actual(actual: &Actual) -> &'static str {
+    match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) | Actual::Float(_) => "a number",
+        Actual::Char(_) | Actual::Str(_) => "a string",
+        Actual::Unit | Actual::Option => "nothing",
+        Actual::Seq => "a list",
+        Actual::Map => "a map",
+        _ => "another kind of value",
+    }
+}
+
+fn one_of(expected: &[&str]) -> String {
+    match expected {
+        [] => "nothing here".into(),
+        [only] => format!("`{only}`"),
+        _ => {
+            let quoted: Vec<String> = expected.iter().map(|name| format!("`{name}`")).collect();
+            format!("one of {}", quoted.join(", "))
+        }
+    }
+}

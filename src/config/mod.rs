@@ -1,0 +1,14 @@
+//! `bridge.yaml`: typed configuration, loaded and checked at the edge so the rest
+//! of the bridge works with values it can trust.
+
+mod check;
+mod error;
+mod expand;
+mod load;
+mod secret;
+mod types;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use load::{load_file, load_str, ConfigOrigin, EMBEDDED_CONFIG};
+pub use secret::Secret;
+pub use types::*;

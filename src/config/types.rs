@@ -1,0 +1,251 @@
+//! The shape of `bridge.yaml`, as serde reads it. Checks that span several keys
+//! live in `check.rs`; this file only says what each key may hold.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer};
+
+use super::Secret;
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Directory whose `*.hbs` files override the embedded templates by name,
+    /// relative to the config file.
+    #[serde(default)]
+    pub templates: Option<PathBuf>,
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    #[serde(default)]
+    pub channels: BTreeMap<String, ChannelConfig>,
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// Names for ids, by entity type: `names: { workflow-state: { 500000010: "Ready for Deploy" } }`.
+    #[serde(default)]
+    pub names: BTreeMap<String, BTreeMap<String, String>>,
+    /// Tracker members by id (Shortcut UUID, Pivotal person id) or e-mail.
+    #[serde(default)]
+    pub people: BTreeMap<String, PersonConfig>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_max_body_bytes() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    Shortcut(ShortcutSource),
+    Pivotal(PivotalSource),
+    Generic(Box<GenericSource>),
+}
+
+impl SourceConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Shortcut(_) => "shortcut",
+            SourceConfig::Pivotal(_) => "pivotal",
+            SourceConfig::Generic(_) => "generic",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShortcutSource {
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
+    #[serde(default)]
+    pub allow_unsigned: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PivotalSource {
+    #[serde(default)]
+    pub token: Option<Secret>,
+    #[serde(default)]
+    pub allow_unsigned: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenericSource {
+    #[serde(default)]
+    pub signature: Option<SignatureConfig>,
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// Where the event type lives (`{ header: X-GitHub-Event }` or `{ pointer: /type }`).
+    #[serde(default)]
+    pub event_type: Option<Locator>,
+    /// Where the event's unique id lives; without it the id is a hash of the body.
+    #[serde(default)]
+    pub event_id: Option<Locator>,
+    #[serde(default)]
+    pub fields: GenericFields,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureConfig {
+    pub header: String,
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+/// A header name or a JSON pointer; `check` makes sure exactly one is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Locator {
+    #[serde(default)]
+    pub header: Option<String>,
+    #[serde(default)]
+    pub pointer: Option<String>,
+}
+
+/// JSON pointers that say where a generic payload keeps each part of a change.
+/// Unset ones fall back to common spellings (see `normalize::generic`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenericFields {
+    pub entity_type: Option<String>,
+    pub action: Option<String>,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub actor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Slack,
+    Discord,
+    Console,
+}
+
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Slack => "slack",
+            ChannelKind::Discord => "discord",
+            ChannelKind::Console => "console",
+        }
+    }
+}
+
+impl fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    pub kind: ChannelKind,
+    /// The incoming-webhook URL. It carries the credential, so it is a secret.
+    #[serde(default)]
+    pub url: Option<Secret>,
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Discord only: overrides the webhook's display name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Discord only: overrides the webhook's avatar.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    /// Let rendered messages mention users (Discord `allowed_mentions`). Off by default.
+    #[serde(default)]
+    pub mentions: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    #[serde(default)]
+    pub when: WhenConfig,
+    pub send: Vec<String>,
+    #[serde(default)]
+    pub template: Option<String>,
+    #[serde(default)]
+    pub stop: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhenConfig {
+    pub source: Option<Values>,
+    pub entity_type: Option<Values>,
+    pub action: Option<Values>,
+    pub changed: Option<Values>,
+    pub from: Option<BTreeMap<String, Values>>,
+    pub to: Option<BTreeMap<String, Values>>,
+    pub primary: Option<bool>,
+    pub not: Option<Box<WhenConfig>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonConfig {
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// One scalar or a list of scalars, kept as strings: YAML reads `500000010` as a
+/// number and `Done` as a string, and a matcher compares both as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Values(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Values {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Scalar {
+            Str(String),
+            Int(i64),
+            Float(f64),
+            Bool(bool),
+        }
+        impl Scalar {
+            fn into_text(self) -> String {
+                match self {
+                    Scalar::Str(s) => s,
+                    Scalar::Int(i) => i.to_string(),
+                    Scalar::Float(f) => f.to_string(),
+                    Scalar::Bool(b) => b.to_string(),
+                }
+            }
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(Scalar),
+            Many(Vec<Scalar>),
+        }
+        let values = match OneOrMany::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom("expected a value or a list of values"))?
+        {
+            OneOrMany::One(one) => vec![one.into_text()],
+            OneOrMany::Many(many) => many.into_iter().map(Scalar::into_text).collect(),
+        };
+        Ok(Values(values))
+    }
+}

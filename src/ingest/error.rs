@@ -1,0 +1,54 @@
+//! Every way a request can be refused, and the one place that maps each to an
+//! HTTP status. Nothing a client sends can produce a 5xx.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::normalize::{DecodeError, NormalizeError};
+use crate::verify::VerifyError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("no source named `{0}`")]
+    UnknownSource(String),
+    #[error("unsupported content type (send application/json or application/x-www-form-urlencoded)")]
+    UnsupportedMediaType,
+    #[error("body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("could not read the body")]
+    UnreadableBody,
+    #[error("{0}")]
+    Unauthorized(#[from] VerifyError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Normalize(#[from] NormalizeError),
+}
+
+impl IngestError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            IngestError::UnknownSource(_) => StatusCode::NOT_FOUND,
+            IngestError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            IngestError::UnreadableBody | IngestError::Decode(_) | IngestError::Normalize(_) => {
+                StatusCode::BAD_REQUEST
+            }
+        }
+    }
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        // A 401 says no more than that: which header, secret or step failed
+        // would help someone guessing.
+        let message = match &self {
+            IngestError::Unauthorized(_) => "invalid or missing signature".to_owned(),
+            other => other.to_string(),
+        };
+        (self.status(), Json(json!({ "error": message }))).into_response()
+    }
+}

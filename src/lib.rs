@@ -1,0 +1,127 @@
+//! storybridge: tracker webhooks in, chat messages out.
+//!
+//! A request travels the modules in this order:
+//! `ingest` (HTTP, limits) → `verify` (HMAC / token) → `normalize` (one event
+//! model) → `resolve` (names for ids) → `rules` (which rules fire) → `render`
+//! (templates) → `deliver` (per-channel queues, retries) → `sinks` (Slack,
+//! Discord, console). `pipeline::route` shows the middle of that path in one
+//! function. `config` turns `bridge.yaml` into typed values before any of it runs.
+
+pub mod config;
+pub mod deliver;
+pub mod ingest;
+pub mod normalize;
+pub mod pipeline;
+pub mod render;
+pub mod resolve;
+pub mod rules;
+pub mod sinks;
+pub mod verify;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use config::{ChannelKind, Config, ConfigError, ConfigErrors, ConfigOrigin};
+use render::Templates;
+use resolve::Directory;
+use rules::Rule;
+
+/// How long shutdown waits for queued messages to go out.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A loaded, checked configuration with everything compiled that requests need:
+/// rules, templates, the names directory.
+pub struct Bridge {
+    pub config: Config,
+    pub origin: ConfigOrigin,
+    pub rules: Vec<Rule>,
+    pub templates: Templates,
+    pub directory: Directory,
+}
+
+impl Bridge {
+    /// Compiles `config`, checking what spans config and template files.
+    pub fn build(config: Config, origin: ConfigOrigin) -> Result<Bridge, ConfigErrors> {
+        let directory = config.templates.as_ref().map(|dir| origin.base_dir.join(dir));
+        let templates = Templates::load(directory.as_deref(), &origin.name).map_err(ConfigErrors)?;
+        let problems = check_template_names(&config, &templates, &origin.name);
+        if !problems.is_empty() {
+            return Err(ConfigErrors(problems));
+        }
+        Ok(Bridge {
+            rules: config.rules.iter().map(Rule::compile).collect(),
+            directory: Directory::from_config(&config),
+            templates,
+            config,
+            origin,
+        })
+    }
+}
+
+/// A named template must exist for every platform it will render for.
+fn check_template_names(config: &Config, templates: &Templates, file: &str) -> Vec<ConfigError> {
+    let mut problems = Vec::new();
+    let mut require = |path: String, name: &str, kind: ChannelKind, channel: &str| {
+        if !templates.has(name, kind) {
+            let known: Vec<&str> = templates.names().collect();
+            problems.push(ConfigError {
+                file: file.into(),
+                path,
+                message: format!(
+                    "unknown template `{name}` for {kind} channel `{channel}` (known: {})",
+                    known.join(", ")
+                ),
+            });
+        }
+    };
+    for (name, channel) in &config.channels {
+        if let Some(template) = &channel.template {
+            require(format!("channels.{name}.template"), template, channel.kind, name);
+        }
+    }
+    for (index, rule) in config.rules.iter().enumerate() {
+        let Some(template) = &rule.template else { continue };
+        for channel_name in &rule.send {
+            if let Some(channel) = config.channels.get(channel_name) {
+                require(
+                    format!("rules[{index}].template"),
+                    template,
+                    channel.kind,
+                    channel_name,
+                );
+            }
+        }
+    }
+    problems
+}
+
+/// The HTTP client every sink shares: bounded timeouts, and no redirects, since a
+/// webhook that redirects is misconfigured and following it could leak the body.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("storybridge/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("TLS backend initialises")
+}
+
+/// Serves `bridge` on `listener` until `shutdown` resolves, then lets queued
+/// messages go out for up to ten seconds.
+pub async fn run(
+    bridge: Arc<Bridge>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (outbox, workers) = deliver::Outbox::start(bridge.clone(), http_client());
+    let app = ingest::router(ingest::AppState { bridge, outbox });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    workers.drain(DRAIN_DEADLINE).await;
+    Ok(())
+}

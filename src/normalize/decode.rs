@@ -1,0 +1,34 @@
+//! From verified bytes to JSON: a JSON body, or a form body whose `payload`
+//! field holds the JSON (GitHub's and Clubmed's form encoding).
+
+use serde_json::Value;
+
+use crate::verify::Verified;
+
+/// How the sender encoded the body, from its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    Json,
+    Form,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("body is not valid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("form body has no `payload` field")]
+    NoPayloadField,
+}
+
+pub fn decode(verified: &Verified, format: BodyFormat) -> Result<Value, DecodeError> {
+    match format {
+        BodyFormat::Json => serde_json::from_slice(verified.body()).map_err(DecodeError::Json),
+        BodyFormat::Form => {
+            let payload = form_urlencoded::parse(verified.body())
+                .find(|(key, _)| key == "payload")
+                .map(|(_, value)| value)
+                .ok_or(DecodeError::NoPayloadField)?;
+            serde_json::from_str(&payload).map_err(DecodeError::Json)
+        }
+    }
+}

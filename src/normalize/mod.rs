@@ -1,0 +1,218 @@
+//! One event model for every tracker. A verified body becomes an [`Event`]: who
+//! did it, when, and a list of [`Change`]s, each naming an entity, an action and
+//! the fields that moved.
+//!
+//! Normalizing never rejects what it does not know: unknown entity types, actions
+//! and fields are carried through for rules and templates to use.
+
+mod decode;
+mod generic;
+mod pivotal;
+mod shortcut;
+mod time;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use decode::{decode, BodyFormat, DecodeError};
+
+use crate::config::SourceConfig;
+use crate::verify::Verified;
+
+/// A tracker event in the bridge's own terms.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// The source's name in `bridge.yaml` (its URL is `/hooks/<source>`).
+    pub source: String,
+    pub source_kind: &'static str,
+    /// The sender's id for this event, used to recognise repeats.
+    pub id: String,
+    /// When it happened, RFC 3339 UTC, if the payload says.
+    pub time: Option<String>,
+    pub actor: Actor,
+    pub changes: Vec<Change>,
+    /// Names the payload carries for ids (workflow states, labels, projects…).
+    pub references: Vec<Reference>,
+    /// The tracker's own one-line description, where it sends one (Pivotal).
+    pub summary: Option<String>,
+    pub payload: Value,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Actor {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// One entity that changed: a story updated, a comment created, a branch pushed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub entity_type: String,
+    /// `create`, `update`, `delete`, or whatever else the tracker says (`comment`).
+    pub action: String,
+    pub entity_id: Option<String>,
+    pub name: Option<String>,
+    pub url: Option<String>,
+    /// Whether the event is about this change. Side effects (a story's
+    /// `comment_ids` growing when a comment is added) are not primary.
+    pub primary: bool,
+    /// The story a comment, task, branch or pull request belongs to.
+    pub parent: Option<Parent>,
+    /// Field changes, in the order the payload lists them.
+    pub fields: Vec<FieldChange>,
+    /// The entity's other attributes as sent (`text`, `story_type`, `complete`…).
+    pub attributes: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Parent {
+    pub entity_type: String,
+    pub id: String,
+    pub name: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub delta: Delta,
+}
+
+/// How a field changed. Shortcut sends `{old,new}`, `{new}` or `{old}` alone for
+/// scalars, `{adds,removes}` for id lists; a missing side reads as null.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Delta {
+    Value { old: Option<Value>, new: Option<Value> },
+    Set { adds: Vec<Value>, removes: Vec<Value> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reference {
+    pub entity_type: String,
+    pub id: String,
+    pub name: String,
+    pub url: Option<String>,
+    /// A reference's own kind, e.g. a workflow state's `started`.
+    pub kind: Option<String>,
+}
+
+/// What a verified request turned out to be.
+#[derive(Debug, Clone)]
+pub enum Normalized {
+    Event(Box<Event>),
+    /// A sender checking the hook works (GitHub's `ping`): acknowledged, not routed.
+    Ping,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NormalizeError {
+    #[error("the body must be a JSON object, not {0}")]
+    NotAnObject(&'static str),
+    #[error("`{field}` must be {expected}")]
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+    },
+    #[error("missing `{0}`")]
+    Missing(&'static str),
+}
+
+/// Turns a decoded, verified payload into an [`Event`].
+pub fn normalize(
+    source_name: &str,
+    source: &SourceConfig,
+    headers: &axum::http::HeaderMap,
+    verified: &Verified,
+    payload: Value,
+) -> Result<Normalized, NormalizeError> {
+    if !payload.is_object() {
+        return Err(NormalizeError::NotAnObject(json_kind(&payload)));
+    }
+    let body_hash = || hex::encode(<sha2::Sha256 as sha2::Digest>::digest(verified.body()));
+    let event = match source {
+        SourceConfig::Shortcut(_) => shortcut::normalize(source_name, payload, body_hash)?,
+        SourceConfig::Pivotal(_) => pivotal::normalize(source_name, payload, body_hash)?,
+        SourceConfig::Generic(config) => {
+            return generic::normalize(source_name, config, headers, payload, body_hash)
+        }
+    };
+    Ok(Normalized::Event(Box::new(event)))
+}
+
+impl Change {
+    pub fn field(&self, name: &str) -> Option<&Delta> {
+        self.fields
+            .iter()
+            .find(|change| change.field == name)
+            .map(|change| &change.delta)
+    }
+}
+
+/// Ids arrive as numbers or strings (Shortcut sends both); compare them as text.
+pub fn id_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        _ => None,
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn string_at(object: &Map<String, Value>, key: &str) -> Option<String> {
+    object.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Reads a Shortcut-style `changes` object: `{field: {old,new} | {adds,removes}}`.
+fn parse_field_changes(changes: Option<&Value>) -> Vec<FieldChange> {
+    let Some(Value::Object(changes)) = changes else {
+        return Vec::new();
+    };
+    changes
+        .iter()
+        .map(|(field, delta)| FieldChange {
+            field: field.clone(),
+            delta: parse_delta(delta),
+        })
+        .collect()
+}
+
+fn parse_delta(delta: &Value) -> Delta {
+    let Value::Object(parts) = delta else {
+        // Not the documented shape; keep what was sent as the new value.
+        return Delta::Value {
+            old: None,
+            new: Some(delta.clone()),
+        };
+    };
+    if parts.contains_key("adds") || parts.contains_key("removes") {
+        let list = |key: &str| match parts.get(key) {
+            Some(Value::Array(items)) => items.clone(),
+            Some(Value::Null) | None => Vec::new(),
+            Some(other) => vec![other.clone()],
+        };
+        Delta::Set {
+            adds: list("adds"),
+            removes: list("removes"),
+        }
+    } else {
+        Delta::Value {
+            old: parts.get("old").cloned(),
+            new: parts.get("new").cloned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,46 @@
+//! Epoch milliseconds (Pivotal's `occurred_at`) as RFC 3339 UTC text.
+
+/// `1389218474000` → `2014-01-08T22:01:14Z`. Days-to-date is Howard Hinnant's
+/// `civil_from_days`, exact for the proleptic Gregorian calendar.
+pub fn rfc3339_from_millis(millis: i64) -> String {
+    let seconds = millis.div_euclid(1000);
+    let days = seconds.div_euclid(86_400);
+    let second_of_day = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_known_instants() {
+        assert_eq!(rfc3339_from_millis(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_from_millis(1_389_218_474_000), "2014-01-08T22:01:14Z");
+        assert_eq!(rfc3339_from_millis(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_from_millis(-1_000), "1969-12-31T23:59:59Z");
+    }
+}

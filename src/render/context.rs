@@ -1,0 +1,260 @@
+//! The data a template sees. Documented field by field in the README
+//! ("Template context"); what is computed here is what every template would
+//! otherwise compute for itself: display names, past-tense verbs, the list of
+//! changes worth showing.
+
+use serde_json::{json, Map, Value};
+
+use crate::normalize::{id_text, Change, Delta, Event};
+use crate::resolve::Names;
+
+/// Fields that change as a side effect of others and would only clutter a message.
+const QUIET_FIELDS: &[&str] = &[
+    "position",
+    "updated_at",
+    "started",
+    "started_at",
+    "completed",
+    "completed_at",
+    "accepted_at",
+    "moved_at",
+    "created_at",
+    "before_id",
+    "after_id",
+    "counts",
+];
+
+/// Fields whose values are prose: a message says they changed rather than quoting both.
+const PROSE_FIELDS: &[&str] = &["description", "text"];
+
+/// One message's worth of input: a change, the rule that fired and its channel.
+pub struct Subject<'a> {
+    pub event: &'a Event,
+    pub change: &'a Change,
+    pub names: &'a Names,
+    pub rule: &'a str,
+    pub channel: &'a str,
+}
+
+pub fn context(subject: &Subject) -> Value {
+    let Subject {
+        event,
+        change,
+        names,
+        rule,
+        channel,
+    } = subject;
+    let kind = kind(event, change);
+    let text = attribute_text(change, "text").or_else(|| attribute_text(change, "description"));
+    json!({
+        "source": event.source,
+        "source_kind": event.source_kind,
+        "event_id": event.id,
+        "time": event.time,
+        "summary": event.summary,
+        "kind": kind,
+        "entity_type": change.entity_type,
+        "entity": entity_label(change),
+        "action": change.action,
+        "action_text": action_text(kind, change),
+        "id": change.entity_id,
+        "name": change.name,
+        "url": change.url,
+        "primary": change.primary,
+        "actor": {
+            "id": event.actor.id,
+            "name": names.actor().unwrap_or("Someone"),
+        },
+        "parent": change.parent,
+        "text": text,
+        "story_type": change.attributes.get("story_type"),
+        "attributes": change.attributes,
+        "comment_text": comment_alongside(event, change),
+        "changes": changes_by_field(change, names),
+        "change_list": change_list(change, names),
+        "rule": rule,
+        "channel": channel,
+        "payload": event.payload,
+    })
+}
+
+/// Which default layout fits: comment, task, vcs, create, delete, update or event.
+fn kind(event: &Event, change: &Change) -> &'static str {
+    match change.entity_type.as_str() {
+        "story-comment" | "epic-comment" | "comment" => "comment",
+        "story-task" | "task" => "task",
+        "branch" | "pull-request" | "commit" => "vcs",
+        _ if event.source_kind == "generic" => "event",
+        _ => match change.action.as_str() {
+            "create" => "create",
+            "delete" => "delete",
+            _ => "update",
+        },
+    }
+}
+
+fn entity_label(change: &Change) -> String {
+    match change.entity_type.as_str() {
+        "story" => change
+            .attributes
+            .get("story_type")
+            .and_then(Value::as_str)
+            .unwrap_or("story")
+            .to_owned(),
+        "story-comment" | "epic-comment" => "comment".into(),
+        "story-task" => "task".into(),
+        other => other.replace(['-', '_'], " "),
+    }
+}
+
+fn action_text(kind: &str, change: &Change) -> String {
+    let completed = match change.field("complete") {
+        Some(Delta::Value {
+            new: Some(Value::Bool(done)),
+            ..
+        }) => Some(*done),
+        _ => None,
+    };
+    let phrase = match (kind, change.action.as_str()) {
+        ("comment", "create") => "commented on",
+        ("comment", "update") => "edited a comment on",
+        ("comment", "delete") => "deleted a comment on",
+        ("task", "create") => "added a task to",
+        ("task", "delete") => "deleted a task from",
+        ("task", "update") => match completed {
+            Some(true) => "completed a task on",
+            Some(false) => "reopened a task on",
+            None => "updated a task on",
+        },
+        (_, "create") => "created",
+        (_, "update") => "updated",
+        (_, "delete") => "deleted",
+        (_, "comment") => "commented on",
+        (_, other) => return other.replace(['-', '_'], " "),
+    };
+    phrase.to_owned()
+}
+
+fn attribute_text(change: &Change, key: &str) -> Option<String> {
+    change
+        .attributes
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// Pivotal sends a rejection's comment as a separate change of the same activity.
+fn comment_alongside(event: &Event, change: &Change) -> Option<String> {
+    if matches!(change.entity_type.as_str(), "comment" | "story-comment") {
+        return None;
+    }
+    event
+        .changes
+        .iter()
+        .filter(|other| other.entity_type == "comment" && other.action == "create")
+        .find_map(|comment| attribute_text(comment, "text"))
+}
+
+fn changes_by_field(change: &Change, names: &Names) -> Map<String, Value> {
+    change
+        .fields
+        .iter()
+        .map(|field_change| {
+            let field = field_change.field.as_str();
+            let named = |value: &Value| match names.field_value(field, value) {
+                Some(name) => Value::String(name.to_owned()),
+                None => value.clone(),
+            };
+            let entry = match &field_change.delta {
+                Delta::Value { old, new } => json!({
+                    "old": old.as_ref().map(named),
+                    "new": new.as_ref().map(named),
+                    "old_id": old,
+                    "new_id": new,
+                }),
+                Delta::Set { adds, removes } => json!({
+                    "adds": adds.iter().map(named).collect::<Vec<_>>(),
+                    "removes": removes.iter().map(named).collect::<Vec<_>>(),
+                    "adds_ids": adds,
+                    "removes_ids": removes,
+                }),
+            };
+            (field.to_owned(), entry)
+        })
+        .collect()
+}
+
+/// The changes a reader cares about, each with a label and display text.
+fn change_list(change: &Change, names: &Names) -> Vec<Value> {
+    change
+        .fields
+        .iter()
+        .filter(|field_change| !QUIET_FIELDS.contains(&field_change.field.as_str()))
+        .map(|field_change| {
+            let field = field_change.field.as_str();
+            let show = |value: &Value| display(field, value, names);
+            let label = field_label(field);
+            match &field_change.delta {
+                Delta::Value { .. } if PROSE_FIELDS.contains(&field) => {
+                    json!({ "field": field, "label": label, "kind": "text" })
+                }
+                Delta::Value { old, new } => json!({
+                    "field": field,
+                    "label": label,
+                    "kind": "value",
+                    "old": old.as_ref().map_or_else(|| "none".to_owned(), show),
+                    "new": new.as_ref().map_or_else(|| "none".to_owned(), show),
+                }),
+                Delta::Set { adds, removes } => json!({
+                    "field": field,
+                    "label": label,
+                    "kind": "set",
+                    "adds": adds.iter().map(show).collect::<Vec<_>>().join(", "),
+                    "removes": removes.iter().map(show).collect::<Vec<_>>().join(", "),
+                }),
+            }
+        })
+        .collect()
+}
+
+fn display(field: &str, value: &Value, names: &Names) -> String {
+    if let Some(name) = names.field_value(field, value) {
+        return name.to_owned();
+    }
+    match value {
+        Value::Null => "none".into(),
+        Value::Bool(true) => "yes".into(),
+        Value::Bool(false) => "no".into(),
+        Value::Array(_) | Value::Object(_) => value.to_string(),
+        other => id_text(other).unwrap_or_default(),
+    }
+}
+
+fn field_label(field: &str) -> String {
+    let known = match field {
+        "workflow_state_id" | "current_state" => "state",
+        "epic_state_id" => "epic state",
+        "owner_ids" => "owners",
+        "owned_by_id" => "owner",
+        "follower_ids" => "followers",
+        "requested_by_id" => "requester",
+        "label_ids" => "labels",
+        "group_id" => "team",
+        "story_type" => "type",
+        "deadline" => "due date",
+        "pull_request_ids" => "pull requests",
+        "branch_ids" => "branches",
+        "file_ids" => "files",
+        "comment_ids" => "comments",
+        "task_ids" => "tasks",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_owned();
+    }
+    let stem = field
+        .strip_suffix("_ids")
+        .or_else(|| field.strip_suffix("_id"))
+        .unwrap_or(field);
+    stem.replace('_', " ")
+}

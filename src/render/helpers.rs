@@ -1,0 +1,135 @@
+//! Template helpers that write platform markup: `{{link url text}}`,
+//! `{{bold text}}`, `{{quote text}}`. One template then reads well on Slack,
+//! Discord and the console. Helpers escape their arguments themselves, since
+//! what they write is markup and must not be escaped again.
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderErrorReason,
+};
+
+use super::escape::{for_platform, json_string_content};
+use crate::config::ChannelKind;
+
+#[derive(Clone, Copy)]
+pub enum Markup {
+    Link,
+    Bold,
+    Quote,
+}
+
+pub struct MarkupHelper {
+    pub markup: Markup,
+    pub platform: ChannelKind,
+    /// In a template that writes a JSON body, output goes inside a JSON string.
+    pub json: bool,
+}
+
+impl HelperDef for MarkupHelper {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        helper: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let text_param = |index: usize| -> String {
+            match helper.param(index).map(|param| param.value()) {
+                Some(serde_json::Value::String(text)) => text.clone(),
+                Some(serde_json::Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            }
+        };
+        if helper.params().is_empty() {
+            return Err(RenderErrorReason::ParamNotFoundForIndex("markup helper", 0).into());
+        }
+        let markup = match self.markup {
+            Markup::Link => link(self.platform, &text_param(0), &text_param(1)),
+            Markup::Bold => bold(self.platform, &for_platform(self.platform, &text_param(0))),
+            Markup::Quote => quote(self.platform, &for_platform(self.platform, &text_param(0))),
+        };
+        let markup = if self.json {
+            json_string_content(&markup)
+        } else {
+            markup
+        };
+        out.write(&markup)?;
+        Ok(())
+    }
+}
+
+/// A link whose label cannot end the link early: Slack labels lose `|`, URLs
+/// have the characters that would close the markup percent-encoded.
+fn link(platform: ChannelKind, url: &str, label: &str) -> String {
+    let label = if label.is_empty() { url } else { label };
+    let safe_url = url
+        .trim()
+        .replace(' ', "%20")
+        .replace('<', "%3C")
+        .replace('>', "%3E");
+    let is_web = safe_url.starts_with("https://") || safe_url.starts_with("http://");
+    if !is_web {
+        return for_platform(platform, label);
+    }
+    match platform {
+        ChannelKind::Slack => {
+            let label = super::escape::slack(label).replace('|', "\u{2223}");
+            format!("<{}|{label}>", safe_url.replace('|', "%7C"))
+        }
+        ChannelKind::Discord => {
+            let url = safe_url.replace(')', "%29").replace('(', "%28");
+            format!("[{}]({url})", super::escape::discord(label))
+        }
+        ChannelKind::Console => format!("{label} ({safe_url})"),
+    }
+}
+
+fn bold(platform: ChannelKind, escaped: &str) -> String {
+    if escaped.is_empty() {
+        return String::new();
+    }
+    match platform {
+        ChannelKind::Slack => format!("*{escaped}*"),
+        ChannelKind::Discord => format!("**{escaped}**"),
+        ChannelKind::Console => escaped.to_owned(),
+    }
+}
+
+fn quote(platform: ChannelKind, escaped: &str) -> String {
+    let prefix = match platform {
+        ChannelKind::Slack | ChannelKind::Discord => "> ",
+        ChannelKind::Console => "  | ",
+    };
+    escaped
+        .lines()
+        .map(|line| format!("{prefix}{line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_their_labels_inside_the_markup() {
+        assert_eq!(
+            link(ChannelKind::Slack, "https://x.test/s/1", "a|b <c>"),
+            "<https://x.test/s/1|a\u{2223}b &lt;c&gt;>"
+        );
+        assert_eq!(
+            link(ChannelKind::Discord, "https://x.test/(1)", "[t]"),
+            "[\\[t\\]](https://x.test/%281%29)"
+        );
+        assert_eq!(
+            link(ChannelKind::Console, "https://x.test", "t"),
+            "t (https://x.test)"
+        );
+    }
+
+    #[test]
+    fn a_link_without_a_web_url_is_plain_escaped_text() {
+        assert_eq!(link(ChannelKind::Slack, "", "<!here>"), "&lt;!here&gt;");
+        assert_eq!(link(ChannelKind::Slack, "javascript:x", "t"), "t");
+    }
+}

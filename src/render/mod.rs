@@ -1,0 +1,169 @@
+//! Messages from templates: handlebars, with escaping and markup per platform.
+//! `render` does no I/O; templates are read and compiled once, at load.
+
+mod catalog;
+mod context;
+mod escape;
+mod helpers;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use handlebars::Handlebars;
+use serde_json::{Map, Value};
+
+pub use context::{context, Subject};
+pub use escape::{discord as escape_discord, slack as escape_slack};
+
+use crate::config::{ChannelKind, ConfigError};
+use catalog::TemplateKey;
+use helpers::{Markup, MarkupHelper};
+
+/// The template every channel uses unless its rule or its config names another.
+pub const DEFAULT_TEMPLATE: &str = "default";
+
+const PLATFORMS: [ChannelKind; 3] = [ChannelKind::Slack, ChannelKind::Discord, ChannelKind::Console];
+
+/// What a template produced, before the sink shapes it into a request body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Draft {
+    /// Message text, already escaped for its platform.
+    Text(String),
+    /// A whole JSON body, from a `.json.hbs` template.
+    Body(Map<String, Value>),
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("template `{template}` ({origin}): {message}")]
+pub struct RenderError {
+    pub template: String,
+    pub origin: String,
+    pub message: String,
+}
+
+/// Every template, compiled for every platform it serves.
+pub struct Templates {
+    /// One registry per platform and output mode: handlebars sets escaping per registry.
+    registries: HashMap<(ChannelKind, bool), Handlebars<'static>>,
+    files: HashMap<TemplateKey, (bool, String)>,
+    names: BTreeSet<String>,
+}
+
+impl Templates {
+    pub fn load(directory: Option<&Path>, config_file: &str) -> Result<Self, Vec<ConfigError>> {
+        let files = catalog::collect(directory, config_file)?;
+        let mut problems = Vec::new();
+        for file in files.values() {
+            if let Err(error) = handlebars::Template::compile(&file.text) {
+                problems.push(ConfigError {
+                    file: config_file.into(),
+                    path: "templates".into(),
+                    message: format!("{}: {error}", file.origin),
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let mut registries = HashMap::new();
+        for platform in PLATFORMS {
+            for json in [false, true] {
+                let mut registry = registry(platform, json);
+                for ((name, for_platform), file) in &files {
+                    if file.json == json && for_platform.is_none_or(|p| p == platform) {
+                        registry
+                            .register_template_string(&registry_name(name, *for_platform), &file.text)
+                            .expect("compiled above");
+                    }
+                }
+                registries.insert((platform, json), registry);
+            }
+        }
+        Ok(Templates {
+            registries,
+            names: files.keys().map(|(name, _)| name.clone()).collect(),
+            files: files
+                .into_iter()
+                .map(|(key, file)| (key, (file.json, file.origin)))
+                .collect(),
+        })
+    }
+
+    /// Template names, for "known: …" in errors.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
+    }
+
+    pub fn has(&self, name: &str, platform: ChannelKind) -> bool {
+        self.find(name, platform).is_some()
+    }
+
+    fn find(&self, name: &str, platform: ChannelKind) -> Option<(TemplateKey, &(bool, String))> {
+        [Some(platform), None].into_iter().find_map(|candidate| {
+            let key = (name.to_owned(), candidate);
+            self.files.get(&key).map(|file| (key, file))
+        })
+    }
+
+    pub fn render(&self, name: &str, platform: ChannelKind, context: &Value) -> Result<Draft, RenderError> {
+        let ((_, for_platform), (json, origin)) = self.find(name, platform).ok_or_else(|| RenderError {
+            template: name.into(),
+            origin: "-".into(),
+            message: format!("no such template for {platform}"),
+        })?;
+        let error = |message: String| RenderError {
+            template: name.into(),
+            origin: origin.clone(),
+            message,
+        };
+        let registry = &self.registries[&(platform, *json)];
+        let output = registry
+            .render(&registry_name(name, for_platform), context)
+            .map_err(|failure| error(failure.to_string()))?;
+        if !*json {
+            return Ok(Draft::Text(output));
+        }
+        match serde_json::from_str::<Value>(&output) {
+            Ok(Value::Object(body)) => Ok(Draft::Body(body)),
+            Ok(_) => Err(error("must produce a JSON object".into())),
+            Err(failure) => Err(error(format!("produced invalid JSON: {failure}"))),
+        }
+    }
+}
+
+fn registry_name(name: &str, platform: Option<ChannelKind>) -> String {
+    match platform {
+        Some(platform) => format!("{name}.{platform}"),
+        None => name.to_owned(),
+    }
+}
+
+fn registry(platform: ChannelKind, json: bool) -> Handlebars<'static> {
+    let mut registry = Handlebars::new();
+    registry.register_escape_fn(move |text| {
+        let escaped = escape::for_platform(platform, text);
+        if json {
+            escape::json_string_content(&escaped)
+        } else {
+            escaped
+        }
+    });
+    for (helper, markup) in [
+        ("link", Markup::Link),
+        ("bold", Markup::Bold),
+        ("quote", Markup::Quote),
+    ] {
+        registry.register_helper(
+            helper,
+            Box::new(MarkupHelper {
+                markup,
+                platform,
+                json,
+            }),
+        );
+    }
+    registry
+}
+
+#[cfg(test)]
+mod tests;

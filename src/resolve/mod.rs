@@ -1,0 +1,122 @@
+//! Names for the ids a change carries: first the event's own `references`, then
+//! `names:` and `people:` from the config, else nothing (templates show the id).
+//!
+//! Resolution runs before the rules, so `to: { workflow_state_id: "Ready for
+//! Deploy" }` can match a name as well as a raw id. `resolve` does no I/O.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::normalize::{id_text, Event};
+
+/// Fields that hold tracker members rather than ids of their own entity type.
+const MEMBER_FIELDS: &[&str] = &[
+    "owner_ids",
+    "follower_ids",
+    "requested_by_id",
+    "author_id",
+    "member_id",
+    "mention_ids",
+    "owned_by_id",
+    "person_id",
+    "requested_by",
+];
+
+/// Names that do not depend on the event: `names:` and `people:` from the config.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    names: HashMap<(String, String), String>,
+}
+
+impl Directory {
+    pub fn from_config(config: &Config) -> Self {
+        let mut names = HashMap::new();
+        for (entity_type, ids) in &config.names {
+            for (id, name) in ids {
+                names.insert((entity_type.clone(), id.clone()), name.clone());
+            }
+        }
+        for (id, person) in &config.people {
+            names.insert(("member".into(), id.clone()), person.name.clone());
+            if let Some(email) = &person.email {
+                names.insert(("member".into(), email.clone()), person.name.clone());
+            }
+        }
+        Directory { names }
+    }
+}
+
+/// The names known for one event.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    names: HashMap<(String, String), String>,
+    actor: Option<String>,
+}
+
+impl Names {
+    /// The name of `id` taken as an entity of `entity_type` (`workflow-state`, `member`…).
+    pub fn entity(&self, entity_type: &str, id: &str) -> Option<&str> {
+        self.names
+            .get(&(entity_type.to_owned(), id.to_owned()))
+            .map(String::as_str)
+    }
+
+    /// The name of a value held in `field`, e.g. `workflow_state_id: 500000010`.
+    pub fn field_value(&self, field: &str, value: &Value) -> Option<&str> {
+        let entity_type = entity_type_of_field(field)?;
+        self.entity(&entity_type, &id_text(value)?)
+    }
+
+    /// Who did it, as a person would want to read it.
+    pub fn actor(&self) -> Option<&str> {
+        self.actor.as_deref()
+    }
+}
+
+/// Builds the names for `event`. References win over the config: they are what
+/// the tracker called things at the moment of the event.
+pub fn resolve(event: &Event, directory: &Directory) -> Names {
+    let mut names = directory.names.clone();
+    for reference in &event.references {
+        names.insert(
+            (reference.entity_type.clone(), reference.id.clone()),
+            reference.name.clone(),
+        );
+    }
+    let actor = event.actor.name.clone().or_else(|| {
+        let id = event.actor.id.as_ref()?;
+        names.get(&("member".to_owned(), id.clone())).cloned()
+    });
+    Names { names, actor }
+}
+
+/// `workflow_state_id` → `workflow-state`, `label_ids` → `label`, `owner_ids` → `member`.
+pub fn entity_type_of_field(field: &str) -> Option<String> {
+    if MEMBER_FIELDS.contains(&field) {
+        return Some("member".into());
+    }
+    let stem = field.strip_suffix("_ids").or_else(|| field.strip_suffix("_id"))?;
+    Some(stem.replace('_', "-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_map_to_reference_entity_types() {
+        assert_eq!(
+            entity_type_of_field("workflow_state_id").as_deref(),
+            Some("workflow-state")
+        );
+        assert_eq!(entity_type_of_field("label_ids").as_deref(), Some("label"));
+        assert_eq!(
+            entity_type_of_field("pull_request_ids").as_deref(),
+            Some("pull-request")
+        );
+        assert_eq!(entity_type_of_field("owner_ids").as_deref(), Some("member"));
+        assert_eq!(entity_type_of_field("estimate"), None);
+    }
+}
