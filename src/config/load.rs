@@ -64,6 +64,7 @@ pub fn load_str(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
     let file = origin.name.as_str();
+    refuse_duplicate_keys(text, file)?;
     let mut tree: Dict = Figment::from(Yaml::string(text))
         .merge(Env::prefixed("STORYBRIDGE_").only(ENV_OVERRIDABLE))
         .extract()
@@ -85,6 +86,28 @@ pub fn load_str(
         Ok(config)
     } else {
         Err(ConfigErrors(problems))
+    }
+}
+
+/// Figment reads a repeated key as last-wins; a second `team:` under `channels:`
+/// is a mistake an admin should hear about, and serde_yaml's own mapping says so.
+fn refuse_duplicate_keys(text: &str, file: &str) -> Result<(), ConfigErrors> {
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Err(error) if error.to_string().contains("duplicate entry with key ") => {
+            // serde_yaml says `sources: duplicate entry with key "a" at line 2 column 3`,
+            // where the location is the mapping's start, not the repeated key's.
+            let message = error.to_string();
+            let (path, rest) = message.split_once(": duplicate entry").unwrap_or(("", &message));
+            let key = rest.split("with key ").nth(1).unwrap_or("?");
+            let key = key.split(" at line").next().unwrap_or(key);
+            Err(ConfigErrors::single(
+                file,
+                path,
+                format!("duplicate key {key}: each name may appear once"),
+            ))
+        }
+        // Other YAML errors are reported by figment below, with the same wording.
+        _ => Ok(()),
     }
 }
 
@@ -151,7 +174,11 @@ fn key_path(segments: &[String]) -> String {
     path
 }
 
-fn push_key(path: &mut String, key: &str) {
+/// Figment sometimes puts the offending key in the path already, sometimes not.
+fn push_key_once(path: &mut String, key: &str) {
+    if path == key || path.ends_with(&format!(".{key}")) {
+        return;
+    }
     if !path.is_empty() {
         path.push('.');
     }
@@ -173,15 +200,15 @@ fn describe_figment_error(kind: &Kind, path: &mut String) -> String {
             format!("unknown value `{variant}`, expected {}", one_of(expected))
         }
         Kind::UnknownField(field, expected) => {
-            push_key(path, field);
+            push_key_once(path, field);
             format!("unknown key, expected {}", one_of(expected))
         }
         Kind::MissingField(field) => {
-            push_key(path, field);
+            push_key_once(path, field);
             "missing (this key is required)".into()
         }
         Kind::DuplicateField(field) => {
-            push_key(path, field);
+            push_key_once(path, field);
             "given twice".into()
         }
         Kind::Message(message) => message.clone(),

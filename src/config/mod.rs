@@ -12,3 +12,6 @@ pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_file, load_str, ConfigOrigin, EMBEDDED_CONFIG};
 pub use secret::Secret;
 pub use types::*;
+
+#[cfg(test)]
+mod tests;

@@ -58,7 +58,7 @@ impl Templates {
                 problems.push(ConfigError {
                     file: config_file.into(),
                     path: "templates".into(),
-                    message: format!("{}: {error}", file.origin),
+                    message: describe_template_error(&file.origin, &error),
                 });
             }
         }
@@ -128,6 +128,17 @@ impl Templates {
             Ok(_) => Err(error("must produce a JSON object".into())),
             Err(failure) => Err(error(format!("produced invalid JSON: {failure}"))),
         }
+    }
+}
+
+/// `templates/x.hbs, line 2, column 21: invalid handlebars syntax`. The parser's
+/// list of every token it would have accepted helps no one and is cut.
+fn describe_template_error(origin: &str, error: &handlebars::TemplateError) -> String {
+    let reason = error.reason().to_string();
+    let reason = reason.split(": expected ").next().unwrap_or(&reason);
+    match error.pos() {
+        Some((line, column)) => format!("{origin}, line {line}, column {column}: {reason}"),
+        None => format!("{origin}: {reason}"),
     }
 }
 

@@ -1,1 +1,115 @@
+use std::path::PathBuf;
 
+use serde_json::json;
+
+use super::*;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("storybridge-render-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn state_change() -> serde_json::Value {
+    json!({
+        "kind": "update",
+        "actor": { "name": "Ada <!channel>" },
+        "action_text": "updated",
+        "entity": "bug",
+        "name": "Fix *it* <@U1>",
+        "url": "https://app.shortcut.com/acme/story/11",
+        "change_list": [
+            { "label": "state", "kind": "value", "old": "Unscheduled", "new": "Ready for Review" },
+            { "label": "owners", "kind": "set", "adds": "Ada", "removes": "" },
+            { "label": "description", "kind": "text" }
+        ]
+    })
+}
+
+#[test]
+fn the_default_template_writes_each_platforms_markup_and_escapes_tracker_text() {
+    let templates = Templates::load(None, "bridge.yaml").unwrap();
+    let render = |platform| match templates
+        .render(DEFAULT_TEMPLATE, platform, &state_change())
+        .unwrap()
+    {
+        Draft::Text(text) => text,
+        Draft::Body(_) => panic!("text template"),
+    };
+    assert_eq!(
+        render(ChannelKind::Slack),
+        "*Ada &lt;!channel&gt;* updated bug <https://app.shortcut.com/acme/story/11|Fix *it* &lt;@U1&gt;>\n\
+         • *state*: Unscheduled → Ready for Review\n• *owners*: added Ada\n• *description*: updated\n"
+    );
+    assert_eq!(
+        render(ChannelKind::Discord),
+        "**Ada \\<!channel\\>** updated bug [Fix \\*it\\* \\<@U1\\>](https://app.shortcut.com/acme/story/11)\n\
+         • **state**: Unscheduled → Ready for Review\n• **owners**: added Ada\n• **description**: updated\n"
+    );
+    assert!(render(ChannelKind::Console).starts_with("Ada <!channel> updated bug Fix *it* <@U1> (https://"));
+}
+
+#[test]
+fn a_json_template_writes_the_whole_body_with_values_escaped_inside_strings() {
+    let dir = temp_dir("json");
+    std::fs::write(
+        dir.join("deploy.slack.json.hbs"),
+        r#"{"text": "{{name}}", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "{{link url name}}\n{{bold actor.name}}"}}]}"#,
+    )
+    .unwrap();
+    let templates = Templates::load(Some(&dir), "bridge.yaml").unwrap();
+    let mut context = state_change();
+    context["name"] = json!("Say \"hi\"\n<!here>");
+    let Draft::Body(body) = templates.render("deploy", ChannelKind::Slack, &context).unwrap() else {
+        panic!("json template");
+    };
+    assert_eq!(body["text"], json!("Say \"hi\"\n&lt;!here&gt;"));
+    assert_eq!(
+        body["blocks"][0]["text"]["text"],
+        json!("<https://app.shortcut.com/acme/story/11|Say \"hi\"\n&lt;!here&gt;>\n*Ada &lt;!channel&gt;*")
+    );
+    assert!(
+        !templates.has("deploy", ChannelKind::Discord),
+        "a slack-only template is not offered to discord"
+    );
+}
+
+#[test]
+fn a_directory_template_overrides_the_embedded_one_of_the_same_name() {
+    let dir = temp_dir("override");
+    std::fs::write(dir.join("default.hbs"), "{{entity}} {{name}} changed").unwrap();
+    let templates = Templates::load(Some(&dir), "bridge.yaml").unwrap();
+    let draft = templates
+        .render(DEFAULT_TEMPLATE, ChannelKind::Console, &state_change())
+        .unwrap();
+    assert_eq!(draft, Draft::Text("bug Fix *it* <@U1> changed".into()));
+}
+
+#[test]
+fn a_json_template_that_produces_broken_json_is_an_error_naming_the_template() {
+    let dir = temp_dir("broken");
+    std::fs::write(dir.join("bad.json.hbs"), r#"{"text": "{{name}}",}"#).unwrap();
+    let templates = Templates::load(Some(&dir), "bridge.yaml").unwrap();
+    let error = templates
+        .render("bad", ChannelKind::Discord, &state_change())
+        .unwrap_err();
+    assert_eq!(error.template, "bad");
+    assert!(error.origin.ends_with("bad.json.hbs"), "{}", error.origin);
+    assert!(error.to_string().contains("produced invalid JSON"), "{error}");
+}
+
+#[test]
+fn a_template_with_a_syntax_error_is_a_config_error_with_its_file_and_line() {
+    let dir = temp_dir("syntax");
+    std::fs::write(dir.join("oops.hbs"), "line one\n{{#if name}}unclosed").unwrap();
+    let Err(problems) = Templates::load(Some(&dir), "bridge.yaml") else {
+        panic!("should fail");
+    };
+    let message = problems[0].to_string();
+    assert!(message.starts_with("bridge.yaml: templates: "), "{message}");
+    assert!(
+        message.contains("oops.hbs") && message.contains("line 2"),
+        "{message}"
+    );
+}

@@ -1,1 +1,129 @@
+use axum::http::HeaderMap;
 
+use super::*;
+use crate::config::{Config, PersonConfig, ShortcutSource, SourceConfig};
+use crate::normalize::{normalize, Normalized};
+use crate::resolve::{resolve, Directory};
+use crate::verify::Verified;
+
+fn event(fixture: &str) -> Event {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(fixture);
+    let body = std::fs::read(path).unwrap();
+    let source = SourceConfig::Shortcut(ShortcutSource {
+        secrets: vec![],
+        allow_unsigned: true,
+    });
+    let verified = Verified::local_file(body.clone().into());
+    match normalize(
+        "shortcut",
+        &source,
+        &HeaderMap::new(),
+        &verified,
+        serde_json::from_slice(&body).unwrap(),
+    ) {
+        Ok(Normalized::Event(event)) => *event,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn matcher(yaml: &str) -> Matcher {
+    Matcher::compile(&serde_yaml::from_str::<WhenConfig>(yaml).expect("valid when"))
+}
+
+fn names(event: &Event) -> Names {
+    let mut config: Config = serde_yaml::from_str("{}").unwrap();
+    config.people.insert(
+        "5b1fda16-626f-487f-9ecf-f3a4abf42b8b".into(),
+        PersonConfig {
+            name: "Ada".into(),
+            email: None,
+        },
+    );
+    resolve(event, &Directory::from_config(&config))
+}
+
+fn matches(yaml: &str, fixture: &str) -> bool {
+    let event = event(fixture);
+    let names = names(&event);
+    matcher(yaml).matches(&event, &event.changes[0], &names)
+}
+
+const STATE_CHANGE: &str = "shortcut/zulip_story_update_change_state.json";
+
+#[test]
+fn to_matches_a_resolved_name_or_the_raw_id() {
+    assert!(matches(
+        "{ to: { workflow_state_id: Ready for Review } }",
+        STATE_CHANGE
+    ));
+    assert!(matches(
+        "{ to: { workflow_state_id: ready for review } }",
+        STATE_CHANGE
+    ));
+    assert!(matches("{ to: { workflow_state_id: 500000010 } }", STATE_CHANGE));
+    assert!(matches(
+        "{ to: { workflow_state_id: [Done, 500000010] } }",
+        STATE_CHANGE
+    ));
+    assert!(!matches(
+        "{ to: { workflow_state_id: Unscheduled } }",
+        STATE_CHANGE
+    ));
+    assert!(matches(
+        "{ from: { workflow_state_id: Unscheduled } }",
+        STATE_CHANGE
+    ));
+}
+
+#[test]
+fn to_on_an_id_list_matches_an_added_member_by_name() {
+    assert!(matches("{ to: { owner_ids: Ada } }", STATE_CHANGE));
+    assert!(!matches("{ from: { owner_ids: Ada } }", STATE_CHANGE));
+}
+
+#[test]
+fn to_on_a_field_that_did_not_change_never_matches() {
+    assert!(!matches("{ to: { epic_id: 1 } }", STATE_CHANGE));
+}
+
+#[test]
+fn every_matcher_must_hold() {
+    let all = "{ source: shortcut, entity_type: story, action: [create, update], changed: [estimate, workflow_state_id], primary: true }";
+    assert!(matches(all, STATE_CHANGE));
+    assert!(!matches("{ entity_type: story, action: delete }", STATE_CHANGE));
+    assert!(!matches("{ changed: [estimate] }", STATE_CHANGE));
+    assert!(matches("{}", STATE_CHANGE), "an empty when matches everything");
+}
+
+#[test]
+fn not_negates_the_block_inside_it() {
+    assert!(!matches(
+        "{ entity_type: story, not: { to: { workflow_state_id: Ready for Review } } }",
+        STATE_CHANGE
+    ));
+    assert!(matches(
+        "{ entity_type: story, not: { action: delete } }",
+        STATE_CHANGE
+    ));
+}
+
+#[test]
+fn rules_fire_in_order_and_stop_ends_the_list() {
+    let event = event(STATE_CHANGE);
+    let names = names(&event);
+    let rule = |name: &str, stop: bool| Rule {
+        name: name.into(),
+        when: matcher("{ entity_type: story }"),
+        send: vec!["c".into()],
+        template: None,
+        stop,
+    };
+    let rules = vec![rule("first", false), rule("second", true), rule("third", false)];
+    let fired: Vec<_> = matching(&rules, &event, &event.changes[0], &names)
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    assert_eq!(fired, ["first", "second"]);
+}

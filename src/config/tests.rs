@@ -1,0 +1,167 @@
+use super::*;
+
+fn load(yaml: &str) -> Result<Config, ConfigErrors> {
+    load_str(
+        yaml,
+        &ConfigOrigin {
+            name: "bridge.yaml".into(),
+            base_dir: ".".into(),
+        },
+        &|name| match name {
+            "SHORTCUT_WEBHOOK_SECRET" => Some("shortcut-secret".into()),
+            "PIVOTAL_WEBHOOK_TOKEN" => Some("pivotal-token".into()),
+            "CLUBMED_WEBHOOK_SECRET" => Some("clubmed-secret".into()),
+            "SLACK_DEPLOYS_URL" => Some("https://hooks.slack.com/services/T0/B0/xyz".into()),
+            "DISCORD_TEAM_URL" => Some("https://discord.com/api/webhooks/1/abc".into()),
+            _ => None,
+        },
+    )
+}
+
+fn errors(yaml: &str) -> String {
+    load(yaml).expect_err("config should be refused").to_string()
+}
+
+/// The configuration from the issue that defines the contract.
+const CONTRACT: &str = r#"
+listen: "127.0.0.1:8080"
+sources:
+  shortcut:
+    kind: shortcut
+    secrets: ["${SHORTCUT_WEBHOOK_SECRET}", "previous-secret"]
+  tracker:
+    kind: pivotal
+    token: "${PIVOTAL_WEBHOOK_TOKEN}"
+  clubmed:
+    kind: generic
+    signature: { header: X-Clubmed-Signature, prefix: "sha256=" }
+    secrets: ["${CLUBMED_WEBHOOK_SECRET}"]
+channels:
+  deploys: { kind: slack,   url: "${SLACK_DEPLOYS_URL}" }
+  team:    { kind: discord, url: "${DISCORD_TEAM_URL}", username: "Story Bot" }
+rules:
+  - name: ready-for-deploy
+    when:
+      source: shortcut
+      entity_type: story
+      action: update
+      changed: [workflow_state_id]
+      to: { workflow_state_id: "Ready for Deploy" }
+    send: [deploys, team]
+  - name: comments
+    when: { entity_type: story-comment, action: create }
+    send: [team]
+    template: comment
+"#;
+
+#[test]
+fn the_contract_config_loads_with_secrets_from_the_environment() {
+    let config = load(CONTRACT).expect("loads");
+    let SourceConfig::Shortcut(shortcut) = &config.sources["shortcut"] else {
+        panic!("kind")
+    };
+    assert_eq!(shortcut.secrets[0].expose(), "shortcut-secret");
+    assert_eq!(shortcut.secrets[1].expose(), "previous-secret");
+    assert_eq!(config.channels["team"].username.as_deref(), Some("Story Bot"));
+    assert_eq!(
+        config.rules[0].when.to.as_ref().unwrap()["workflow_state_id"].0,
+        ["Ready for Deploy"]
+    );
+    assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+}
+
+#[test]
+fn the_bundled_config_loads_with_no_environment() {
+    let config = load_str(EMBEDDED_CONFIG, &ConfigOrigin::embedded(), &|_| None).expect("loads");
+    assert!(config.channels.contains_key("console"));
+}
+
+#[test]
+fn an_unset_variable_names_the_variable_and_the_key() {
+    let yaml = CONTRACT.replace("${PIVOTAL_WEBHOOK_TOKEN}", "${PIVOTAL_TOKEN_TYPO}");
+    assert_eq!(
+        errors(&yaml),
+        "bridge.yaml: sources.tracker.token: environment variable PIVOTAL_TOKEN_TYPO is not set \
+         (write ${PIVOTAL_TOKEN_TYPO:-default} to give a default)"
+    );
+}
+
+#[test]
+fn an_unknown_key_lists_the_keys_allowed_there() {
+    let yaml = CONTRACT.replace("username: \"Story Bot\"", "user_name: \"Story Bot\"");
+    assert_eq!(
+        errors(&yaml),
+        "bridge.yaml: channels.team.user_name: unknown key, expected one of `kind`, `url`, `template`, \
+         `username`, `avatar_url`, `mentions`"
+    );
+}
+
+#[test]
+fn a_rule_sending_to_an_unknown_channel_says_which_exist() {
+    let yaml = CONTRACT.replace("send: [deploys, team]", "send: [deploys, tem]");
+    assert_eq!(
+        errors(&yaml),
+        "bridge.yaml: rules[0].send[1]: unknown channel `tem` (known: deploys, team)"
+    );
+}
+
+#[test]
+fn a_source_without_secrets_is_refused_unless_it_allows_unsigned() {
+    let yaml = "sources:\n  sc: { kind: shortcut }\n";
+    assert_eq!(
+        errors(yaml),
+        "bridge.yaml: sources.sc.secrets: missing: give at least one secret to verify signatures with \
+         (or set allow_unsigned: true)"
+    );
+    assert!(load("sources:\n  sc: { kind: shortcut, allow_unsigned: true }\n").is_ok());
+    assert!(
+        errors("sources:\n  pt: { kind: pivotal }\n").starts_with("bridge.yaml: sources.pt.token: missing")
+    );
+}
+
+#[test]
+fn duplicate_names_are_refused() {
+    let yaml = CONTRACT.replace("name: comments", "name: ready-for-deploy");
+    assert_eq!(
+        errors(&yaml),
+        "bridge.yaml: rules[1].name: duplicate rule name `ready-for-deploy`"
+    );
+    let yaml = CONTRACT.replace("  team:    {", "  deploys: {");
+    assert_eq!(
+        errors(&yaml),
+        "bridge.yaml: channels: duplicate key \"deploys\": each name may appear once"
+    );
+}
+
+#[test]
+fn errors_never_quote_a_secret() {
+    // A secret in the wrong place makes serde quote the value; the message must not.
+    let yaml = CONTRACT.replace(
+        "token: \"${PIVOTAL_WEBHOOK_TOKEN}\"",
+        "token: [\"${PIVOTAL_WEBHOOK_TOKEN}\"]",
+    );
+    let message = errors(&yaml);
+    assert!(!message.contains("pivotal-token"), "{message}");
+    let yaml = CONTRACT.replace("${SLACK_DEPLOYS_URL}", "git+${SLACK_DEPLOYS_URL}");
+    let message = errors(&yaml);
+    assert_eq!(
+        message,
+        "bridge.yaml: channels.deploys.url: is not an http(s) URL"
+    );
+    assert!(!message.contains("hooks.slack.com"));
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let yaml = CONTRACT
+        .replace("send: [deploys, team]", "send: [nowhere]")
+        .replace("send: [team]", "send: []");
+    let message = errors(&yaml);
+    assert_eq!(message.lines().count(), 2, "{message}");
+}
+
+#[test]
+fn a_numeric_name_key_reads_as_text() {
+    let config = load("names:\n  workflow-state:\n    500000010: Ready for Deploy\n").unwrap();
+    assert_eq!(config.names["workflow-state"]["500000010"], "Ready for Deploy");
+}
