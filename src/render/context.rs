@@ -56,7 +56,7 @@ pub fn context(subject: &Subject) -> Value {
         "entity_type": change.entity_type,
         "entity": entity_label(change),
         "action": change.action,
-        "action_text": action_text(kind, change),
+        "action_text": action_text(event, kind, change),
         "id": change.entity_id,
         "name": change.name,
         "url": change.url,
@@ -107,7 +107,10 @@ fn entity_label(change: &Change) -> String {
     }
 }
 
-fn action_text(kind: &str, change: &Change) -> String {
+fn action_text(event: &Event, kind: &str, change: &Change) -> String {
+    if let Some(verb) = pivotal_state_verb(event, change) {
+        return verb.to_owned();
+    }
     let completed = match change.field("complete") {
         Some(Delta::Value {
             new: Some(Value::Bool(done)),
@@ -133,6 +136,23 @@ fn action_text(kind: &str, change: &Change) -> String {
         (_, other) => return other.replace(['-', '_'], " "),
     };
     phrase.to_owned()
+}
+
+/// Pivotal's states are verbs a reader expects to see: "accepted feature X".
+fn pivotal_state_verb(event: &Event, change: &Change) -> Option<&'static str> {
+    if event.source_kind != "pivotal" {
+        return None;
+    }
+    let Some(Delta::Value {
+        new: Some(Value::String(state)),
+        ..
+    }) = change.field("current_state")
+    else {
+        return None;
+    };
+    ["started", "finished", "delivered", "accepted", "rejected"]
+        .into_iter()
+        .find(|verb| verb == state)
 }
 
 fn attribute_text(change: &Change, key: &str) -> Option<String> {

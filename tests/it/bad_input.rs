@@ -1,0 +1,186 @@
+//! What a client can send wrong, and the exact status it gets. The server keeps
+//! serving after every one of them.
+
+use serde_json::{json, Value};
+use storybridge::verify::sign_hex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::app::{sign_clubmed, SHORTCUT_SECRET};
+use crate::support::{fixture, spawn_app, FakeSink};
+
+const NO_RULES: &str = "  - name: none\n    when: { entity_type: nothing }\n    send: [deploys]\n";
+
+#[tokio::test]
+async fn each_bad_request_gets_its_documented_status() {
+    let sink = FakeSink::start().await;
+    let app = spawn_app(&sink, NO_RULES).await;
+    let signed = |body: &[u8]| sign_hex(SHORTCUT_SECRET, body);
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let huge = vec![b' '; 70_000];
+    let cases: Vec<(&str, &str, &str, Vec<u8>, u16)> = vec![
+        (
+            "unknown source",
+            "/hooks/jira",
+            "application/json",
+            b"{}".to_vec(),
+            404,
+        ),
+        (
+            "text/plain body",
+            "/hooks/shortcut",
+            "text/plain",
+            b"{}".to_vec(),
+            415,
+        ),
+        (
+            "body over max_body_bytes",
+            "/hooks/shortcut",
+            "application/json",
+            huge,
+            413,
+        ),
+        (
+            "malformed JSON",
+            "/hooks/shortcut",
+            "application/json",
+            b"{\"id\":".to_vec(),
+            400,
+        ),
+        (
+            "a JSON array",
+            "/hooks/shortcut",
+            "application/json",
+            b"[1,2]".to_vec(),
+            400,
+        ),
+        (
+            "a JSON string",
+            "/hooks/shortcut",
+            "application/json",
+            b"\"story\"".to_vec(),
+            400,
+        ),
+        (
+            "nested 10,000 deep",
+            "/hooks/shortcut",
+            "application/json",
+            deep.into_bytes(),
+            400,
+        ),
+        (
+            "actions is not a list",
+            "/hooks/shortcut",
+            "application/json",
+            br#"{"actions":{}}"#.to_vec(),
+            400,
+        ),
+        (
+            "invalid UTF-8",
+            "/hooks/shortcut",
+            "application/json",
+            b"{\"id\":\"\xff\xfe\"}".to_vec(),
+            400,
+        ),
+    ];
+    for (case, path, content_type, body, expected) in cases {
+        let response = app
+            .http
+            .post(app.url(path))
+            .header("content-type", content_type)
+            .header("payload-signature", signed(&body))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{case}");
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(
+            answer["error"].is_string(),
+            "{case}: a JSON error body, got {answer}"
+        );
+    }
+    let valid = app
+        .post_shortcut(&fixture("shortcut/zulip_story_create.json"))
+        .await;
+    assert_eq!(valid.status(), 202, "still serving after every bad request");
+}
+
+#[tokio::test]
+async fn a_body_that_grows_past_the_limit_without_a_length_is_cut_off_with_413() {
+    let sink = FakeSink::start().await;
+    let app = spawn_app(&sink, NO_RULES).await;
+    // Raw HTTP/1.1 with chunked encoding: no Content-Length to refuse up front.
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let head = "POST /hooks/shortcut HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                transfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = format!("1000\r\n{}\r\n", " ".repeat(4096));
+    for _ in 0..20 {
+        if stream.write_all(chunk.as_bytes()).await.is_err() {
+            break; // the server may close as soon as the limit is passed
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+#[tokio::test]
+async fn wrong_methods_get_405() {
+    let sink = FakeSink::start().await;
+    let app = spawn_app(&sink, NO_RULES).await;
+    let get = app.http.get(app.url("/hooks/shortcut")).send().await.unwrap();
+    assert_eq!(get.status(), 405);
+    let put = app
+        .http
+        .put(app.url("/hooks/shortcut"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 405);
+}
+
+#[tokio::test]
+async fn empty_posts_are_acknowledged_and_ignored() {
+    let mut sink = FakeSink::start().await;
+    let app = spawn_app(&sink, "  - name: all\n    when: {}\n    send: [deploys]\n").await;
+    for body in ["", "  \n", "null"] {
+        let response = app
+            .http
+            .post(app.url("/hooks/shortcut"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{body:?}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({"status": "ignored", "reason": "empty body"})
+        );
+    }
+    app.stop().await;
+    assert!(sink.take_all().is_empty());
+}
+
+#[tokio::test]
+async fn a_form_body_without_a_payload_field_is_a_bad_request() {
+    let sink = FakeSink::start().await;
+    let app = spawn_app(&sink, NO_RULES).await;
+    let body = b"event=story&id=1";
+    let response = app
+        .http
+        .post(app.url("/hooks/clubmed"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-clubmed-signature", format!("sha256={}", sign_clubmed(body)))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"error": "form body has no `payload` field"})
+    );
+}

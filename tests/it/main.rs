@@ -1,0 +1,9 @@
+//! Integration tests: the real server on port 0, a fake chat sink on port 0, and
+//! assertions on exactly what the sink received. One crate, so it builds once.
+
+mod support;
+
+mod bad_input;
+mod delivery;
+mod messages;
+mod signatures;

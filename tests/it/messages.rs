@@ -1,0 +1,256 @@
+//! What the chat receives for real tracker events, byte for byte.
+
+use serde_json::{json, Value};
+
+use crate::support::app::{sign_clubmed, PIVOTAL_TOKEN};
+use crate::support::{fixture, spawn_app, FakeSink};
+
+const READY_FOR_REVIEW: &str = r#"
+  - name: ready-for-review
+    when:
+      source: shortcut
+      entity_type: story
+      action: update
+      changed: [workflow_state_id]
+      to: { workflow_state_id: "Ready for Review" }
+    send: [deploys, team]
+"#;
+
+#[tokio::test]
+async fn a_shortcut_state_change_reaches_slack_and_discord_with_names_resolved_and_a_link() {
+    let mut sink = FakeSink::start().await;
+    let app = spawn_app(&sink, READY_FOR_REVIEW).await;
+
+    let response = app
+        .post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json"))
+        .await;
+
+    assert_eq!(response.status(), 202);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"status": "accepted", "event_id": "5b1fe334-1258-408e-85eb-8ecb6acdcc82", "changes": 1, "messages": 2})
+    );
+    let mut received = [sink.next().await, sink.next().await];
+    received.sort_by(|a, b| a.path.cmp(&b.path));
+    let (discord, slack) = (&received[0], &received[1]);
+    assert_eq!(slack.path, "/slack/deploys");
+    assert_eq!(
+        slack.body,
+        json!({"text": "*Ada Lovelace* updated bug <https://app.clubhouse.io/zulip/story/11|Add cool feature!>\n\
+                        • *state*: Unscheduled → Ready for Review\n• *owners*: added Ada Lovelace"})
+    );
+    assert_eq!(discord.path, "/discord/team");
+    assert_eq!(discord.query.as_deref(), Some("wait=true"));
+    assert_eq!(
+        discord.body,
+        json!({
+            "content": "**Ada Lovelace** updated bug [Add cool feature!](https://app.clubhouse.io/zulip/story/11)\n\
+                        • **state**: Unscheduled → Ready for Review\n• **owners**: added Ada Lovelace",
+            "username": "Story Bot",
+            "allowed_mentions": {"parse": []}
+        })
+    );
+    assert!(discord.headers["user-agent"]
+        .to_str()
+        .unwrap()
+        .starts_with("DiscordBot ("));
+}
+
+#[tokio::test]
+async fn a_comment_is_quoted_under_its_story_with_the_rules_template() {
+    let mut sink = FakeSink::start().await;
+    let rules = "  - name: comments\n    when: { entity_type: story-comment, action: create }\n    send: [team]\n    template: comment\n";
+    let app = spawn_app(&sink, rules).await;
+
+    let response = app
+        .post_shortcut(&fixture("shortcut/zulip_story_comment_create.json"))
+        .await;
+
+    assert_eq!(response.status(), 202);
+    let message = sink.next().await;
+    assert_eq!(
+        message.body["content"],
+        json!("💬 **Ada Lovelace** commented on [Add cool feature!](https://app.clubhouse.io/zulip/story/11)\n> Just leaving a comment here!")
+    );
+    app.stop().await;
+    assert!(
+        sink.take_all().is_empty(),
+        "the story's comment_ids side effect must not send a message"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_event_sends_one_message_per_story_in_payload_order() {
+    let mut sink = FakeSink::start().await;
+    let app = spawn_app(
+        &sink,
+        "  - name: stories\n    when: { entity_type: story, action: update }\n    send: [deploys]\n",
+    )
+    .await;
+
+    let response = app
+        .post_shortcut(&fixture("shortcut/zulip_story_update_multiple_at_once.json"))
+        .await;
+
+    assert_eq!(response.json::<Value>().await.unwrap()["messages"], json!(5));
+    let mut texts = Vec::new();
+    for _ in 0..5 {
+        texts.push(sink.next().await.body["text"].as_str().unwrap().to_owned());
+    }
+    let story = |id: u32, name: &str| {
+        format!("*Someone* updated bug <https://app.clubhouse.io/pig208/story/{id}|{name}>\n")
+    };
+    assert_eq!(
+        texts,
+        [
+            story(17, "asd4") + "• *type*: feature → bug",
+            story(26, "new1") + "• *epic*: epic → testeipc",
+            story(27, "new2") + "• *labels*: added low priority",
+            story(28, "new3") + "• *state*: In Development → Ready for Review",
+            story(29, "new4") + "• *project*: Product Development → test2",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_pivotal_acceptance_matches_on_the_new_state_and_links_the_story() {
+    let mut sink = FakeSink::start().await;
+    let rules = "  - name: accepted\n    when: { source: tracker, to: { current_state: accepted } }\n    send: [deploys]\n";
+    let app = spawn_app(&sink, rules).await;
+
+    let response = app
+        .post_pivotal(
+            &fixture("pivotal/docs_v5_story_accepted_darth_vader.json"),
+            PIVOTAL_TOKEN,
+        )
+        .await;
+
+    assert_eq!(response.status(), 202);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["event_id"],
+        json!("99_1037")
+    );
+    assert_eq!(
+        sink.next().await.body,
+        json!({"text": "*Darth Vader* accepted feature <https://www.pivotaltracker.com/story/show/563|Reactor leak reported in Detention Block AA-23>\n\
+                        • *state*: delivered → accepted"})
+    );
+}
+
+#[tokio::test]
+async fn a_generic_form_encoded_event_is_verified_over_the_raw_body_and_delivered() {
+    let mut sink = FakeSink::start().await;
+    let app = spawn_app(
+        &sink,
+        "  - name: clubmed\n    when: { source: clubmed }\n    send: [team]\n",
+    )
+    .await;
+    let event = json!({
+        "action": "update", "entity_type": "story", "id": 42, "name": "Ship it",
+        "url": "https://clubmed.example/s/42", "actor": {"name": "Grace"},
+        "changes": {"state": {"old": "Doing", "new": "Done"}}
+    });
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &event.to_string())
+        .finish();
+
+    let response = app
+        .http
+        .post(app.url("/hooks/clubmed"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "x-clubmed-signature",
+            format!("sha256={}", sign_clubmed(body.as_bytes())),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 202);
+    assert_eq!(
+        sink.next().await.body["content"],
+        json!("**Grace** updated story [Ship it](https://clubmed.example/s/42)\n• **state**: Doing → Done")
+    );
+}
+
+#[tokio::test]
+async fn a_generic_ping_is_acknowledged_and_routes_nothing() {
+    let mut sink = FakeSink::start().await;
+    let app = spawn_app(
+        &sink,
+        "  - name: clubmed\n    when: { source: clubmed }\n    send: [team]\n",
+    )
+    .await;
+    let body = br#"{"zen": "Keep it logically awesome."}"#;
+
+    let response = app
+        .http
+        .post(app.url("/hooks/clubmed"))
+        .header("content-type", "application/json")
+        .header("x-clubmed-event", "ping")
+        .header("x-clubmed-signature", format!("sha256={}", sign_clubmed(body)))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "pong"}));
+    app.stop().await;
+    assert!(sink.take_all().is_empty());
+}
+
+#[tokio::test]
+async fn a_story_title_cannot_ping_the_channel_on_slack_or_discord() {
+    let mut sink = FakeSink::start().await;
+    let app = spawn_app(
+        &sink,
+        "  - name: all\n    when: { primary: true }\n    send: [deploys, team]\n",
+    )
+    .await;
+    let body = json!({
+        "id": "evil-1", "primary_id": 1, "actions": [{
+            "id": 1, "entity_type": "story", "action": "create", "story_type": "bug",
+            "name": "<!channel> @everyone <@U024BE7LH> <https://evil.example|click>",
+            "app_url": "https://app.shortcut.com/acme/story/1"
+        }]
+    })
+    .to_string();
+
+    assert_eq!(app.post_shortcut(body.as_bytes()).await.status(), 202);
+
+    let mut received = [sink.next().await, sink.next().await];
+    received.sort_by(|a, b| a.path.cmp(&b.path));
+    let (discord, slack) = (&received[0].body, &received[1].body);
+    assert_eq!(
+        slack["text"],
+        json!("✨ *Someone* created bug <https://app.shortcut.com/acme/story/1|&lt;!channel&gt; @everyone &lt;@U024BE7LH&gt; &lt;https://evil.example\u{2223}click&gt;>")
+    );
+    assert_eq!(discord["allowed_mentions"], json!({"parse": []}));
+    assert_eq!(
+        discord["content"],
+        json!("✨ **Someone** created bug [\\<!channel\\> @\u{200B}everyone \\<@U024BE7LH\\> \\<https://evil.example\\|click\\>](https://app.shortcut.com/acme/story/1)")
+    );
+}
+
+#[tokio::test]
+async fn an_event_no_rule_matches_sends_nothing() {
+    let mut sink = FakeSink::start().await;
+    let app = spawn_app(&sink, READY_FOR_REVIEW).await;
+
+    let unmatched = app
+        .post_shortcut(&fixture("shortcut/zulip_epic_create.json"))
+        .await;
+    assert_eq!(unmatched.status(), 202);
+    assert_eq!(unmatched.json::<Value>().await.unwrap()["messages"], json!(0));
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json"))
+        .await;
+    app.stop().await;
+
+    let received = sink.take_all();
+    assert_eq!(received.len(), 2, "only the state change's two messages");
+    assert!(received
+        .iter()
+        .all(|r| r.body.to_string().contains("Add cool feature!")));
+}

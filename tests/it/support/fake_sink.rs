@@ -1,0 +1,129 @@
+//! A stand-in for Slack and Discord: an HTTP server on port 0 that records every
+//! request and answers from a script (then `200 ok`), so tests can make it answer
+//! 429, 500 or 404 on cue.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// One request the sink received.
+#[derive(Debug)]
+pub struct Received {
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub at: Instant,
+}
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: &str) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+#[derive(Clone)]
+struct SinkState {
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    received: mpsc::UnboundedSender<Received>,
+}
+
+pub struct FakeSink {
+    pub address: SocketAddr,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    received: mpsc::UnboundedReceiver<Received>,
+}
+
+impl FakeSink {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let script = Arc::new(Mutex::new(VecDeque::new()));
+        let (sender, received) = mpsc::unbounded_channel();
+        let state = SinkState {
+            script: script.clone(),
+            received: sender,
+        };
+        let app = Router::new().fallback(record).with_state(state);
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeSink {
+            address,
+            script,
+            received,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// The next requests get these answers, in order; after them, `200 ok`.
+    pub fn reply_next(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.script.lock().unwrap().extend(replies);
+    }
+
+    /// The next request received, waiting up to ten seconds.
+    pub async fn next(&mut self) -> Received {
+        tokio::time::timeout(Duration::from_secs(10), self.received.recv())
+            .await
+            .expect("the sink received nothing within 10 s")
+            .expect("sink stopped")
+    }
+
+    /// Every request received so far and not yet taken with `next`. Call after
+    /// `TestApp::stop`, which waits for queued messages, to see that no more came.
+    pub fn take_all(&mut self) -> Vec<Received> {
+        let mut all = Vec::new();
+        while let Ok(request) = self.received.try_recv() {
+            all.push(request);
+        }
+        all
+    }
+}
+
+async fn record(State(state): State<SinkState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let body = serde_json::from_slice(&body).unwrap_or(Value::String(String::from_utf8_lossy(&body).into()));
+    let _ = state.received.send(Received {
+        path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers,
+        body,
+        at: Instant::now(),
+    });
+    let reply = state
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or_else(|| Reply::new(200, "ok"));
+    let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
+    for (name, value) in reply.headers {
+        response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    response
+}

@@ -1,0 +1,10 @@
+//! The real payloads in `../shared/fixtures`, read as bytes (signatures cover bytes).
+
+use std::path::PathBuf;
+
+pub fn fixture(path: &str) -> Vec<u8> {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(path);
+    std::fs::read(&full).unwrap_or_else(|error| panic!("{}: {error}", full.display()))
+}

@@ -1,0 +1,7 @@
+pub mod app;
+pub mod fake_sink;
+pub mod fixtures;
+
+pub use app::{spawn_app, TestApp};
+pub use fake_sink::{FakeSink, Reply};
+pub use fixtures::fixture;
