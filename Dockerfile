@@ -1,0 +1,23 @@
+# syntax=docker/dockerfile:1
+# Build: docker build -t storybridge .
+FROM rust:1-bookworm AS build
+WORKDIR /src
+# Dependencies first, so source edits do not rebuild them.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && mkdir templates && touch templates/default.hbs templates/comment.hbs && touch bridge.yaml \
+    && cargo build --release --locked || true
+COPY . .
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+
+# distroless/cc: glibc and nothing else; rustls brings its own root certificates.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /src/target/release/storybridge /usr/local/bin/storybridge
+COPY bridge.yaml /etc/storybridge/bridge.yaml
+COPY templates /etc/storybridge/templates
+ENV STORYBRIDGE_LISTEN=0.0.0.0:8080 \
+    STORYBRIDGE_TEMPLATES=/etc/storybridge/templates
+USER nonroot
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/storybridge"]
+CMD ["serve", "--config", "/etc/storybridge/bridge.yaml"]
