@@ -92,3 +92,113 @@ pub fn messages(bridge: &Bridge, event: &Event) -> Vec<Message> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderMap;
+
+    use super::*;
+    use crate::config::{load_str, ConfigOrigin};
+    use crate::normalize::{normalize, Normalized};
+    use crate::verify::Verified;
+
+    const CONFIG: &str = r#"
+sources:
+  shortcut: { kind: shortcut, allow_unsigned: true }
+  pivotal: { kind: pivotal, allow_unsigned: true }
+channels:
+  out: { kind: console }
+rules:
+  - { name: all, when: { primary: true }, send: [out] }
+  - { name: moved, when: { primary: false, changed: [workflow_state_id] }, send: [out] }
+"#;
+
+    /// The console texts the default template produces for a fixture.
+    fn texts(source: &str, fixture: &str) -> Vec<String> {
+        let origin = ConfigOrigin {
+            name: "test.yaml".into(),
+            base_dir: ".".into(),
+        };
+        let bridge = Bridge::build(load_str(CONFIG, &origin, &|_| None).unwrap(), origin).unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures")
+            .join(fixture);
+        let body = std::fs::read(path).unwrap();
+        let verified = Verified::local_file(body.clone().into());
+        let source_config = &bridge.config.sources[source];
+        let payload = serde_json::from_slice(&body).unwrap();
+        let Ok(Normalized::Event(event)) =
+            normalize(source, source_config, &HeaderMap::new(), &verified, payload)
+        else {
+            panic!("normalizes");
+        };
+        messages(&bridge, &event)
+            .into_iter()
+            .map(|m| m.body["text"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_shortcut_create_lists_what_the_story_starts_with() {
+        assert_eq!(
+            texts(
+                "shortcut",
+                "shortcut/zulip_story_create_in_epic_with_story_link.json"
+            ),
+            [
+                "✨ Someone created feature An epic story! (https://app.clubhouse.io/zulip/story/23)\n\
+              • state: Unscheduled\n• project: Backend\n• epic: New Cool Epic!"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_vcs_event_names_the_integration_and_reports_the_state_it_caused() {
+        let base = "https://app.clubhouse.io/zulip/story/27";
+        assert_eq!(
+            texts("shortcut", "shortcut/zulip_vcs_github_branch_create.json"),
+            [
+                format!(
+                    "🔀 GitHub created branch eeshangarg/ch27/testing-pull-requests-with-story \
+                     (https://github.com/eeshangarg/scheduler/tree/eeshangarg/ch27/testing-pull-requests-with-story) \
+                     for Testing pull requests with Story ({base})"
+                ),
+                format!(
+                    "GitHub updated feature Testing pull requests with Story ({base})\n\
+                     • branches: added eeshangarg/ch27/testing-pull-requests-with-story\n\
+                     • state: Unscheduled → In Development"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_task_completion_and_an_epic_state_change_read_as_sentences() {
+        assert_eq!(
+            texts("shortcut", "shortcut/zulip_story_task_complete.json"),
+            ["☑️ Someone completed a task on Add cool feature! (https://app.clubhouse.io/zulip/story/11): A new task for this story"]
+        );
+        assert_eq!(
+            texts("shortcut", "shortcut/zulip_epic_update_change_state.json"),
+            ["Someone updated epic New Cool Epic!\n• state: to do → in progress\n• epic state: to do → in progress"]
+        );
+    }
+
+    #[test]
+    fn a_pivotal_create_shows_no_empty_or_repeated_fields() {
+        assert_eq!(
+            texts("pivotal", "pivotal/zulip_v5_story_create_bug.json"),
+            ["✨ Leo Franchi created bug Story that I created (https://www.pivotaltracker.com/story/show/63495662)\n\
+              • state: unscheduled\n• requester: Leo Franchi\n• project: Hard Code\n• description: updated"]
+        );
+    }
+
+    #[test]
+    fn a_pivotal_start_uses_the_state_as_the_verb_and_lists_owners_once() {
+        assert_eq!(
+            texts("pivotal", "pivotal/joshlong_v5_story_started_with_label_counts.json"),
+            ["Josh Long started feature Admin can review all order questions and send responses to shoppers \
+              (https://www.pivotaltracker.com/story/show/98161134)\n• state: unstarted → started\n• owners: added Josh Long"]
+        );
+    }
+}

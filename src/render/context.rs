@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::normalize::{id_text, Change, Delta, Event};
+use crate::normalize::{id_text, Change, Delta, Event, FieldChange};
 use crate::resolve::Names;
 
 /// Fields that change as a side effect of others and would only clutter a message.
@@ -26,6 +26,23 @@ const QUIET_FIELDS: &[&str] = &[
 
 /// Fields whose values are prose: a message says they changed rather than quoting both.
 const PROSE_FIELDS: &[&str] = &["description", "text"];
+
+/// Fields a create repeats from the headline (name, type) or that mean nothing to a reader.
+const HEADLINE_FIELDS: &[&str] = &["id", "kind", "name", "story_type", "project_version"];
+
+/// Attributes a Shortcut create sends outside `changes` that are worth listing.
+const CREATE_DETAILS: &[&str] = &[
+    "workflow_state_id",
+    "epic_state_id",
+    "project_id",
+    "epic_id",
+    "iteration_id",
+    "group_id",
+    "owner_ids",
+    "label_ids",
+    "estimate",
+    "deadline",
+];
 
 /// One message's worth of input: a change, the rule that fired and its channel.
 pub struct Subject<'a> {
@@ -63,7 +80,7 @@ pub fn context(subject: &Subject) -> Value {
         "primary": change.primary,
         "actor": {
             "id": event.actor.id,
-            "name": names.actor().unwrap_or("Someone"),
+            "name": names.actor().or_else(|| integration(event)).unwrap_or("Someone"),
         },
         "parent": change.parent,
         "text": text,
@@ -71,10 +88,29 @@ pub fn context(subject: &Subject) -> Value {
         "attributes": change.attributes,
         "comment_text": comment_alongside(event, change),
         "changes": changes_by_field(change, names),
-        "change_list": change_list(change, names),
+        "change_list": change_list(change, kind, names),
         "rule": rule,
         "channel": channel,
         "payload": event.payload,
+    })
+}
+
+/// VCS events carry no member: name the integration by a link's host, from any
+/// change of the event (a story moved by a branch is the branch's doing).
+fn integration(event: &Event) -> Option<&'static str> {
+    event.changes.iter().find_map(|change| {
+        let host = url::Url::parse(change.url.as_deref()?)
+            .ok()?
+            .host_str()?
+            .to_owned();
+        [
+            ("github.com", "GitHub"),
+            ("gitlab.com", "GitLab"),
+            ("bitbucket.org", "Bitbucket"),
+        ]
+        .into_iter()
+        .find(|(domain, _)| host == *domain || host.ends_with(&format!(".{domain}")))
+        .map(|(_, name)| name)
     })
 }
 
@@ -204,37 +240,79 @@ fn changes_by_field(change: &Change, names: &Names) -> Map<String, Value> {
         .collect()
 }
 
-/// The changes a reader cares about, each with a label and display text.
-fn change_list(change: &Change, names: &Names) -> Vec<Value> {
-    change
-        .fields
+/// The changes a reader cares about, each with a label and display text. A
+/// create lists what the new entity starts with: its fields (Pivotal) or the
+/// attributes that name something (Shortcut).
+fn change_list(change: &Change, kind: &str, names: &Names) -> Vec<Value> {
+    let creating = kind == "create";
+    let mut fields = change.fields.clone();
+    if creating {
+        fields.extend(CREATE_DETAILS.iter().filter_map(|key| {
+            let value = change.attributes.get(*key)?;
+            let delta = match value {
+                Value::Array(items) => Delta::Set {
+                    adds: items.clone(),
+                    removes: Vec::new(),
+                },
+                other => Delta::Value {
+                    old: None,
+                    new: Some(other.clone()),
+                },
+            };
+            Some(FieldChange {
+                field: (*key).to_owned(),
+                delta,
+            })
+        }));
+    }
+    let has_owner_ids = fields.iter().any(|f| f.field == "owner_ids");
+    fields
         .iter()
-        .filter(|field_change| !QUIET_FIELDS.contains(&field_change.field.as_str()))
-        .map(|field_change| {
-            let field = field_change.field.as_str();
-            let show = |value: &Value| display(field, value, names);
-            let label = field_label(field);
-            match &field_change.delta {
-                Delta::Value { .. } if PROSE_FIELDS.contains(&field) => {
-                    json!({ "field": field, "label": label, "kind": "text" })
-                }
-                Delta::Value { old, new } => json!({
-                    "field": field,
-                    "label": label,
-                    "kind": "value",
-                    "old": old.as_ref().map_or_else(|| "none".to_owned(), show),
-                    "new": new.as_ref().map_or_else(|| "none".to_owned(), show),
-                }),
-                Delta::Set { adds, removes } => json!({
-                    "field": field,
-                    "label": label,
-                    "kind": "set",
-                    "adds": adds.iter().map(show).collect::<Vec<_>>().join(", "),
-                    "removes": removes.iter().map(show).collect::<Vec<_>>().join(", "),
-                }),
-            }
-        })
+        .filter(|f| !QUIET_FIELDS.contains(&f.field.as_str()))
+        .filter(|f| !(creating && HEADLINE_FIELDS.contains(&f.field.as_str())))
+        // Pivotal still sends its single-owner field beside the list.
+        .filter(|f| !(has_owner_ids && f.field == "owned_by_id"))
+        .filter_map(|f| list_entry(&f.field, &f.delta, names))
         .collect()
+}
+
+fn present(value: &Option<Value>) -> Option<&Value> {
+    value.as_ref().filter(|v| !v.is_null())
+}
+
+fn list_entry(field: &str, delta: &Delta, names: &Names) -> Option<Value> {
+    let show = |value: &Value| display(field, value, names);
+    let label = field_label(field);
+    match delta {
+        Delta::Set { adds, removes } if adds.is_empty() && removes.is_empty() => None,
+        Delta::Set { adds, removes } => Some(json!({
+            "field": field,
+            "label": label,
+            "kind": "set",
+            "adds": adds.iter().map(show).collect::<Vec<_>>().join(", "),
+            "removes": removes.iter().map(show).collect::<Vec<_>>().join(", "),
+        })),
+        Delta::Value { old, new } if old == new || (present(old).is_none() && present(new).is_none()) => None,
+        // Whole objects and lists (Pivotal's `labels`) do not read as a value.
+        Delta::Value { old, new }
+            if [old, new]
+                .iter()
+                .any(|v| matches!(v, Some(Value::Array(_) | Value::Object(_)))) =>
+        {
+            None
+        }
+        Delta::Value { .. } if PROSE_FIELDS.contains(&field) => {
+            Some(json!({ "field": field, "label": label, "kind": "text" }))
+        }
+        Delta::Value { old, new } => Some(json!({
+            "field": field,
+            "label": label,
+            "kind": "value",
+            // Absent when there was none before: a message shows just the new value.
+            "old": present(old).map(show),
+            "new": present(new).map_or_else(|| "none".to_owned(), show),
+        })),
+    }
 }
 
 fn display(field: &str, value: &Value, names: &Names) -> String {
