@@ -16,6 +16,7 @@ pub mod render;
 pub mod resolve;
 pub mod rules;
 pub mod sinks;
+pub mod store;
 pub mod verify;
 
 use std::future::Future;

@@ -18,6 +18,12 @@ pub(super) fn check(config: &Config, file: &str) -> Vec<ConfigError> {
         check_channel(&mut problems, name, channel);
     }
     check_rules(&mut problems, config);
+    if !config.storage.starts_with("sqlite://") && config.storage != "sqlite::memory:" {
+        problems.add("storage", "expected sqlite://FILE (or sqlite::memory: for tests)");
+    }
+    if config.max_age.0.is_zero() {
+        problems.add("max_age", "must be longer than 0s");
+    }
     if config.max_body_bytes == 0 {
         problems.add("max_body_bytes", "must be greater than 0");
     }
@@ -178,6 +184,14 @@ fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
                     format!("only Discord channels take `{key}`"),
                 );
             }
+        }
+    }
+    if let Some(limit) = channel.rate_limit {
+        if !(limit.per_second.is_finite() && limit.per_second > 0.0) || limit.burst == 0 {
+            problems.add(
+                format!("{path}.rate_limit"),
+                "per_second must be above 0 and burst at least 1",
+            );
         }
     }
     if let Some(username) = &channel.username {

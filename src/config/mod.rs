@@ -2,12 +2,14 @@
 //! of the bridge works with values it can trust.
 
 mod check;
+mod duration;
 mod error;
 mod expand;
 mod load;
 mod secret;
 mod types;
 
+pub use duration::ConfigDuration;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_file, load_str, ConfigOrigin, EMBEDDED_CONFIG};
 pub use secret::Secret;

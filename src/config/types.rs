@@ -8,9 +8,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer};
 
-use super::Secret;
+use super::{ConfigDuration, Secret};
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_STORAGE: &str = "sqlite://storybridge.db";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +20,16 @@ pub struct Config {
     pub listen: SocketAddr,
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Where events and deliveries are kept: `sqlite://FILE` (relative to the
+    /// config file) or `sqlite::memory:` (tests only: nothing survives a restart).
+    #[serde(default = "default_storage")]
+    pub storage: String,
+    /// How long a message keeps being retried after 5xx answers and timeouts.
+    #[serde(default = "default_max_age")]
+    pub max_age: ConfigDuration,
+    /// How long delivered messages (and their events) are kept.
+    #[serde(default = "default_retention")]
+    pub retention: ConfigDuration,
     /// Directory whose `*.hbs` files override the embedded templates by name,
     /// relative to the config file.
     #[serde(default)]
@@ -43,6 +54,18 @@ fn default_listen() -> SocketAddr {
 
 fn default_max_body_bytes() -> usize {
     DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_storage() -> String {
+    DEFAULT_STORAGE.into()
+}
+
+fn default_max_age() -> ConfigDuration {
+    ConfigDuration(std::time::Duration::from_secs(24 * 3600))
+}
+
+fn default_retention() -> ConfigDuration {
+    ConfigDuration(std::time::Duration::from_secs(7 * 24 * 3600))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,6 +196,22 @@ pub struct ChannelConfig {
     /// Let rendered messages mention users (Discord `allowed_mentions`). Off by default.
     #[serde(default)]
     pub mentions: bool,
+    /// Overrides the platform's default pace (Slack 1/s, burst 3; Discord 5 per 2 s
+    /// and 30 a minute).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub per_second: f64,
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_burst() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,0 +1,63 @@
+//! The schema, as numbered migrations tracked in `PRAGMA user_version`: each runs
+//! once, in order, in its own transaction, when the store opens.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: events, deliveries, attempts, channel pauses.
+    "CREATE TABLE events (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        source       TEXT    NOT NULL,
+        event_id     TEXT    NOT NULL,
+        received_at  INTEGER NOT NULL,
+        content_type TEXT,
+        headers      TEXT    NOT NULL,
+        body         BLOB    NOT NULL,
+        UNIQUE (source, event_id)
+    );
+    CREATE TABLE deliveries (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_seq       INTEGER NOT NULL REFERENCES events (seq),
+        change_index    INTEGER NOT NULL,
+        rule            TEXT    NOT NULL,
+        channel         TEXT    NOT NULL,
+        body            TEXT    NOT NULL,
+        status          TEXT    NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        failures        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        queued_at       INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        delivered_at    INTEGER,
+        last_status     INTEGER,
+        last_error      TEXT
+    );
+    CREATE INDEX deliveries_by_channel ON deliveries (channel, status, id);
+    CREATE INDEX deliveries_by_status ON deliveries (status, id);
+    CREATE TABLE attempts (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_id INTEGER NOT NULL REFERENCES deliveries (id),
+        at          INTEGER NOT NULL,
+        status      INTEGER,
+        error       TEXT,
+        latency_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX attempts_by_delivery ON attempts (delivery_id);
+    CREATE TABLE channel_pauses (
+        channel         TEXT PRIMARY KEY,
+        url_fingerprint TEXT NOT NULL,
+        reason          TEXT NOT NULL,
+        paused_at       INTEGER NOT NULL
+    );",
+];
+
+pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let current: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        let transaction = connection.transaction()?;
+        transaction.execute_batch(migration)?;
+        transaction.pragma_update(None, "user_version", (index + 1) as i64)?;
+        transaction.commit()?;
+    }
+    Ok(())
+}
