@@ -3,8 +3,9 @@
 //! A request travels the modules in this order:
 //! `ingest` (HTTP, limits) → `verify` (HMAC / token) → `normalize` (one event
 //! model) → `resolve` (names for ids) → `rules` (which rules fire) → `render`
-//! (templates) → `deliver` (per-channel queues, retries) → `sinks` (Slack,
-//! Discord, console). `pipeline::route` shows the middle of that path in one
+//! (templates) → `store` (event and messages, committed before the 2xx) →
+//! `deliver` (per-channel workers, pace, retries) → `sinks` (Slack, Discord,
+//! console). `pipeline::route` shows the middle of that path in one
 //! function. `config` turns `bridge.yaml` into typed values before any of it runs.
 
 pub mod config;
@@ -30,7 +31,7 @@ use render::Templates;
 use resolve::Directory;
 use rules::Rule;
 
-/// How long shutdown waits for queued messages to go out.
+/// How long shutdown waits for in-flight sends.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A loaded, checked configuration with everything compiled that requests need:
@@ -87,12 +88,7 @@ fn check_template_names(config: &Config, templates: &Templates, file: &str) -> V
         let Some(template) = &rule.template else { continue };
         for channel_name in &rule.send {
             if let Some(channel) = config.channels.get(channel_name) {
-                require(
-                    format!("rules[{index}].template"),
-                    template,
-                    channel.kind,
-                    channel_name,
-                );
+                require(format!("rules[{index}].template"), template, channel.kind, channel_name);
             }
         }
     }
@@ -111,18 +107,18 @@ pub fn http_client() -> reqwest::Client {
         .expect("TLS backend initialises")
 }
 
-/// Serves `bridge` on `listener` until `shutdown` resolves, then lets queued
-/// messages go out for up to ten seconds.
+/// Serves `bridge` on `listener` until `shutdown` resolves: stops accepting,
+/// lets in-flight sends finish (up to ten seconds) and leaves the rest queued
+/// in `store` for the next start.
 pub async fn run(
     bridge: Arc<Bridge>,
+    store: Arc<dyn store::Store>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (outbox, workers) = deliver::Outbox::start(bridge.clone(), http_client());
-    let app = ingest::router(ingest::AppState { bridge, outbox });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    workers.drain(DRAIN_DEADLINE).await;
+    let dispatcher = deliver::Dispatcher::start(store.clone(), bridge.clone(), http_client());
+    let app = ingest::router(ingest::AppState { bridge, store, wakers: dispatcher.wakers() });
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    dispatcher.stop(DRAIN_DEADLINE).await;
     Ok(())
 }

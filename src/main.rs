@@ -1,23 +1,18 @@
 //! The `storybridge` command: serve, check a config, preview an event.
 
+mod cli;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use serde_json::Value;
 use storybridge::config::{self, ConfigOrigin};
-use storybridge::normalize::{decode, normalize, BodyFormat, Normalized};
-use storybridge::pipeline::{route, RouteOutcome};
-use storybridge::verify::Verified;
+use storybridge::store::{self, Store};
 use storybridge::Bridge;
 
 #[derive(Parser)]
-#[command(
-    name = "storybridge",
-    version,
-    about = "Tracker webhooks in, chat messages out"
-)]
+#[command(name = "storybridge", version, about = "Tracker webhooks in, chat messages out")]
 struct Cli {
     /// Config file. Default: ./bridge.yaml if present, else the embedded copy.
     #[arg(long, short, global = true, env = "STORYBRIDGE_CONFIG")]
@@ -44,6 +39,27 @@ enum Command {
         /// The event's JSON body.
         event: PathBuf,
     },
+    /// Recent deliveries and their last error, newest first.
+    Deliveries {
+        #[arg(long, value_parser = ["pending", "delivered", "dead"])]
+        status: Option<String>,
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Queue deliveries again: by id, or every dead one (of a channel, since a time).
+    Replay {
+        /// Delivery ids, as `deliveries` lists them.
+        ids: Vec<i64>,
+        #[arg(long)]
+        dead: bool,
+        #[arg(long)]
+        channel: Option<String>,
+        /// Only messages created since: a duration ago (2h) or a time (2026-11-25T13:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -69,11 +85,15 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Preview {
-            source,
-            headers,
-            event,
-        } => preview(&bridge, &source, &headers, &event),
+        Command::Preview { source, headers, event } => {
+            cli::preview::preview(&bridge, &source, &headers, &event)
+        }
+        Command::Deliveries { status, channel, limit } => with_store(&bridge, |store| async move {
+            cli::deliveries::list(store, status.as_deref(), channel, limit).await
+        }),
+        Command::Replay { ids, dead, channel, since } => with_store(&bridge, |store| async move {
+            cli::deliveries::replay(store, ids, dead, channel, since.as_deref()).await
+        }),
     }
 }
 
@@ -106,7 +126,23 @@ fn init_logging(serving: bool) {
         .init();
 }
 
+fn open_store(bridge: &Bridge) -> anyhow::Result<Arc<dyn Store>> {
+    store::open(&bridge.config.storage, &bridge.origin.base_dir)
+        .with_context(|| format!("{}: storage", bridge.origin.name))
+}
+
+fn with_store<F, Fut>(bridge: &Bridge, command: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let store = open_store(bridge)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(command(store))
+}
+
 fn serve(bridge: Bridge) -> anyhow::Result<()> {
+    let store = open_store(&bridge)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let address = bridge.config.listen;
@@ -114,7 +150,7 @@ fn serve(bridge: Bridge) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
         tracing::info!(config = %bridge.origin.name, %address, "storybridge listening");
-        storybridge::run(Arc::new(bridge), listener, shutdown_signal()).await?;
+        storybridge::run(Arc::new(bridge), store, listener, shutdown_signal()).await?;
         Ok(())
     })
 }
@@ -133,79 +169,4 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("shutting down");
-}
-
-fn preview(bridge: &Bridge, source_name: &str, raw_headers: &[String], path: &Path) -> anyhow::Result<()> {
-    let Some(source) = bridge.config.sources.get(source_name) else {
-        let known: Vec<&str> = bridge.config.sources.keys().map(String::as_str).collect();
-        bail!("no source named `{source_name}` (known: {})", known.join(", "));
-    };
-    let mut headers = axum::http::HeaderMap::new();
-    for raw in raw_headers {
-        let (name, value) = raw
-            .split_once(':')
-            .with_context(|| format!("header `{raw}` is not `Name: value`"))?;
-        headers.insert(
-            axum::http::HeaderName::try_from(name.trim()).context("header name")?,
-            axum::http::HeaderValue::try_from(value.trim()).context("header value")?,
-        );
-    }
-    let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    // The file is the admin's own: there is no signature to check.
-    let verified = Verified::local_file(body.into());
-    let payload = decode(&verified, BodyFormat::Json)?;
-    let event = match normalize(source_name, source, &headers, &verified, payload)? {
-        Normalized::Ping => {
-            println!("a ping: acknowledged, nothing routed");
-            return Ok(());
-        }
-        Normalized::Event(event) => event,
-    };
-    let routed = route(bridge, &event);
-    println!(
-        "event {} from {} ({}), {} change(s)",
-        event.id,
-        event.source,
-        event.source_kind,
-        event.changes.len()
-    );
-    for (index, change) in event.changes.iter().enumerate() {
-        let name = change.name.as_deref().unwrap_or("");
-        let primary = if change.primary { "primary" } else { "side effect" };
-        println!(
-            "\nchange {}: {} {} {} \"{name}\" ({primary})",
-            index + 1,
-            change.entity_type,
-            change.action,
-            change.entity_id.as_deref().unwrap_or("-")
-        );
-        let mine: Vec<_> = routed.iter().filter(|r| r.change == index).collect();
-        if mine.is_empty() {
-            println!("  no rule matched");
-        }
-        for routed in mine {
-            println!(
-                "  rule {} → channel {} (template {})",
-                routed.rule, routed.channel, routed.template
-            );
-            match &routed.outcome {
-                RouteOutcome::Message(body) => println!("{}", indent(&pretty(body), 4)),
-                RouteOutcome::Silent => println!("    (template rendered nothing: no message)"),
-                RouteOutcome::Failed(error) => println!("    template error: {error}"),
-            }
-        }
-    }
-    Ok(())
-}
-
-fn pretty(body: &Value) -> String {
-    serde_json::to_string_pretty(body).unwrap_or_else(|_| body.to_string())
-}
-
-fn indent(text: &str, spaces: usize) -> String {
-    let pad = " ".repeat(spaces);
-    text.lines()
-        .map(|line| format!("{pad}{line}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }

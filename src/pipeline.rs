@@ -3,12 +3,12 @@
 
 use serde_json::Value;
 
-use crate::deliver::Message;
 use crate::normalize::Event;
 use crate::render::{context, RenderError, Subject, DEFAULT_TEMPLATE};
 use crate::resolve::resolve;
 use crate::rules::matching;
 use crate::sinks::compose;
+use crate::store::NewDelivery;
 use crate::Bridge;
 
 /// What one rule firing for one change produced for one channel.
@@ -41,22 +41,11 @@ pub fn route(bridge: &Bridge, event: &Event) -> Vec<Routed> {
         for rule in matching(&bridge.rules, event, change, &names) {
             for channel_name in &rule.send {
                 let channel = &bridge.config.channels[channel_name];
-                let template = rule
-                    .template
-                    .as_deref()
-                    .or(channel.template.as_deref())
-                    .unwrap_or(DEFAULT_TEMPLATE);
-                let subject = Subject {
-                    event,
-                    change,
-                    names: &names,
-                    rule: &rule.name,
-                    channel: channel_name,
-                };
-                let outcome = match bridge
-                    .templates
-                    .render(template, channel.kind, &context(&subject))
-                {
+                let template =
+                    rule.template.as_deref().or(channel.template.as_deref()).unwrap_or(DEFAULT_TEMPLATE);
+                let subject =
+                    Subject { event, change, names: &names, rule: &rule.name, channel: channel_name };
+                let outcome = match bridge.templates.render(template, channel.kind, &context(&subject)) {
                     Ok(draft) => compose(channel, draft).map_or(RouteOutcome::Silent, RouteOutcome::Message),
                     Err(error) => RouteOutcome::Failed(error),
                 };
@@ -73,16 +62,17 @@ pub fn route(bridge: &Bridge, event: &Event) -> Vec<Routed> {
     routed
 }
 
-/// The messages to queue for `event`; render failures are logged and skipped.
-pub fn messages(bridge: &Bridge, event: &Event) -> Vec<Message> {
+/// The messages to queue for `event`, rendered once, now; render failures are
+/// logged and skipped.
+pub fn deliveries(bridge: &Bridge, event: &Event) -> Vec<NewDelivery> {
     route(bridge, event)
         .into_iter()
         .filter_map(|routed| match routed.outcome {
-            RouteOutcome::Message(body) => Some(Message {
-                event_id: event.id.clone(),
+            RouteOutcome::Message(body) => Some(NewDelivery {
+                change_index: routed.change,
                 rule: routed.rule,
                 channel: routed.channel,
-                body,
+                body: body.to_string(),
             }),
             RouteOutcome::Silent => None,
             RouteOutcome::Failed(error) => {
@@ -115,14 +105,9 @@ rules:
 
     /// The console texts the default template produces for a fixture.
     fn texts(source: &str, fixture: &str) -> Vec<String> {
-        let origin = ConfigOrigin {
-            name: "test.yaml".into(),
-            base_dir: ".".into(),
-        };
+        let origin = ConfigOrigin { name: "test.yaml".into(), base_dir: ".".into() };
         let bridge = Bridge::build(load_str(CONFIG, &origin, &|_| None).unwrap(), origin).unwrap();
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures")
-            .join(fixture);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(fixture);
         let body = std::fs::read(path).unwrap();
         let verified = Verified::local_file(body.clone().into());
         let source_config = &bridge.config.sources[source];
@@ -132,23 +117,18 @@ rules:
         else {
             panic!("normalizes");
         };
-        messages(&bridge, &event)
+        deliveries(&bridge, &event)
             .into_iter()
-            .map(|m| m.body["text"].as_str().unwrap().to_owned())
+            .map(|d| serde_json::from_str::<Value>(&d.body).unwrap()["text"].as_str().unwrap().to_owned())
             .collect()
     }
 
     #[test]
     fn a_shortcut_create_lists_what_the_story_starts_with() {
         assert_eq!(
-            texts(
-                "shortcut",
-                "shortcut/zulip_story_create_in_epic_with_story_link.json"
-            ),
-            [
-                "✨ Someone created feature An epic story! (https://app.clubhouse.io/zulip/story/23)\n\
-              • state: Unscheduled\n• project: Backend\n• epic: New Cool Epic!"
-            ]
+            texts("shortcut", "shortcut/zulip_story_create_in_epic_with_story_link.json"),
+            ["✨ Someone created feature An epic story! (https://app.clubhouse.io/zulip/story/23)\n\
+              • state: Unscheduled\n• project: Backend\n• epic: New Cool Epic!"]
         );
     }
 

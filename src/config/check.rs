@@ -7,10 +7,7 @@ use super::error::ConfigError;
 use super::{ChannelConfig, ChannelKind, Config, Locator, Secret, SourceConfig, WhenConfig};
 
 pub(super) fn check(config: &Config, file: &str) -> Vec<ConfigError> {
-    let mut problems = Problems {
-        file,
-        found: Vec::new(),
-    };
+    let mut problems = Problems { file, found: Vec::new() };
     for (name, source) in &config.sources {
         check_source(&mut problems, name, source);
     }
@@ -37,21 +34,13 @@ struct Problems<'a> {
 
 impl Problems<'_> {
     fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.found.push(ConfigError {
-            file: self.file.into(),
-            path: path.into(),
-            message: message.into(),
-        });
+        self.found.push(ConfigError { file: self.file.into(), path: path.into(), message: message.into() });
     }
 }
 
 fn check_source(problems: &mut Problems, name: &str, source: &SourceConfig) {
     let path = format!("sources.{name}");
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         problems.add(
             &path,
             "a source name may hold only letters, digits, `-` and `_` (it is part of the URL /hooks/<name>)",
@@ -123,30 +112,21 @@ fn check_secrets(problems: &mut Problems, path: &str, secrets: &[Secret], allow_
 
 fn check_locator(problems: &mut Problems, path: &str, locator: Option<&Locator>) {
     match locator {
-        Some(Locator {
-            header: Some(_),
-            pointer: Some(_),
-        })
-        | Some(Locator {
-            header: None,
-            pointer: None,
-        }) => {
+        Some(Locator { header: Some(_), pointer: Some(_) })
+        | Some(Locator { header: None, pointer: None }) => {
             problems.add(path, "give exactly one of `header` or `pointer`");
         }
-        Some(Locator {
-            pointer: Some(pointer),
-            ..
-        }) => check_pointer(problems, &format!("{path}.pointer"), pointer),
+        Some(Locator { pointer: Some(pointer), .. }) => {
+            check_pointer(problems, &format!("{path}.pointer"), pointer)
+        }
         _ => {}
     }
 }
 
 fn check_pointer(problems: &mut Problems, path: &str, pointer: &str) {
     if !pointer.is_empty() && !pointer.starts_with('/') {
-        problems.add(
-            path,
-            format!("`{pointer}` is not a JSON pointer (they start with `/`, e.g. /story/name)"),
-        );
+        problems
+            .add(path, format!("`{pointer}` is not a JSON pointer (they start with `/`, e.g. /story/name)"));
     }
 }
 
@@ -154,17 +134,11 @@ fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
     let path = format!("channels.{name}");
     match (channel.kind, &channel.url) {
         (ChannelKind::Console, Some(_)) => {
-            problems.add(
-                format!("{path}.url"),
-                "a console channel prints to stdout and takes no url",
-            );
+            problems.add(format!("{path}.url"), "a console channel prints to stdout and takes no url");
         }
         (ChannelKind::Slack | ChannelKind::Discord, None) => problems.add(
             format!("{path}.url"),
-            format!(
-                "missing: a {} channel needs its incoming-webhook URL",
-                channel.kind
-            ),
+            format!("missing: a {} channel needs its incoming-webhook URL", channel.kind),
         ),
         (_, Some(url)) => match url::Url::parse(url.expose()) {
             Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
@@ -174,24 +148,17 @@ fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
         (ChannelKind::Console, None) => {}
     }
     if channel.kind != ChannelKind::Discord {
-        for (key, set) in [
-            ("username", channel.username.is_some()),
-            ("avatar_url", channel.avatar_url.is_some()),
-        ] {
+        for (key, set) in
+            [("username", channel.username.is_some()), ("avatar_url", channel.avatar_url.is_some())]
+        {
             if set {
-                problems.add(
-                    format!("{path}.{key}"),
-                    format!("only Discord channels take `{key}`"),
-                );
+                problems.add(format!("{path}.{key}"), format!("only Discord channels take `{key}`"));
             }
         }
     }
     if let Some(limit) = channel.rate_limit {
         if !(limit.per_second.is_finite() && limit.per_second > 0.0) || limit.burst == 0 {
-            problems.add(
-                format!("{path}.rate_limit"),
-                "per_second must be above 0 and burst at least 1",
-            );
+            problems.add(format!("{path}.rate_limit"), "per_second must be above 0 and burst at least 1");
         }
     }
     if let Some(username) = &channel.username {
@@ -207,20 +174,14 @@ fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
 
 fn check_rules(problems: &mut Problems, config: &Config) {
     let mut seen_names = BTreeSet::new();
-    let source_names: BTreeSet<&str> = config
-        .sources
-        .iter()
-        .flat_map(|(name, source)| [name.as_str(), source.kind()])
-        .collect();
+    let source_names: BTreeSet<&str> =
+        config.sources.iter().flat_map(|(name, source)| [name.as_str(), source.kind()]).collect();
     for (index, rule) in config.rules.iter().enumerate() {
         let path = format!("rules[{index}]");
         if rule.name.trim().is_empty() {
             problems.add(format!("{path}.name"), "must not be empty");
         } else if !seen_names.insert(rule.name.as_str()) {
-            problems.add(
-                format!("{path}.name"),
-                format!("duplicate rule name `{}`", rule.name),
-            );
+            problems.add(format!("{path}.name"), format!("duplicate rule name `{}`", rule.name));
         }
         if rule.send.is_empty() {
             problems.add(format!("{path}.send"), "must list at least one channel");
@@ -231,10 +192,7 @@ fn check_rules(problems: &mut Problems, config: &Config) {
             if !config.channels.contains_key(channel) {
                 problems.add(
                     send_path,
-                    format!(
-                        "unknown channel `{channel}` (known: {})",
-                        known(config.channels.keys())
-                    ),
+                    format!("unknown channel `{channel}` (known: {})", known(config.channels.keys())),
                 );
             } else if !sent_to.insert(channel.as_str()) {
                 problems.add(

@@ -40,10 +40,6 @@ impl fmt::Display for ConfigErrors {
 
 impl ConfigErrors {
     pub fn single(file: &str, path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigErrors(vec![ConfigError {
-            file: file.to_owned(),
-            path: path.into(),
-            message: message.into(),
-        }])
+        ConfigErrors(vec![ConfigError { file: file.to_owned(), path: path.into(), message: message.into() }])
     }
 }

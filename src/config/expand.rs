@@ -79,10 +79,7 @@ mod tests {
 
     #[test]
     fn unset_without_default_is_an_error_naming_the_variable() {
-        assert_eq!(
-            expand("${MISSING}", &env),
-            Err(ExpandError::Unset("MISSING".into()))
-        );
+        assert_eq!(expand("${MISSING}", &env), Err(ExpandError::Unset("MISSING".into())));
     }
 
     #[test]

@@ -18,14 +18,8 @@ pub const EMBEDDED_CONFIG: &str = include_str!("../../bridge.yaml");
 
 /// Top-level keys that `STORYBRIDGE_<KEY>` may override. Nested keys are not
 /// overridable: rules and channels belong in the file, secrets in `${VAR}`.
-const ENV_OVERRIDABLE: &[&str] = &[
-    "listen",
-    "max_body_bytes",
-    "templates",
-    "storage",
-    "max_age",
-    "retention",
-];
+const ENV_OVERRIDABLE: &[&str] =
+    &["listen", "max_body_bytes", "templates", "storage", "max_age", "retention"];
 
 /// Where a config came from: its name in messages and the directory that
 /// relative paths in it (such as `templates:`) start from.
@@ -41,17 +35,11 @@ impl ConfigOrigin {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        ConfigOrigin {
-            name: path.display().to_string(),
-            base_dir,
-        }
+        ConfigOrigin { name: path.display().to_string(), base_dir }
     }
 
     pub fn embedded() -> Self {
-        ConfigOrigin {
-            name: "<embedded bridge.yaml>".into(),
-            base_dir: PathBuf::from("."),
-        }
+        ConfigOrigin { name: "<embedded bridge.yaml>".into(), base_dir: PathBuf::from(".") }
     }
 }
 
@@ -85,9 +73,8 @@ pub fn load_str(
         return Err(ConfigErrors(errors));
     }
 
-    let config: Config = Figment::from(Serialized::defaults(tree))
-        .extract()
-        .map_err(|error| figment_errors(file, error))?;
+    let config: Config =
+        Figment::from(Serialized::defaults(tree)).extract().map_err(|error| figment_errors(file, error))?;
     let problems = check(&config, file);
     if problems.is_empty() {
         Ok(config)
@@ -107,11 +94,7 @@ fn refuse_duplicate_keys(text: &str, file: &str) -> Result<(), ConfigErrors> {
             let (path, rest) = message.split_once(": duplicate entry").unwrap_or(("", &message));
             let key = rest.split("with key ").nth(1).unwrap_or("?");
             let key = key.split(" at line").next().unwrap_or(key);
-            Err(ConfigErrors::single(
-                file,
-                path,
-                format!("duplicate key {key}: each name may appear once"),
-            ))
+            Err(ConfigErrors::single(file, path, format!("duplicate key {key}: each name may appear once")))
         }
         // Other YAML errors are reported by figment below, with the same wording.
         _ => Ok(()),
@@ -128,11 +111,7 @@ fn expand_tree(
     match value {
         Value::String(_, text) => match expand(text, lookup) {
             Ok(expanded) => *text = expanded,
-            Err(error) => errors.push(ConfigError {
-                file: file.into(),
-                path,
-                message: error.to_string(),
-            }),
+            Err(error) => errors.push(ConfigError { file: file.into(), path, message: error.to_string() }),
         },
         Value::Dict(_, dict) => {
             for (key, child) in dict.iter_mut() {
@@ -155,11 +134,7 @@ fn figment_errors(file: &str, error: figment::Error) -> ConfigErrors {
             .map(|error| {
                 let mut path = key_path(&error.path);
                 let message = describe_figment_error(&error.kind, &mut path);
-                ConfigError {
-                    file: file.into(),
-                    path,
-                    message,
-                }
+                ConfigError { file: file.into(), path, message }
             })
             .collect(),
     )

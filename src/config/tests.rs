@@ -1,21 +1,14 @@
 use super::*;
 
 fn load(yaml: &str) -> Result<Config, ConfigErrors> {
-    load_str(
-        yaml,
-        &ConfigOrigin {
-            name: "bridge.yaml".into(),
-            base_dir: ".".into(),
-        },
-        &|name| match name {
-            "SHORTCUT_WEBHOOK_SECRET" => Some("shortcut-secret".into()),
-            "PIVOTAL_WEBHOOK_TOKEN" => Some("pivotal-token".into()),
-            "CLUBMED_WEBHOOK_SECRET" => Some("clubmed-secret".into()),
-            "SLACK_DEPLOYS_URL" => Some("https://hooks.slack.com/services/T0/B0/xyz".into()),
-            "DISCORD_TEAM_URL" => Some("https://discord.com/api/webhooks/1/abc".into()),
-            _ => None,
-        },
-    )
+    load_str(yaml, &ConfigOrigin { name: "bridge.yaml".into(), base_dir: ".".into() }, &|name| match name {
+        "SHORTCUT_WEBHOOK_SECRET" => Some("shortcut-secret".into()),
+        "PIVOTAL_WEBHOOK_TOKEN" => Some("pivotal-token".into()),
+        "CLUBMED_WEBHOOK_SECRET" => Some("clubmed-secret".into()),
+        "SLACK_DEPLOYS_URL" => Some("https://hooks.slack.com/services/T0/B0/xyz".into()),
+        "DISCORD_TEAM_URL" => Some("https://discord.com/api/webhooks/1/abc".into()),
+        _ => None,
+    })
 }
 
 fn errors(yaml: &str) -> String {
@@ -57,16 +50,11 @@ rules:
 #[test]
 fn the_contract_config_loads_with_secrets_from_the_environment() {
     let config = load(CONTRACT).expect("loads");
-    let SourceConfig::Shortcut(shortcut) = &config.sources["shortcut"] else {
-        panic!("kind")
-    };
+    let SourceConfig::Shortcut(shortcut) = &config.sources["shortcut"] else { panic!("kind") };
     assert_eq!(shortcut.secrets[0].expose(), "shortcut-secret");
     assert_eq!(shortcut.secrets[1].expose(), "previous-secret");
     assert_eq!(config.channels["team"].username.as_deref(), Some("Story Bot"));
-    assert_eq!(
-        config.rules[0].when.to.as_ref().unwrap()["workflow_state_id"].0,
-        ["Ready for Deploy"]
-    );
+    assert_eq!(config.rules[0].when.to.as_ref().unwrap()["workflow_state_id"].0, ["Ready for Deploy"]);
     assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
 }
 
@@ -99,10 +87,7 @@ fn an_unknown_key_lists_the_keys_allowed_there() {
 #[test]
 fn a_rule_sending_to_an_unknown_channel_says_which_exist() {
     let yaml = CONTRACT.replace("send: [deploys, team]", "send: [deploys, tem]");
-    assert_eq!(
-        errors(&yaml),
-        "bridge.yaml: rules[0].send[1]: unknown channel `tem` (known: deploys, team)"
-    );
+    assert_eq!(errors(&yaml), "bridge.yaml: rules[0].send[1]: unknown channel `tem` (known: deploys, team)");
 }
 
 #[test]
@@ -122,40 +107,28 @@ fn a_source_without_secrets_is_refused_unless_it_allows_unsigned() {
 #[test]
 fn duplicate_names_are_refused() {
     let yaml = CONTRACT.replace("name: comments", "name: ready-for-deploy");
-    assert_eq!(
-        errors(&yaml),
-        "bridge.yaml: rules[1].name: duplicate rule name `ready-for-deploy`"
-    );
+    assert_eq!(errors(&yaml), "bridge.yaml: rules[1].name: duplicate rule name `ready-for-deploy`");
     let yaml = CONTRACT.replace("  team:    {", "  deploys: {");
-    assert_eq!(
-        errors(&yaml),
-        "bridge.yaml: channels: duplicate key \"deploys\": each name may appear once"
-    );
+    assert_eq!(errors(&yaml), "bridge.yaml: channels: duplicate key \"deploys\": each name may appear once");
 }
 
 #[test]
 fn errors_never_quote_a_secret() {
     // A secret in the wrong place makes serde quote the value; the message must not.
-    let yaml = CONTRACT.replace(
-        "token: \"${PIVOTAL_WEBHOOK_TOKEN}\"",
-        "token: [\"${PIVOTAL_WEBHOOK_TOKEN}\"]",
-    );
+    let yaml =
+        CONTRACT.replace("token: \"${PIVOTAL_WEBHOOK_TOKEN}\"", "token: [\"${PIVOTAL_WEBHOOK_TOKEN}\"]");
     let message = errors(&yaml);
     assert!(!message.contains("pivotal-token"), "{message}");
     let yaml = CONTRACT.replace("${SLACK_DEPLOYS_URL}", "git+${SLACK_DEPLOYS_URL}");
     let message = errors(&yaml);
-    assert_eq!(
-        message,
-        "bridge.yaml: channels.deploys.url: is not an http(s) URL"
-    );
+    assert_eq!(message, "bridge.yaml: channels.deploys.url: is not an http(s) URL");
     assert!(!message.contains("hooks.slack.com"));
 }
 
 #[test]
 fn every_problem_is_reported_at_once() {
-    let yaml = CONTRACT
-        .replace("send: [deploys, team]", "send: [nowhere]")
-        .replace("send: [team]", "send: []");
+    let yaml =
+        CONTRACT.replace("send: [deploys, team]", "send: [nowhere]").replace("send: [team]", "send: []");
     let message = errors(&yaml);
     assert_eq!(message.lines().count(), 2, "{message}");
 }

@@ -1,141 +1,76 @@
-//! Delivery: one worker per channel sends that channel's messages in the order
-//! they were queued, waiting out rate limits and retrying transient failures.
-//!
-//! The queue is in memory for now; the durable outbox (issue #4) replaces
-//! [`Outbox`] behind the same `enqueue` call.
+//! Delivery: one worker per channel takes that channel's oldest pending message
+//! from the store, sends it within the channel's pace, and records the attempt.
+//! A message waiting for its retry holds back the channel's later ones; other
+//! channels go on.
 
+mod pace;
+mod retention;
 mod retry;
+mod worker;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Client;
-use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::sinks::{self, SendOutcome};
+use crate::store::Store;
 use crate::Bridge;
 
-/// A rendered message owed to one channel.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    pub event_id: String,
-    pub rule: String,
-    pub channel: String,
-    pub body: Value,
+/// Nudges for idle workers: ingest wakes a channel's worker when it queues a
+/// message, so delivery does not wait for the next poll.
+#[derive(Clone, Default)]
+pub struct Wakers {
+    by_channel: Arc<HashMap<String, Arc<Notify>>>,
 }
 
-/// The queues into the per-channel workers.
-#[derive(Clone)]
-pub struct Outbox {
-    queues: Arc<HashMap<String, mpsc::UnboundedSender<Message>>>,
+impl Wakers {
+    pub fn wake(&self, channel: &str) {
+        if let Some(notify) = self.by_channel.get(channel) {
+            notify.notify_one();
+        }
+    }
 }
 
-/// The workers behind an [`Outbox`], to wait for at shutdown.
-pub struct Workers {
+/// The running workers, and the means to stop them.
+pub struct Dispatcher {
+    wakers: Wakers,
+    stop: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
 }
 
-impl Outbox {
-    pub fn start(bridge: Arc<Bridge>, client: Client) -> (Outbox, Workers) {
-        let mut queues = HashMap::new();
+impl Dispatcher {
+    pub fn start(store: Arc<dyn Store>, bridge: Arc<Bridge>, client: Client) -> Dispatcher {
+        let (stop, stopped) = watch::channel(false);
+        let mut by_channel = HashMap::new();
         let mut handles = Vec::new();
         for name in bridge.config.channels.keys() {
-            let (sender, receiver) = mpsc::unbounded_channel();
-            queues.insert(name.clone(), sender);
-            handles.push(tokio::spawn(channel_loop(
-                bridge.clone(),
-                client.clone(),
-                receiver,
-            )));
+            let notify = Arc::new(Notify::new());
+            by_channel.insert(name.clone(), notify.clone());
+            let worker = worker::Worker::new(store.clone(), bridge.clone(), client.clone(), name.clone());
+            handles.push(tokio::spawn(worker.run_until_stopped(notify, stopped.clone())));
         }
-        (
-            Outbox {
-                queues: Arc::new(queues),
-            },
-            Workers { handles },
-        )
+        handles.push(tokio::spawn(retention::prune_loop(store, bridge.config.retention.0, stopped)));
+        Dispatcher { wakers: Wakers { by_channel: Arc::new(by_channel) }, stop, handles }
     }
 
-    /// Queues `message` behind the others of its channel.
-    pub fn enqueue(&self, message: Message) {
-        match self.queues.get(&message.channel) {
-            // A send fails only once the worker has stopped, i.e. during shutdown.
-            Some(queue) => {
-                if let Err(failed) = queue.send(message) {
-                    tracing::warn!(channel = %failed.0.channel, event_id = %failed.0.event_id, "shutting down: message not queued");
-                }
+    pub fn wakers(&self) -> Wakers {
+        self.wakers.clone()
+    }
+
+    /// Lets in-flight sends finish (up to `deadline`) and leaves the rest queued
+    /// in the store for the next start.
+    pub async fn stop(self, deadline: Duration) {
+        let _ = self.stop.send(true);
+        let all = async {
+            for handle in self.handles {
+                let _ = handle.await;
             }
-            None => tracing::error!(channel = %message.channel, "no such channel; message dropped"),
-        }
-    }
-}
-
-impl Workers {
-    /// Waits for the workers to send what is queued, up to `deadline`. Call after
-    /// every [`Outbox`] clone is dropped, or the workers never see their queue end.
-    pub async fn drain(self, deadline: Duration) {
-        let all = futures_join(self.handles);
+        };
         if tokio::time::timeout(deadline, all).await.is_err() {
-            tracing::warn!(?deadline, "shutdown deadline passed with messages still queued");
-        }
-    }
-}
-
-async fn futures_join(handles: Vec<JoinHandle<()>>) {
-    for handle in handles {
-        let _ = handle.await;
-    }
-}
-
-async fn channel_loop(bridge: Arc<Bridge>, client: Client, mut queue: mpsc::UnboundedReceiver<Message>) {
-    while let Some(message) = queue.recv().await {
-        deliver(&bridge, &client, &message).await;
-    }
-}
-
-/// Sends one message until it is delivered, refused for good, or out of retries.
-/// Later messages of the channel wait meanwhile: order matters more than speed.
-async fn deliver(bridge: &Bridge, client: &Client, message: &Message) {
-    let Some(channel) = bridge.config.channels.get(&message.channel) else {
-        return;
-    };
-    let started = Instant::now();
-    let mut failures = 0;
-    loop {
-        match sinks::send(client, channel, &message.body).await {
-            SendOutcome::Delivered => {
-                tracing::info!(
-                    event_id = %message.event_id, rule = %message.rule, channel = %message.channel,
-                    latency_ms = started.elapsed().as_millis() as u64, "delivered"
-                );
-                return;
-            }
-            SendOutcome::RateLimited(wait) => {
-                tracing::info!(channel = %message.channel, wait_ms = wait.as_millis() as u64, "rate limited; waiting");
-                tokio::time::sleep(wait).await;
-            }
-            SendOutcome::Transient(error) => {
-                failures += 1;
-                let Some(wait) = retry::delay(failures) else {
-                    tracing::error!(
-                        event_id = %message.event_id, rule = %message.rule, channel = %message.channel,
-                        attempts = failures, %error, "giving up"
-                    );
-                    return;
-                };
-                tracing::warn!(channel = %message.channel, %error, retry_in_ms = wait.as_millis() as u64, "send failed; will retry");
-                tokio::time::sleep(wait).await;
-            }
-            SendOutcome::Permanent { status, body } => {
-                tracing::error!(
-                    event_id = %message.event_id, rule = %message.rule, channel = %message.channel,
-                    target = %sinks::redacted_url(channel), status, %body, "refused; not retrying"
-                );
-                return;
-            }
+            tracing::warn!(?deadline, "shutdown: a send was still in flight at the deadline");
         }
     }
 }

@@ -25,6 +25,9 @@ pub enum IngestError {
     Decode(#[from] DecodeError),
     #[error(transparent)]
     Normalize(#[from] NormalizeError),
+    /// Our fault, not the client's: it should send again later.
+    #[error("cannot store the event right now; send it again later")]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl IngestError {
@@ -37,6 +40,7 @@ impl IngestError {
             IngestError::UnreadableBody | IngestError::Decode(_) | IngestError::Normalize(_) => {
                 StatusCode::BAD_REQUEST
             }
+            IngestError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -22,19 +22,14 @@ pub fn normalize(
     payload: Value,
     body_hash: impl FnOnce() -> String,
 ) -> Result<Normalized, NormalizeError> {
-    let event_type = config
-        .event_type
-        .as_ref()
-        .and_then(|locator| locate(locator, headers, &payload));
+    let event_type = config.event_type.as_ref().and_then(|locator| locate(locator, headers, &payload));
     if event_type.as_deref() == Some("ping") {
         return Ok(Normalized::Ping);
     }
     let fields = &config.fields;
     let pick = |configured: &Option<String>, fallbacks: &[&str]| match configured {
         Some(pointer) => payload.pointer(pointer).and_then(id_text),
-        None => fallbacks
-            .iter()
-            .find_map(|pointer| payload.pointer(pointer).and_then(id_text)),
+        None => fallbacks.iter().find_map(|pointer| payload.pointer(pointer).and_then(id_text)),
     };
     let entity_type = match &fields.entity_type {
         Some(_) => pick(&fields.entity_type, &[]),
@@ -61,16 +56,8 @@ pub fn normalize(
             .unwrap_or_else(body_hash),
         time: ["/time", "/timestamp", "/created_at", "/changed_at"]
             .iter()
-            .find_map(|pointer| {
-                payload
-                    .pointer(pointer)
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            }),
-        actor: Actor {
-            id: None,
-            name: pick(&fields.actor, ACTOR_POINTERS),
-        },
+            .find_map(|pointer| payload.pointer(pointer).and_then(Value::as_str).map(str::to_owned)),
+        actor: Actor { id: None, name: pick(&fields.actor, ACTOR_POINTERS) },
         changes: vec![change],
         references: Vec::new(),
         summary: None,

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use decode::{decode, BodyFormat, DecodeError};
+pub use time::rfc3339_from_millis;
 
 use crate::config::SourceConfig;
 use crate::verify::Verified;
@@ -110,10 +111,7 @@ pub enum NormalizeError {
     #[error("the body must be a JSON object, not {0}")]
     NotAnObject(&'static str),
     #[error("`{field}` must be {expected}")]
-    WrongType {
-        field: &'static str,
-        expected: &'static str,
-    },
+    WrongType { field: &'static str, expected: &'static str },
     #[error("missing `{0}`")]
     Missing(&'static str),
 }
@@ -142,10 +140,7 @@ pub fn normalize(
 
 impl Change {
     pub fn field(&self, name: &str) -> Option<&Delta> {
-        self.fields
-            .iter()
-            .find(|change| change.field == name)
-            .map(|change| &change.delta)
+        self.fields.iter().find(|change| change.field == name).map(|change| &change.delta)
     }
 }
 
@@ -181,20 +176,14 @@ fn parse_field_changes(changes: Option<&Value>) -> Vec<FieldChange> {
     };
     changes
         .iter()
-        .map(|(field, delta)| FieldChange {
-            field: field.clone(),
-            delta: parse_delta(delta),
-        })
+        .map(|(field, delta)| FieldChange { field: field.clone(), delta: parse_delta(delta) })
         .collect()
 }
 
 fn parse_delta(delta: &Value) -> Delta {
     let Value::Object(parts) = delta else {
         // Not the documented shape; keep what was sent as the new value.
-        return Delta::Value {
-            old: None,
-            new: Some(delta.clone()),
-        };
+        return Delta::Value { old: None, new: Some(delta.clone()) };
     };
     if parts.contains_key("adds") || parts.contains_key("removes") {
         let list = |key: &str| match parts.get(key) {
@@ -202,15 +191,9 @@ fn parse_delta(delta: &Value) -> Delta {
             Some(Value::Null) | None => Vec::new(),
             Some(other) => vec![other.clone()],
         };
-        Delta::Set {
-            adds: list("adds"),
-            removes: list("removes"),
-        }
+        Delta::Set { adds: list("adds"), removes: list("removes") }
     } else {
-        Delta::Value {
-            old: parts.get("old").cloned(),
-            new: parts.get("new").cloned(),
-        }
+        Delta::Value { old: parts.get("old").cloned(), new: parts.get("new").cloned() }
     }
 }
 

@@ -24,12 +24,7 @@ pub fn normalize(
     };
     let changes: Vec<&Map<String, Value>> = match activity.get("changes") {
         Some(Value::Array(changes)) => changes.iter().filter_map(Value::as_object).collect(),
-        Some(_) => {
-            return Err(NormalizeError::WrongType {
-                field: "changes",
-                expected: "an array",
-            })
-        }
+        Some(_) => return Err(NormalizeError::WrongType { field: "changes", expected: "an array" }),
         None => Vec::new(),
     };
     let kind = string_at(activity, "kind").ok_or(NormalizeError::Missing("kind"))?;
@@ -58,10 +53,7 @@ pub fn normalize(
         source: source.to_owned(),
         source_kind: "pivotal",
         id: string_at(activity, "guid").unwrap_or_else(body_hash),
-        time: activity
-            .get("occurred_at")
-            .and_then(Value::as_i64)
-            .map(rfc3339_from_millis),
+        time: activity.get("occurred_at").and_then(Value::as_i64).map(rfc3339_from_millis),
         actor,
         changes: changes
             .iter()
@@ -86,9 +78,7 @@ fn primary_index(kind: &str, changes: &[&Map<String, Value>], resources: &[Refer
         .or_else(|| {
             changes.iter().position(|change| {
                 let id = change.get("id").and_then(id_text);
-                resources
-                    .iter()
-                    .any(|r| r.entity_type == kind_of(change) && Some(&r.id) == id.as_ref())
+                resources.iter().any(|r| r.entity_type == kind_of(change) && Some(&r.id) == id.as_ref())
             })
         })
         .or(if changes.is_empty() { None } else { Some(0) })
@@ -103,17 +93,10 @@ fn to_change(
     let entity_type = string_at(change, "kind").unwrap_or_else(|| "unknown".into());
     let entity_id = change.get("id").and_then(id_text);
     let empty = Map::new();
-    let new_values = change
-        .get("new_values")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let original_values = change
-        .get("original_values")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let resource = resources
-        .iter()
-        .find(|r| r.entity_type == entity_type && Some(&r.id) == entity_id.as_ref());
+    let new_values = change.get("new_values").and_then(Value::as_object).unwrap_or(&empty);
+    let original_values = change.get("original_values").and_then(Value::as_object).unwrap_or(&empty);
+    let resource =
+        resources.iter().find(|r| r.entity_type == entity_type && Some(&r.id) == entity_id.as_ref());
 
     let mut attributes = Map::new();
     for key in ["story_type", "text", "description"] {
@@ -152,15 +135,9 @@ fn field_changes(original: &Map<String, Value>, new: &Map<String, Value>) -> Vec
             let delta = match (old, new) {
                 (Some(Value::Array(_)) | Some(Value::Null) | None, Some(Value::Array(_)))
                 | (Some(Value::Array(_)), Some(Value::Null) | None) => set_delta(old, new),
-                _ => Delta::Value {
-                    old: old.cloned(),
-                    new: new.cloned(),
-                },
+                _ => Delta::Value { old: old.cloned(), new: new.cloned() },
             };
-            FieldChange {
-                field: field.clone(),
-                delta,
-            }
+            FieldChange { field: field.clone(), delta }
         })
         .collect()
 }
@@ -175,10 +152,7 @@ fn set_delta(old: Option<&Value>, new: Option<&Value>) -> Delta {
 }
 
 fn story_parent(new_values: &Map<String, Value>, story: Option<&Reference>) -> Option<Parent> {
-    let story_id = new_values
-        .get("story_id")
-        .and_then(id_text)
-        .or_else(|| story.map(|s| s.id.clone()))?;
+    let story_id = new_values.get("story_id").and_then(id_text).or_else(|| story.map(|s| s.id.clone()))?;
     let known = story.filter(|s| s.id == story_id);
     Some(Parent {
         entity_type: "story".into(),

@@ -16,14 +16,8 @@ use super::{
 const MODELLED_KEYS: &[&str] = &["id", "entity_type", "action", "name", "app_url", "changes"];
 
 /// Entity types that hang off a story and say so only indirectly.
-const STORY_CHILDREN: &[&str] = &[
-    "story-comment",
-    "story-task",
-    "branch",
-    "pull-request",
-    "commit",
-    "story-link",
-];
+const STORY_CHILDREN: &[&str] =
+    &["story-comment", "story-task", "branch", "pull-request", "commit", "story-link"];
 
 pub fn normalize(
     source: &str,
@@ -35,21 +29,13 @@ pub fn normalize(
     };
     let actions = match envelope.get("actions") {
         Some(Value::Array(actions)) => actions,
-        Some(_) => {
-            return Err(NormalizeError::WrongType {
-                field: "actions",
-                expected: "an array",
-            })
-        }
+        Some(_) => return Err(NormalizeError::WrongType { field: "actions", expected: "an array" }),
         None => return Err(NormalizeError::Missing("actions")),
     };
     let actions: Vec<&Map<String, Value>> = actions
         .iter()
         .map(|action| {
-            action.as_object().ok_or(NormalizeError::WrongType {
-                field: "actions[]",
-                expected: "an object",
-            })
+            action.as_object().ok_or(NormalizeError::WrongType { field: "actions[]", expected: "an object" })
         })
         .collect::<Result<_, _>>()?;
 
@@ -65,10 +51,7 @@ pub fn normalize(
         source_kind: "shortcut",
         id: string_at(envelope, "id").unwrap_or_else(body_hash),
         time: string_at(envelope, "changed_at"),
-        actor: Actor {
-            id: string_at(envelope, "member_id"),
-            name: string_at(envelope, "actor_name"),
-        },
+        actor: Actor { id: string_at(envelope, "member_id"), name: string_at(envelope, "actor_name") },
         changes,
         references,
         summary: None,
@@ -89,9 +72,7 @@ fn to_change(
         None => true,
     };
     let parent = if STORY_CHILDREN.contains(&entity_type.as_str()) {
-        entity_id
-            .as_deref()
-            .and_then(|id| find_story(action, id, actions, references))
+        entity_id.as_deref().and_then(|id| find_story(action, id, actions, references))
     } else {
         None
     };
@@ -122,14 +103,13 @@ fn find_story(
     actions: &[&Map<String, Value>],
     references: &[Reference],
 ) -> Option<Parent> {
-    let stories = actions
-        .iter()
-        .filter(|action| action.get("entity_type").and_then(Value::as_str) == Some("story"));
+    let stories =
+        actions.iter().filter(|action| action.get("entity_type").and_then(Value::as_str) == Some("story"));
     let by_story_id = child.get("story_id").and_then(id_text);
     let story = match &by_story_id {
-        Some(story_id) => stories
-            .clone()
-            .find(|story| story.get("id").and_then(id_text).as_deref() == Some(story_id)),
+        Some(story_id) => {
+            stories.clone().find(|story| story.get("id").and_then(id_text).as_deref() == Some(story_id))
+        }
         None => stories.clone().find(|story| lists_id(story, child_id)),
     };
     if let Some(story) = story {
@@ -141,9 +121,7 @@ fn find_story(
         });
     }
     let story_id = by_story_id?;
-    let reference = references
-        .iter()
-        .find(|r| r.entity_type == "story" && r.id == story_id);
+    let reference = references.iter().find(|r| r.entity_type == "story" && r.id == story_id);
     Some(Parent {
         entity_type: "story".into(),
         name: reference.map(|r| r.name.clone()),
@@ -153,25 +131,18 @@ fn find_story(
 }
 
 fn lists_id(story: &Map<String, Value>, child_id: &str) -> bool {
-    parse_field_changes(story.get("changes"))
-        .iter()
-        .any(|change| match &change.delta {
-            Delta::Set { adds, removes } => adds
-                .iter()
-                .chain(removes)
-                .any(|id| id_text(id).as_deref() == Some(child_id)),
-            Delta::Value { .. } => false,
-        })
+    parse_field_changes(story.get("changes")).iter().any(|change| match &change.delta {
+        Delta::Set { adds, removes } => {
+            adds.iter().chain(removes).any(|id| id_text(id).as_deref() == Some(child_id))
+        }
+        Delta::Value { .. } => false,
+    })
 }
 
 /// The envelope's `references`, then every named action, so a label created in
 /// the same event (sent as an action, not a reference) still resolves.
 fn references(envelope: &Map<String, Value>, actions: &[&Map<String, Value>]) -> Vec<Reference> {
-    let listed = envelope
-        .get("references")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten();
+    let listed = envelope.get("references").and_then(Value::as_array).into_iter().flatten();
     let named_actions = actions.iter().copied();
     listed
         .filter_map(Value::as_object)

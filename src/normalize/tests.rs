@@ -7,36 +7,23 @@ use super::*;
 use crate::config::{GenericSource, PivotalSource, ShortcutSource, SourceConfig};
 
 fn fixtures(folder: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
-        .join(folder);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(folder);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .map(|path| {
-            (
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&path).unwrap(),
-            )
-        })
+        .map(|path| (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&path).unwrap()))
         .collect();
     files.sort();
     files
 }
 
 fn shortcut() -> SourceConfig {
-    SourceConfig::Shortcut(ShortcutSource {
-        secrets: vec![],
-        allow_unsigned: true,
-    })
+    SourceConfig::Shortcut(ShortcutSource { secrets: vec![], allow_unsigned: true })
 }
 
 fn pivotal() -> SourceConfig {
-    SourceConfig::Pivotal(PivotalSource {
-        token: None,
-        allow_unsigned: true,
-    })
+    SourceConfig::Pivotal(PivotalSource { token: None, allow_unsigned: true })
 }
 
 fn run(source: &SourceConfig, body: &[u8]) -> Result<Normalized, NormalizeError> {
@@ -53,12 +40,7 @@ fn event(source: &SourceConfig, body: &[u8]) -> Event {
 }
 
 fn fixture(path: &str) -> Vec<u8> {
-    std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures")
-            .join(path),
-    )
-    .unwrap()
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(path)).unwrap()
 }
 
 #[test]
@@ -69,10 +51,7 @@ fn every_shortcut_fixture_normalizes_with_an_id_and_at_least_one_change() {
         let event = event(&shortcut(), &body);
         assert!(!event.id.is_empty(), "{name}: no id");
         assert!(!event.changes.is_empty(), "{name}: no changes");
-        assert!(
-            event.changes.iter().any(|c| c.primary),
-            "{name}: no primary change"
-        );
+        assert!(event.changes.iter().any(|c| c.primary), "{name}: no primary change");
         for change in &event.changes {
             assert_ne!(change.entity_type, "unknown", "{name}: entity type lost");
             assert_ne!(change.action, "unknown", "{name}: action lost");
@@ -89,73 +68,37 @@ fn every_pivotal_fixture_normalizes_with_exactly_one_primary_change() {
         assert!(event.id.contains('_'), "{name}: guid expected, got {}", event.id);
         assert_eq!(event.changes.iter().filter(|c| c.primary).count(), 1, "{name}");
         assert!(event.actor.name.is_some(), "{name}: performed_by lost");
-        assert!(
-            event.time.as_deref().is_some_and(|t| t.ends_with('Z')),
-            "{name}: time"
-        );
+        assert!(event.time.as_deref().is_some_and(|t| t.ends_with('Z')), "{name}: time");
     }
 }
 
 #[test]
 fn a_state_change_keeps_old_and_new_ids_and_the_references_that_name_them() {
-    let event = event(
-        &shortcut(),
-        &fixture("shortcut/zulip_story_update_change_state.json"),
-    );
+    let event = event(&shortcut(), &fixture("shortcut/zulip_story_update_change_state.json"));
     let change = &event.changes[0];
-    assert_eq!(
-        (change.entity_type.as_str(), change.action.as_str()),
-        ("story", "update")
-    );
+    assert_eq!((change.entity_type.as_str(), change.action.as_str()), ("story", "update"));
     assert_eq!(change.entity_id.as_deref(), Some("11"));
-    assert_eq!(
-        change.url.as_deref(),
-        Some("https://app.clubhouse.io/zulip/story/11")
-    );
+    assert_eq!(change.url.as_deref(), Some("https://app.clubhouse.io/zulip/story/11"));
     assert_eq!(
         change.field("workflow_state_id"),
-        Some(&Delta::Value {
-            old: Some(json!(500000008)),
-            new: Some(json!(500000010))
-        })
+        Some(&Delta::Value { old: Some(json!(500000008)), new: Some(json!(500000010)) })
     );
     assert_eq!(
         change.field("started_at"),
-        Some(&Delta::Value {
-            old: None,
-            new: Some(json!("2018-06-12T15:13:56Z"))
-        })
+        Some(&Delta::Value { old: None, new: Some(json!("2018-06-12T15:13:56Z")) })
     );
     assert_eq!(
         change.field("owner_ids"),
-        Some(&Delta::Set {
-            adds: vec![json!("5b1fda16-626f-487f-9ecf-f3a4abf42b8b")],
-            removes: vec![]
-        })
+        Some(&Delta::Set { adds: vec![json!("5b1fda16-626f-487f-9ecf-f3a4abf42b8b")], removes: vec![] })
     );
-    assert!(event
-        .references
-        .iter()
-        .any(|r| r.id == "500000010" && r.name == "Ready for Review"));
-    assert_eq!(
-        event.actor.id.as_deref(),
-        Some("5b1fda16-626f-487f-9ecf-f3a4abf42b8b")
-    );
+    assert!(event.references.iter().any(|r| r.id == "500000010" && r.name == "Ready for Review"));
+    assert_eq!(event.actor.id.as_deref(), Some("5b1fda16-626f-487f-9ecf-f3a4abf42b8b"));
 }
 
 #[test]
 fn a_removed_value_reads_as_old_only() {
-    let event = event(
-        &shortcut(),
-        &fixture("shortcut/zulip_story_update_remove_estimate.json"),
-    );
-    assert!(matches!(
-        event.changes[0].field("estimate"),
-        Some(Delta::Value {
-            old: Some(_),
-            new: None
-        })
-    ));
+    let event = event(&shortcut(), &fixture("shortcut/zulip_story_update_remove_estimate.json"));
+    assert!(matches!(event.changes[0].field("estimate"), Some(Delta::Value { old: Some(_), new: None })));
 }
 
 #[test]
@@ -166,58 +109,33 @@ fn a_comment_is_primary_and_finds_its_story_through_comment_ids() {
     assert!(comment.primary);
     assert_eq!(comment.attributes["text"], json!("Just leaving a comment here!"));
     let parent = comment.parent.as_ref().expect("story found");
-    assert_eq!(
-        (parent.id.as_str(), parent.name.as_deref()),
-        ("11", Some("Add cool feature!"))
-    );
-    assert!(
-        !event.changes[1].primary,
-        "the story's comment_ids change is a side effect"
-    );
+    assert_eq!((parent.id.as_str(), parent.name.as_deref()), ("11", Some("Add cool feature!")));
+    assert!(!event.changes[1].primary, "the story's comment_ids change is a side effect");
 }
 
 #[test]
 fn an_event_without_primary_id_is_a_batch_of_primary_changes() {
-    let event = event(
-        &shortcut(),
-        &fixture("shortcut/zulip_story_update_multiple_at_once.json"),
-    );
-    let ids: Vec<_> = event
-        .changes
-        .iter()
-        .map(|c| c.entity_id.clone().unwrap())
-        .collect();
+    let event = event(&shortcut(), &fixture("shortcut/zulip_story_update_multiple_at_once.json"));
+    let ids: Vec<_> = event.changes.iter().map(|c| c.entity_id.clone().unwrap()).collect();
     assert_eq!(ids, ["17", "26", "27", "28", "29"]);
     assert!(event.changes.iter().all(|c| c.primary));
 }
 
 #[test]
 fn a_label_created_in_the_same_event_names_the_added_id() {
-    let event = event(
-        &shortcut(),
-        &fixture("shortcut/zulip_story_update_add_label_created_inline.json"),
-    );
-    assert!(event
-        .references
-        .iter()
-        .any(|r| r.entity_type == "label" && r.id == "12135" && r.name == "sad"));
+    let event = event(&shortcut(), &fixture("shortcut/zulip_story_update_add_label_created_inline.json"));
+    assert!(event.references.iter().any(|r| r.entity_type == "label" && r.id == "12135" && r.name == "sad"));
 }
 
 #[test]
 fn an_actor_name_in_the_envelope_is_kept() {
-    let event = event(
-        &shortcut(),
-        &fixture("shortcut/dewiz_story_update_ready_for_review_actor_name.json"),
-    );
+    let event = event(&shortcut(), &fixture("shortcut/dewiz_story_update_ready_for_review_actor_name.json"));
     assert_eq!(event.actor.name.as_deref(), Some("Ephy"));
 }
 
 #[test]
 fn vcs_events_without_member_or_references_still_normalize() {
-    let event = event(
-        &shortcut(),
-        &fixture("shortcut/zulip_vcs_github_pull_request_comment.json"),
-    );
+    let event = event(&shortcut(), &fixture("shortcut/zulip_vcs_github_pull_request_comment.json"));
     let pull_request = &event.changes[0];
     assert_eq!(
         (pull_request.entity_type.as_str(), pull_request.action.as_str()),
@@ -235,10 +153,7 @@ fn reference_ids_may_be_strings_or_numbers() {
         "references":[{"id":"2","entity_type":"workflow-state","name":"Done"},{"id":1,"entity_type":"workflow-state","name":"Todo"}]}"#;
     let event = event(&shortcut(), body);
     assert_eq!(event.changes[0].entity_id.as_deref(), Some("7"));
-    assert_eq!(
-        event.references.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-        ["2", "1"]
-    );
+    assert_eq!(event.references.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["2", "1"]);
 }
 
 #[test]
@@ -246,62 +161,35 @@ fn unknown_entity_types_and_actions_are_kept() {
     let body = br#"{"id":"e","actions":[{"id":1,"entity_type":"objective","action":"archive"}]}"#;
     let event = event(&shortcut(), body);
     assert_eq!(
-        (
-            event.changes[0].entity_type.as_str(),
-            event.changes[0].action.as_str()
-        ),
+        (event.changes[0].entity_type.as_str(), event.changes[0].action.as_str()),
         ("objective", "archive")
     );
 }
 
 #[test]
 fn shapes_that_are_not_events_are_refused() {
-    assert_eq!(
-        run(&shortcut(), b"[1]").unwrap_err(),
-        NormalizeError::NotAnObject("an array")
-    );
-    assert_eq!(
-        run(&shortcut(), br#"{"id":"x"}"#).unwrap_err(),
-        NormalizeError::Missing("actions")
-    );
+    assert_eq!(run(&shortcut(), b"[1]").unwrap_err(), NormalizeError::NotAnObject("an array"));
+    assert_eq!(run(&shortcut(), br#"{"id":"x"}"#).unwrap_err(), NormalizeError::Missing("actions"));
     assert_eq!(
         run(&shortcut(), br#"{"actions":{}}"#).unwrap_err(),
-        NormalizeError::WrongType {
-            field: "actions",
-            expected: "an array"
-        }
+        NormalizeError::WrongType { field: "actions", expected: "an array" }
     );
     assert_eq!(
         run(&shortcut(), br#"{"actions":[1]}"#).unwrap_err(),
-        NormalizeError::WrongType {
-            field: "actions[]",
-            expected: "an object"
-        }
+        NormalizeError::WrongType { field: "actions[]", expected: "an object" }
     );
-    assert_eq!(
-        run(&pivotal(), br#"{"guid":"1_1"}"#).unwrap_err(),
-        NormalizeError::Missing("kind")
-    );
+    assert_eq!(run(&pivotal(), br#"{"guid":"1_1"}"#).unwrap_err(), NormalizeError::Missing("kind"));
 }
 
 #[test]
 fn pivotal_picks_the_story_it_is_about_and_builds_its_link() {
-    let event = event(
-        &pivotal(),
-        &fixture("pivotal/docs_v5_story_accepted_darth_vader.json"),
-    );
+    let event = event(&pivotal(), &fixture("pivotal/docs_v5_story_accepted_darth_vader.json"));
     let story = &event.changes[0];
     assert!(story.primary);
-    assert_eq!(
-        story.url.as_deref(),
-        Some("https://www.pivotaltracker.com/story/show/563")
-    );
+    assert_eq!(story.url.as_deref(), Some("https://www.pivotaltracker.com/story/show/563"));
     assert_eq!(
         story.field("current_state"),
-        Some(&Delta::Value {
-            old: Some(json!("delivered")),
-            new: Some(json!("accepted"))
-        })
+        Some(&Delta::Value { old: Some(json!("delivered")), new: Some(json!("accepted")) })
     );
     assert_eq!(event.actor.name.as_deref(), Some("Darth Vader"));
     assert_eq!(event.time.as_deref(), Some("2013-10-23T22:53:46Z"));
@@ -311,23 +199,14 @@ fn pivotal_picks_the_story_it_is_about_and_builds_its_link() {
 fn pivotal_comment_activity_is_about_the_comment_on_its_story() {
     let event = event(&pivotal(), &fixture("pivotal/zulip_v5_comment_create.json"));
     let primary = event.changes.iter().find(|c| c.primary).unwrap();
-    assert_eq!(
-        (primary.entity_type.as_str(), primary.action.as_str()),
-        ("comment", "create")
-    );
-    assert_eq!(
-        primary.parent.as_ref().and_then(|p| p.name.as_deref()),
-        Some("Story of the Year")
-    );
+    assert_eq!((primary.entity_type.as_str(), primary.action.as_str()), ("comment", "create"));
+    assert_eq!(primary.parent.as_ref().and_then(|p| p.name.as_deref()), Some("Story of the Year"));
     assert_eq!(primary.attributes["text"], json!("A comment on the story"));
 }
 
 #[test]
 fn pivotal_id_lists_become_adds_and_removes() {
-    let event = event(
-        &pivotal(),
-        &fixture("pivotal/joshlong_v5_story_started_with_label_counts.json"),
-    );
+    let event = event(&pivotal(), &fixture("pivotal/joshlong_v5_story_started_with_label_counts.json"));
     let story = event.changes.iter().find(|c| c.primary).unwrap();
     assert!(
         matches!(story.field("owner_ids"), Some(Delta::Set { adds, removes }) if adds.len() == 1 && removes.is_empty())
@@ -340,10 +219,7 @@ fn generic_events_read_common_fields_and_acknowledge_pings() {
         signature: None,
         secrets: vec![],
         allow_unsigned: true,
-        event_type: Some(crate::config::Locator {
-            header: Some("x-event".into()),
-            pointer: None,
-        }),
+        event_type: Some(crate::config::Locator { header: Some("x-event".into()), pointer: None }),
         event_id: None,
         fields: Default::default(),
     };
@@ -353,29 +229,18 @@ fn generic_events_read_common_fields_and_acknowledge_pings() {
     headers.insert("x-event", "issues".parse().unwrap());
     let body = br#"{"action":"opened","issue":{"title":"Fix it"},"html_url":"https://x.test/1","sender":{"login":"octo"}}"#;
     let verified = Verified::local_file(body.to_vec().into());
-    let Normalized::Event(event) = normalize(
-        "gh",
-        &source,
-        &headers,
-        &verified,
-        serde_json::from_slice(body).unwrap(),
-    )
-    .unwrap() else {
+    let Normalized::Event(event) =
+        normalize("gh", &source, &headers, &verified, serde_json::from_slice(body).unwrap()).unwrap()
+    else {
         panic!("expected an event");
     };
     let change = &event.changes[0];
-    assert_eq!(
-        (change.entity_type.as_str(), change.action.as_str()),
-        ("issues", "opened")
-    );
+    assert_eq!((change.entity_type.as_str(), change.action.as_str()), ("issues", "opened"));
     assert_eq!(change.name.as_deref(), Some("Fix it"));
     assert_eq!(change.url.as_deref(), Some("https://x.test/1"));
     assert_eq!(event.actor.name.as_deref(), Some("octo"));
     assert_eq!(event.id.len(), 64, "no event_id configured: a hash of the body");
 
     headers.insert("x-event", "ping".parse().unwrap());
-    assert!(matches!(
-        normalize("gh", &source, &headers, &verified, json!({})),
-        Ok(Normalized::Ping)
-    ));
+    assert!(matches!(normalize("gh", &source, &headers, &verified, json!({})), Ok(Normalized::Ping)));
 }

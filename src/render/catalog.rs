@@ -57,27 +57,16 @@ pub fn collect(
         let (key, json) = parse_file_name(file_name).expect("embedded template names are well formed");
         files.insert(
             key,
-            TemplateFile {
-                json,
-                text: (*text).to_owned(),
-                origin: format!("<embedded {file_name}>"),
-            },
+            TemplateFile { json, text: (*text).to_owned(), origin: format!("<embedded {file_name}>") },
         );
     }
     let Some(directory) = directory else {
         return Ok(files);
     };
-    let problem = |message: String| ConfigError {
-        file: config_file.into(),
-        path: "templates".into(),
-        message,
-    };
-    let entries = std::fs::read_dir(directory).map_err(|error| {
-        vec![problem(format!(
-            "cannot read directory {}: {error}",
-            directory.display()
-        ))]
-    })?;
+    let problem =
+        |message: String| ConfigError { file: config_file.into(), path: "templates".into(), message };
+    let entries = std::fs::read_dir(directory)
+        .map_err(|error| vec![problem(format!("cannot read directory {}: {error}", directory.display()))])?;
     let mut problems = Vec::new();
     let mut from_directory: BTreeMap<TemplateKey, TemplateFile> = BTreeMap::new();
     for entry in entries.flatten() {
@@ -96,14 +85,9 @@ pub fn collect(
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 let origin = path.display().to_string();
-                if let Some(previous) = from_directory.insert(
-                    key,
-                    TemplateFile {
-                        json,
-                        text,
-                        origin: origin.clone(),
-                    },
-                ) {
+                if let Some(previous) =
+                    from_directory.insert(key, TemplateFile { json, text, origin: origin.clone() })
+                {
                     problems.push(problem(format!(
                         "{origin} and {} are the same template; keep one",
                         previous.origin
@@ -126,10 +110,7 @@ mod tests {
 
     #[test]
     fn file_names_give_name_platform_and_mode() {
-        assert_eq!(
-            parse_file_name("default.hbs"),
-            Some((("default".into(), None), false))
-        );
+        assert_eq!(parse_file_name("default.hbs"), Some((("default".into(), None), false)));
         assert_eq!(
             parse_file_name("deploy.slack.json.hbs"),
             Some((("deploy".into(), Some(ChannelKind::Slack)), true))

@@ -54,13 +54,7 @@ pub struct Subject<'a> {
 }
 
 pub fn context(subject: &Subject) -> Value {
-    let Subject {
-        event,
-        change,
-        names,
-        rule,
-        channel,
-    } = subject;
+    let Subject { event, change, names, rule, channel } = subject;
     let kind = kind(event, change);
     let text = attribute_text(change, "text").or_else(|| attribute_text(change, "description"));
     json!({
@@ -99,18 +93,11 @@ pub fn context(subject: &Subject) -> Value {
 /// change of the event (a story moved by a branch is the branch's doing).
 fn integration(event: &Event) -> Option<&'static str> {
     event.changes.iter().find_map(|change| {
-        let host = url::Url::parse(change.url.as_deref()?)
-            .ok()?
-            .host_str()?
-            .to_owned();
-        [
-            ("github.com", "GitHub"),
-            ("gitlab.com", "GitLab"),
-            ("bitbucket.org", "Bitbucket"),
-        ]
-        .into_iter()
-        .find(|(domain, _)| host == *domain || host.ends_with(&format!(".{domain}")))
-        .map(|(_, name)| name)
+        let host = url::Url::parse(change.url.as_deref()?).ok()?.host_str()?.to_owned();
+        [("github.com", "GitHub"), ("gitlab.com", "GitLab"), ("bitbucket.org", "Bitbucket")]
+            .into_iter()
+            .find(|(domain, _)| host == *domain || host.ends_with(&format!(".{domain}")))
+            .map(|(_, name)| name)
     })
 }
 
@@ -131,12 +118,7 @@ fn kind(event: &Event, change: &Change) -> &'static str {
 
 fn entity_label(change: &Change) -> String {
     match change.entity_type.as_str() {
-        "story" => change
-            .attributes
-            .get("story_type")
-            .and_then(Value::as_str)
-            .unwrap_or("story")
-            .to_owned(),
+        "story" => change.attributes.get("story_type").and_then(Value::as_str).unwrap_or("story").to_owned(),
         "story-comment" | "epic-comment" => "comment".into(),
         "story-task" => "task".into(),
         other => other.replace(['-', '_'], " "),
@@ -148,10 +130,7 @@ fn action_text(event: &Event, kind: &str, change: &Change) -> String {
         return verb.to_owned();
     }
     let completed = match change.field("complete") {
-        Some(Delta::Value {
-            new: Some(Value::Bool(done)),
-            ..
-        }) => Some(*done),
+        Some(Delta::Value { new: Some(Value::Bool(done)), .. }) => Some(*done),
         _ => None,
     };
     let phrase = match (kind, change.action.as_str()) {
@@ -179,24 +158,14 @@ fn pivotal_state_verb(event: &Event, change: &Change) -> Option<&'static str> {
     if event.source_kind != "pivotal" {
         return None;
     }
-    let Some(Delta::Value {
-        new: Some(Value::String(state)),
-        ..
-    }) = change.field("current_state")
-    else {
+    let Some(Delta::Value { new: Some(Value::String(state)), .. }) = change.field("current_state") else {
         return None;
     };
-    ["started", "finished", "delivered", "accepted", "rejected"]
-        .into_iter()
-        .find(|verb| verb == state)
+    ["started", "finished", "delivered", "accepted", "rejected"].into_iter().find(|verb| verb == state)
 }
 
 fn attribute_text(change: &Change, key: &str) -> Option<String> {
-    change
-        .attributes
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+    change.attributes.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
 /// Pivotal sends a rejection's comment as a separate change of the same activity.
@@ -250,19 +219,10 @@ fn change_list(change: &Change, kind: &str, names: &Names) -> Vec<Value> {
         fields.extend(CREATE_DETAILS.iter().filter_map(|key| {
             let value = change.attributes.get(*key)?;
             let delta = match value {
-                Value::Array(items) => Delta::Set {
-                    adds: items.clone(),
-                    removes: Vec::new(),
-                },
-                other => Delta::Value {
-                    old: None,
-                    new: Some(other.clone()),
-                },
+                Value::Array(items) => Delta::Set { adds: items.clone(), removes: Vec::new() },
+                other => Delta::Value { old: None, new: Some(other.clone()) },
             };
-            Some(FieldChange {
-                field: (*key).to_owned(),
-                delta,
-            })
+            Some(FieldChange { field: (*key).to_owned(), delta })
         }));
     }
     let has_owner_ids = fields.iter().any(|f| f.field == "owner_ids");
@@ -295,9 +255,7 @@ fn list_entry(field: &str, delta: &Delta, names: &Names) -> Option<Value> {
         Delta::Value { old, new } if old == new || (present(old).is_none() && present(new).is_none()) => None,
         // Whole objects and lists (Pivotal's `labels`) do not read as a value.
         Delta::Value { old, new }
-            if [old, new]
-                .iter()
-                .any(|v| matches!(v, Some(Value::Array(_) | Value::Object(_)))) =>
+            if [old, new].iter().any(|v| matches!(v, Some(Value::Array(_) | Value::Object(_)))) =>
         {
             None
         }
@@ -350,9 +308,6 @@ fn field_label(field: &str) -> String {
     if !known.is_empty() {
         return known.to_owned();
     }
-    let stem = field
-        .strip_suffix("_ids")
-        .or_else(|| field.strip_suffix("_id"))
-        .unwrap_or(field);
+    let stem = field.strip_suffix("_ids").or_else(|| field.strip_suffix("_id")).unwrap_or(field);
     stem.replace('_', " ")
 }

@@ -65,18 +65,12 @@ mod tests {
 
     #[test]
     fn slack_escapes_control_sequences() {
-        assert_eq!(
-            slack("<!channel> & <@U1|x>"),
-            "&lt;!channel&gt; &amp; &lt;@U1|x&gt;"
-        );
+        assert_eq!(slack("<!channel> & <@U1|x>"), "&lt;!channel&gt; &amp; &lt;@U1|x&gt;");
     }
 
     #[test]
     fn discord_escapes_markup_and_mentions() {
-        assert_eq!(
-            discord("@everyone *bold* <@123>"),
-            "@\u{200B}everyone \\*bold\\* \\<@123\\>"
-        );
+        assert_eq!(discord("@everyone *bold* <@123>"), "@\u{200B}everyone \\*bold\\* \\<@123\\>");
         assert_eq!(discord("# title\n- item a-b"), "\\# title\n\\- item a-b");
         assert_eq!(discord("[x](http://e)"), "\\[x\\](http://e)");
     }

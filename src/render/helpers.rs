@@ -48,11 +48,7 @@ impl HelperDef for MarkupHelper {
             Markup::Bold => bold(self.platform, &for_platform(self.platform, &text_param(0))),
             Markup::Quote => quote(self.platform, &for_platform(self.platform, &text_param(0))),
         };
-        let markup = if self.json {
-            json_string_content(&markup)
-        } else {
-            markup
-        };
+        let markup = if self.json { json_string_content(&markup) } else { markup };
         out.write(&markup)?;
         Ok(())
     }
@@ -62,11 +58,7 @@ impl HelperDef for MarkupHelper {
 /// have the characters that would close the markup percent-encoded.
 fn link(platform: ChannelKind, url: &str, label: &str) -> String {
     let label = if label.is_empty() { url } else { label };
-    let safe_url = url
-        .trim()
-        .replace(' ', "%20")
-        .replace('<', "%3C")
-        .replace('>', "%3E");
+    let safe_url = url.trim().replace(' ', "%20").replace('<', "%3C").replace('>', "%3E");
     let is_web = safe_url.starts_with("https://") || safe_url.starts_with("http://");
     if !is_web {
         return for_platform(platform, label);
@@ -100,11 +92,7 @@ fn quote(platform: ChannelKind, escaped: &str) -> String {
         ChannelKind::Slack | ChannelKind::Discord => "> ",
         ChannelKind::Console => "  | ",
     };
-    escaped
-        .lines()
-        .map(|line| format!("{prefix}{line}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    escaped.lines().map(|line| format!("{prefix}{line}")).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]
@@ -121,10 +109,7 @@ mod tests {
             link(ChannelKind::Discord, "https://x.test/(1)", "[t]"),
             "[\\[t\\]](https://x.test/%281%29)"
         );
-        assert_eq!(
-            link(ChannelKind::Console, "https://x.test", "t"),
-            "t (https://x.test)"
-        );
+        assert_eq!(link(ChannelKind::Console, "https://x.test", "t"), "t (https://x.test)");
     }
 
     #[test]

@@ -82,10 +82,7 @@ impl Templates {
         Ok(Templates {
             registries,
             names: files.keys().map(|(name, _)| name.clone()).collect(),
-            files: files
-                .into_iter()
-                .map(|(key, file)| (key, (file.json, file.origin)))
-                .collect(),
+            files: files.into_iter().map(|(key, file)| (key, (file.json, file.origin))).collect(),
         })
     }
 
@@ -111,11 +108,7 @@ impl Templates {
             origin: "-".into(),
             message: format!("no such template for {platform}"),
         })?;
-        let error = |message: String| RenderError {
-            template: name.into(),
-            origin: origin.clone(),
-            message,
-        };
+        let error = |message: String| RenderError { template: name.into(), origin: origin.clone(), message };
         let registry = &self.registries[&(platform, *json)];
         let output = registry
             .render(&registry_name(name, for_platform), context)
@@ -159,19 +152,8 @@ fn registry(platform: ChannelKind, json: bool) -> Handlebars<'static> {
             escaped
         }
     });
-    for (helper, markup) in [
-        ("link", Markup::Link),
-        ("bold", Markup::Bold),
-        ("quote", Markup::Quote),
-    ] {
-        registry.register_helper(
-            helper,
-            Box::new(MarkupHelper {
-                markup,
-                platform,
-                json,
-            }),
-        );
+    for (helper, markup) in [("link", Markup::Link), ("bold", Markup::Bold), ("quote", Markup::Quote)] {
+        registry.register_helper(helper, Box::new(MarkupHelper { markup, platform, json }));
     }
     registry
 }

@@ -30,10 +30,7 @@ fn state_change() -> serde_json::Value {
 #[test]
 fn the_default_template_writes_each_platforms_markup_and_escapes_tracker_text() {
     let templates = Templates::load(None, "bridge.yaml").unwrap();
-    let render = |platform| match templates
-        .render(DEFAULT_TEMPLATE, platform, &state_change())
-        .unwrap()
-    {
+    let render = |platform| match templates.render(DEFAULT_TEMPLATE, platform, &state_change()).unwrap() {
         Draft::Text(text) => text,
         Draft::Body(_) => panic!("text template"),
     };
@@ -80,9 +77,7 @@ fn a_directory_template_overrides_the_embedded_one_of_the_same_name() {
     let dir = temp_dir("override");
     std::fs::write(dir.join("default.hbs"), "{{entity}} {{name}} changed").unwrap();
     let templates = Templates::load(Some(&dir), "bridge.yaml").unwrap();
-    let draft = templates
-        .render(DEFAULT_TEMPLATE, ChannelKind::Console, &state_change())
-        .unwrap();
+    let draft = templates.render(DEFAULT_TEMPLATE, ChannelKind::Console, &state_change()).unwrap();
     assert_eq!(draft, Draft::Text("bug Fix *it* <@U1> changed".into()));
 }
 
@@ -91,9 +86,7 @@ fn a_json_template_that_produces_broken_json_is_an_error_naming_the_template() {
     let dir = temp_dir("broken");
     std::fs::write(dir.join("bad.json.hbs"), r#"{"text": "{{name}}",}"#).unwrap();
     let templates = Templates::load(Some(&dir), "bridge.yaml").unwrap();
-    let error = templates
-        .render("bad", ChannelKind::Discord, &state_change())
-        .unwrap_err();
+    let error = templates.render("bad", ChannelKind::Discord, &state_change()).unwrap_err();
     assert_eq!(error.template, "bad");
     assert!(error.origin.ends_with("bad.json.hbs"), "{}", error.origin);
     assert!(error.to_string().contains("produced invalid JSON"), "{error}");
@@ -108,8 +101,5 @@ fn a_template_with_a_syntax_error_is_a_config_error_with_its_file_and_line() {
     };
     let message = problems[0].to_string();
     assert!(message.starts_with("bridge.yaml: templates: "), "{message}");
-    assert!(
-        message.contains("oops.hbs") && message.contains("line 2"),
-        "{message}"
-    );
+    assert!(message.contains("oops.hbs") && message.contains("line 2"), "{message}");
 }

@@ -58,9 +58,7 @@ pub struct Names {
 impl Names {
     /// The name of `id` taken as an entity of `entity_type` (`workflow-state`, `member`…).
     pub fn entity(&self, entity_type: &str, id: &str) -> Option<&str> {
-        self.names
-            .get(&(entity_type.to_owned(), id.to_owned()))
-            .map(String::as_str)
+        self.names.get(&(entity_type.to_owned(), id.to_owned())).map(String::as_str)
     }
 
     /// The name of a value held in `field`, e.g. `workflow_state_id: 500000010`.
@@ -80,10 +78,7 @@ impl Names {
 pub fn resolve(event: &Event, directory: &Directory) -> Names {
     let mut names = directory.names.clone();
     for reference in &event.references {
-        names.insert(
-            (reference.entity_type.clone(), reference.id.clone()),
-            reference.name.clone(),
-        );
+        names.insert((reference.entity_type.clone(), reference.id.clone()), reference.name.clone());
     }
     let actor = event.actor.name.clone().or_else(|| {
         let id = event.actor.id.as_ref()?;
@@ -107,15 +102,9 @@ mod tests {
 
     #[test]
     fn field_names_map_to_reference_entity_types() {
-        assert_eq!(
-            entity_type_of_field("workflow_state_id").as_deref(),
-            Some("workflow-state")
-        );
+        assert_eq!(entity_type_of_field("workflow_state_id").as_deref(), Some("workflow-state"));
         assert_eq!(entity_type_of_field("label_ids").as_deref(), Some("label"));
-        assert_eq!(
-            entity_type_of_field("pull_request_ids").as_deref(),
-            Some("pull-request")
-        );
+        assert_eq!(entity_type_of_field("pull_request_ids").as_deref(), Some("pull-request"));
         assert_eq!(entity_type_of_field("owner_ids").as_deref(), Some("member"));
         assert_eq!(entity_type_of_field("estimate"), None);
     }

@@ -47,10 +47,7 @@ impl Matcher {
     fn compile(when: &WhenConfig) -> Self {
         let values = |values: &Option<crate::config::Values>| values.as_ref().map(|v| v.0.clone());
         let pairs = |map: &Option<std::collections::BTreeMap<String, crate::config::Values>>| {
-            map.iter()
-                .flatten()
-                .map(|(field, wanted)| (field.clone(), wanted.0.clone()))
-                .collect()
+            map.iter().flatten().map(|(field, wanted)| (field.clone(), wanted.0.clone())).collect()
         };
         Matcher {
             source: values(&when.source),
@@ -67,30 +64,18 @@ impl Matcher {
     pub fn matches(&self, event: &Event, change: &Change, names: &Names) -> bool {
         let one_of = |wanted: &Option<Vec<String>>, actual: &[&str]| match wanted {
             None => true,
-            Some(wanted) => wanted
-                .iter()
-                .any(|want| actual.iter().any(|have| want.eq_ignore_ascii_case(have))),
+            Some(wanted) => {
+                wanted.iter().any(|want| actual.iter().any(|have| want.eq_ignore_ascii_case(have)))
+            }
         };
         one_of(&self.source, &[&event.source, event.source_kind])
             && one_of(&self.entity_type, &[&change.entity_type])
             && one_of(&self.action, &[&change.action])
             && self.primary.is_none_or(|primary| primary == change.primary)
-            && self
-                .changed
-                .as_ref()
-                .is_none_or(|fields| fields.iter().any(|f| change.field(f).is_some()))
-            && self
-                .from
-                .iter()
-                .all(|(field, wanted)| field_matches(change, names, field, wanted, Side::Old))
-            && self
-                .to
-                .iter()
-                .all(|(field, wanted)| field_matches(change, names, field, wanted, Side::New))
-            && self
-                .not
-                .as_ref()
-                .is_none_or(|inner| !inner.matches(event, change, names))
+            && self.changed.as_ref().is_none_or(|fields| fields.iter().any(|f| change.field(f).is_some()))
+            && self.from.iter().all(|(field, wanted)| field_matches(change, names, field, wanted, Side::Old))
+            && self.to.iter().all(|(field, wanted)| field_matches(change, names, field, wanted, Side::New))
+            && self.not.as_ref().is_none_or(|inner| !inner.matches(event, change, names))
     }
 }
 
@@ -106,9 +91,7 @@ fn field_matches(change: &Change, names: &Names, field: &str, wanted: &[String],
     let value_matches = |value: &Value| {
         wanted.iter().any(|want| {
             id_text(value).is_some_and(|id| &id == want)
-                || names
-                    .field_value(field, value)
-                    .is_some_and(|name| name.eq_ignore_ascii_case(want))
+                || names.field_value(field, value).is_some_and(|name| name.eq_ignore_ascii_case(want))
         })
     };
     match (change.field(field), side) {

@@ -7,22 +7,12 @@ use crate::resolve::{resolve, Directory};
 use crate::verify::Verified;
 
 fn event(fixture: &str) -> Event {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
-        .join(fixture);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(fixture);
     let body = std::fs::read(path).unwrap();
-    let source = SourceConfig::Shortcut(ShortcutSource {
-        secrets: vec![],
-        allow_unsigned: true,
-    });
+    let source = SourceConfig::Shortcut(ShortcutSource { secrets: vec![], allow_unsigned: true });
     let verified = Verified::local_file(body.clone().into());
-    match normalize(
-        "shortcut",
-        &source,
-        &HeaderMap::new(),
-        &verified,
-        serde_json::from_slice(&body).unwrap(),
-    ) {
+    match normalize("shortcut", &source, &HeaderMap::new(), &verified, serde_json::from_slice(&body).unwrap())
+    {
         Ok(Normalized::Event(event)) => *event,
         other => panic!("{other:?}"),
     }
@@ -36,10 +26,7 @@ fn names(event: &Event) -> Names {
     let mut config: Config = serde_yaml::from_str("{}").unwrap();
     config.people.insert(
         "5b1fda16-626f-487f-9ecf-f3a4abf42b8b".into(),
-        PersonConfig {
-            name: "Ada".into(),
-            email: None,
-        },
+        PersonConfig { name: "Ada".into(), email: None },
     );
     resolve(event, &Directory::from_config(&config))
 }
@@ -54,27 +41,12 @@ const STATE_CHANGE: &str = "shortcut/zulip_story_update_change_state.json";
 
 #[test]
 fn to_matches_a_resolved_name_or_the_raw_id() {
-    assert!(matches(
-        "{ to: { workflow_state_id: Ready for Review } }",
-        STATE_CHANGE
-    ));
-    assert!(matches(
-        "{ to: { workflow_state_id: ready for review } }",
-        STATE_CHANGE
-    ));
+    assert!(matches("{ to: { workflow_state_id: Ready for Review } }", STATE_CHANGE));
+    assert!(matches("{ to: { workflow_state_id: ready for review } }", STATE_CHANGE));
     assert!(matches("{ to: { workflow_state_id: 500000010 } }", STATE_CHANGE));
-    assert!(matches(
-        "{ to: { workflow_state_id: [Done, 500000010] } }",
-        STATE_CHANGE
-    ));
-    assert!(!matches(
-        "{ to: { workflow_state_id: Unscheduled } }",
-        STATE_CHANGE
-    ));
-    assert!(matches(
-        "{ from: { workflow_state_id: Unscheduled } }",
-        STATE_CHANGE
-    ));
+    assert!(matches("{ to: { workflow_state_id: [Done, 500000010] } }", STATE_CHANGE));
+    assert!(!matches("{ to: { workflow_state_id: Unscheduled } }", STATE_CHANGE));
+    assert!(matches("{ from: { workflow_state_id: Unscheduled } }", STATE_CHANGE));
 }
 
 #[test]
@@ -103,10 +75,7 @@ fn not_negates_the_block_inside_it() {
         "{ entity_type: story, not: { to: { workflow_state_id: Ready for Review } } }",
         STATE_CHANGE
     ));
-    assert!(matches(
-        "{ entity_type: story, not: { action: delete } }",
-        STATE_CHANGE
-    ));
+    assert!(matches("{ entity_type: story, not: { action: delete } }", STATE_CHANGE));
 }
 
 #[test]
@@ -121,9 +90,7 @@ fn rules_fire_in_order_and_stop_ends_the_list() {
         stop,
     };
     let rules = vec![rule("first", false), rule("second", true), rule("third", false)];
-    let fired: Vec<_> = matching(&rules, &event, &event.changes[0], &names)
-        .iter()
-        .map(|r| r.name.clone())
-        .collect();
+    let fired: Vec<_> =
+        matching(&rules, &event, &event.changes[0], &names).iter().map(|r| r.name.clone()).collect();
     assert_eq!(fired, ["first", "second"]);
 }

@@ -15,10 +15,11 @@ pub fn compose(draft: Draft) -> Value {
     }
 }
 
-pub fn print(body: &Value) -> SendOutcome {
-    let text = match body.get("text").and_then(Value::as_str) {
+pub fn print(body: &str) -> SendOutcome {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let text = match parsed.as_ref().and_then(|json| json.get("text")).and_then(Value::as_str) {
         Some(text) => text.to_owned(),
-        None => body.to_string(),
+        None => body.to_owned(),
     };
     let mut stdout = std::io::stdout().lock();
     match writeln!(stdout, "{text}\n").and_then(|()| stdout.flush()) {

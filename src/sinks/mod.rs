@@ -26,6 +26,29 @@ pub enum SendOutcome {
         status: u16,
         body: String,
     },
+    /// The webhook does not exist (Discord 404). Retrying would not help, and
+    /// Discord bans IPs that keep calling dead webhooks: stop using the URL.
+    Gone {
+        status: u16,
+        body: String,
+    },
+}
+
+/// A platform's answer to one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub outcome: SendOutcome,
+    /// The HTTP status, when there was an answer at all.
+    pub status: Option<u16>,
+    /// Wait this long before the channel's next request: the platform said its
+    /// budget is spent (Discord `X-RateLimit-Remaining: 0`).
+    pub pause: Option<Duration>,
+}
+
+impl Answer {
+    fn without_response(outcome: SendOutcome) -> Self {
+        Answer { outcome, status: None, pause: None }
+    }
 }
 
 /// The JSON body a channel would receive, or `None` when the template rendered
@@ -43,9 +66,10 @@ pub fn compose(channel: &ChannelConfig, draft: Draft) -> Option<Value> {
     })
 }
 
-pub async fn send(client: &Client, channel: &ChannelConfig, body: &Value) -> SendOutcome {
+/// Posts a stored body (JSON text, as composed) to `channel`.
+pub async fn send(client: &Client, channel: &ChannelConfig, body: &str) -> Answer {
     match channel.kind {
-        ChannelKind::Console => console::print(body),
+        ChannelKind::Console => Answer::without_response(console::print(body)),
         ChannelKind::Slack => slack::send(client, channel, body).await,
         ChannelKind::Discord => discord::send(client, channel, body).await,
     }
@@ -63,6 +87,14 @@ pub fn redacted_url(channel: &ChannelConfig) -> String {
     }
 }
 
+/// A short, stable name for a channel URL, so a pause can tell whether the URL
+/// has changed since, without storing the URL (a credential) itself.
+pub fn url_fingerprint(channel: &ChannelConfig) -> String {
+    let url = channel.url.as_ref().map(|url| url.expose()).unwrap_or_default();
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(url.as_bytes());
+    hex::encode(&digest[..8])
+}
+
 /// Cuts `text` to at most `limit` characters (Unicode scalar values, as both
 /// platforms count), ending with an ellipsis when anything was cut.
 pub fn truncate_chars(text: &str, limit: usize) -> String {
@@ -72,6 +104,19 @@ pub fn truncate_chars(text: &str, limit: usize) -> String {
     let mut cut: String = text.chars().take(limit.saturating_sub(1)).collect();
     cut.push('…');
     cut
+}
+
+async fn post(
+    client: &Client,
+    url: url::Url,
+    body: &str,
+    user_agent: Option<&str>,
+) -> Result<reqwest::Response, SendOutcome> {
+    let mut request = client.post(url).header("content-type", "application/json").body(body.to_owned());
+    if let Some(user_agent) = user_agent {
+        request = request.header("user-agent", user_agent);
+    }
+    request.send().await.map_err(transient)
 }
 
 fn transient(error: reqwest::Error) -> SendOutcome {
@@ -97,30 +142,53 @@ fn seconds_to_duration(seconds: f64) -> Option<Duration> {
     (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(3600.0)))
 }
 
-async fn classify(response: reqwest::Response, retry_after_in_body: bool) -> SendOutcome {
+/// How the platforms' answers read. Slack: `Retry-After` on 429. Discord:
+/// `retry_after` (seconds, fractional) in the 429 body, `X-RateLimit-*` on every
+/// answer, and 404 for a webhook that no longer exists.
+#[derive(Clone, Copy)]
+struct Dialect {
+    retry_after_in_body: bool,
+    rate_limit_headers: bool,
+    not_found_is_gone: bool,
+}
+
+async fn classify(response: reqwest::Response, dialect: Dialect) -> Answer {
     let status = response.status();
+    let pause = if dialect.rate_limit_headers { spent_budget_wait(response.headers()) } else { None };
+    let answer = |outcome| Answer { outcome, status: Some(status.as_u16()), pause };
     if status.is_success() {
-        return SendOutcome::Delivered;
+        return answer(SendOutcome::Delivered);
     }
     let header_wait = retry_after_header(response.headers());
     let body = response.text().await.unwrap_or_default();
     if status.as_u16() == 429 {
-        let body_wait = retry_after_in_body
+        let body_wait = dialect
+            .retry_after_in_body
             .then(|| serde_json::from_str::<Value>(&body).ok())
             .flatten()
             .and_then(|json| json.get("retry_after")?.as_f64())
             .and_then(seconds_to_duration);
-        return SendOutcome::RateLimited(body_wait.or(header_wait).unwrap_or(Duration::from_secs(1)));
+        let wait = body_wait.or(header_wait).unwrap_or(Duration::from_secs(1));
+        return answer(SendOutcome::RateLimited(wait));
     }
     let body = truncate_chars(&body, 500);
     if status.is_server_error() {
-        SendOutcome::Transient(format!("HTTP {}: {body}", status.as_u16()))
+        answer(SendOutcome::Transient(format!("HTTP {}: {body}", status.as_u16())))
+    } else if status.as_u16() == 404 && dialect.not_found_is_gone {
+        answer(SendOutcome::Gone { status: 404, body })
     } else {
-        SendOutcome::Permanent {
-            status: status.as_u16(),
-            body,
-        }
+        answer(SendOutcome::Permanent { status: status.as_u16(), body })
     }
+}
+
+/// `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset-After: 1.5`: the next
+/// request would be a 429, so wait out the reset first.
+fn spent_budget_wait(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+    if number("x-ratelimit-remaining")? > 0.0 {
+        return None;
+    }
+    seconds_to_duration(number("x-ratelimit-reset-after")?)
 }
 
 #[cfg(test)]

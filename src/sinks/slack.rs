@@ -4,13 +4,16 @@
 use reqwest::Client;
 use serde_json::{json, Value};
 
-use super::{classify, transient, truncate_chars, SendOutcome};
+use super::{classify, post, truncate_chars, Answer, Dialect, SendOutcome};
 use crate::config::ChannelConfig;
 use crate::render::Draft;
 
 /// Slack truncates `text` past 40,000 characters itself; cutting first keeps the
 /// ellipsis ours and the request small.
 const TEXT_LIMIT: usize = 40_000;
+
+const DIALECT: Dialect =
+    Dialect { retry_after_in_body: false, rate_limit_headers: false, not_found_is_gone: false };
 
 pub fn compose(draft: Draft) -> Value {
     match draft {
@@ -19,13 +22,13 @@ pub fn compose(draft: Draft) -> Value {
     }
 }
 
-pub async fn send(client: &Client, channel: &ChannelConfig, body: &Value) -> SendOutcome {
-    let url = channel
-        .url
-        .as_ref()
-        .expect("checked at load: slack channels have a url");
-    match client.post(url.expose()).json(body).send().await {
-        Ok(response) => classify(response, false).await,
-        Err(error) => transient(error),
+pub async fn send(client: &Client, channel: &ChannelConfig, body: &str) -> Answer {
+    let url = channel.url.as_ref().expect("checked at load: slack channels have a url");
+    let Ok(url) = url::Url::parse(url.expose()) else {
+        return Answer::without_response(SendOutcome::Permanent { status: 0, body: "invalid url".into() });
+    };
+    match post(client, url, body, None).await {
+        Ok(response) => classify(response, DIALECT).await,
+        Err(outcome) => Answer::without_response(outcome),
     }
 }

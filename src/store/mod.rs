@@ -23,10 +23,7 @@ pub use sqlite::SqliteStore;
 pub type Millis = i64;
 
 pub fn now_millis() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
 }
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -154,10 +151,7 @@ pub struct DeliveryFilter {
 #[derive(Debug, Clone)]
 pub enum Replay {
     Ids(Vec<i64>),
-    Dead {
-        channel: Option<String>,
-        since: Option<Millis>,
-    },
+    Dead { channel: Option<String>, since: Option<Millis> },
 }
 
 /// Why a channel is paused: its URL (by fingerprint) answered that it does not exist.
@@ -193,12 +187,10 @@ pub fn open(storage: &str, base_dir: &Path) -> Result<Arc<dyn Store>, StoreError
     let store = if storage == "sqlite::memory:" {
         SqliteStore::open_in_memory()?
     } else {
-        let path = storage
-            .strip_prefix("sqlite://")
-            .ok_or_else(|| StoreError::Open {
-                path: storage.into(),
-                message: "expected sqlite://FILE".into(),
-            })?;
+        let path = storage.strip_prefix("sqlite://").ok_or_else(|| StoreError::Open {
+            path: storage.into(),
+            message: "expected sqlite://FILE".into(),
+        })?;
         SqliteStore::open(&base_dir.join(path))?
     };
     Ok(Arc::new(store))

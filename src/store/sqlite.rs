@@ -41,14 +41,10 @@ impl SqliteStore {
     }
 
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        let connection = Connection::open_in_memory().map_err(|e| StoreError::Open {
-            path: ":memory:".into(),
-            message: e.to_string(),
-        })?;
-        Self::start(connection).map_err(|e| StoreError::Open {
-            path: ":memory:".into(),
-            message: e.to_string(),
-        })
+        let connection = Connection::open_in_memory()
+            .map_err(|e| StoreError::Open { path: ":memory:".into(), message: e.to_string() })?;
+        Self::start(connection)
+            .map_err(|e| StoreError::Open { path: ":memory:".into(), message: e.to_string() })
     }
 
     fn start(mut connection: Connection) -> rusqlite::Result<Self> {
@@ -112,10 +108,7 @@ fn writer_loop(mut connection: Connection, queue: mpsc::Receiver<Operation>) {
                 continue;
             }
         };
-        let replies: Vec<Reply> = batch
-            .into_iter()
-            .map(|operation| operation(&transaction))
-            .collect();
+        let replies: Vec<Reply> = batch.into_iter().map(|operation| operation(&transaction)).collect();
         let committed = transaction.commit().map_err(|error| error.to_string());
         if let Err(error) = &committed {
             tracing::error!(%error, "store: commit failed");
@@ -185,9 +178,7 @@ impl Store for SqliteStore {
                     event.received_at
                 ])?;
             }
-            Ok(Accepted::Inserted {
-                deliveries: deliveries.len(),
-            })
+            Ok(Accepted::Inserted { deliveries: deliveries.len() })
         })
     }
 
@@ -232,11 +223,7 @@ impl Store for SqliteStore {
                  WHERE (?1 IS NULL OR d.status = ?1) AND (?2 IS NULL OR d.channel = ?2)
                  ORDER BY d.id DESC LIMIT ?3"
             ))?;
-            let limit = if filter.limit == 0 {
-                -1
-            } else {
-                filter.limit as i64
-            };
+            let limit = if filter.limit == 0 { -1 } else { filter.limit as i64 };
             let rows = statement.query_map(
                 params![filter.status.map(DeliveryStatus::as_str), filter.channel, limit],
                 delivery_from_row,
@@ -333,12 +320,7 @@ impl Store for SqliteStore {
                 .query_row(
                     "SELECT url_fingerprint, reason FROM channel_pauses WHERE channel = ?1",
                     params![channel],
-                    |row| {
-                        Ok(Pause {
-                            url_fingerprint: row.get(0)?,
-                            reason: row.get(1)?,
-                        })
-                    },
+                    |row| Ok(Pause { url_fingerprint: row.get(0)?, reason: row.get(1)? }),
                 )
                 .optional()
         })

@@ -77,15 +77,7 @@ mod tests {
     fn accepts_a_signature_from_any_configured_secret() {
         let body = br#"{"id":"1"}"#;
         let signature = sign_hex("previous", body);
-        assert_eq!(
-            check(
-                signature.as_bytes(),
-                None,
-                &secrets(&["current", "previous"]),
-                body
-            ),
-            Ok(())
-        );
+        assert_eq!(check(signature.as_bytes(), None, &secrets(&["current", "previous"]), body), Ok(()));
         assert_eq!(
             check(signature.as_bytes(), None, &secrets(&["current"]), body),
             Err(SignatureError::Mismatch)
@@ -96,10 +88,7 @@ mod tests {
     fn hex_case_whitespace_and_prefix_case_do_not_matter() {
         let body = b"payload";
         let header = format!("  SHA256={}\t", sign_hex("k", body).to_uppercase());
-        assert_eq!(
-            check(header.as_bytes(), Some("sha256="), &secrets(&["k"]), body),
-            Ok(())
-        );
+        assert_eq!(check(header.as_bytes(), Some("sha256="), &secrets(&["k"]), body), Ok(()));
     }
 
     #[test]
@@ -108,10 +97,7 @@ mod tests {
         assert_eq!(check(b"zz", None, &ks, b""), Err(SignatureError::NotHex));
         assert_eq!(check(b"abcd", None, &ks, b""), Err(SignatureError::WrongLength));
         let too_long = format!("{}00", sign_hex("k", b""));
-        assert_eq!(
-            check(too_long.as_bytes(), None, &ks, b""),
-            Err(SignatureError::WrongLength)
-        );
+        assert_eq!(check(too_long.as_bytes(), None, &ks, b""), Err(SignatureError::WrongLength));
     }
 
     #[test]

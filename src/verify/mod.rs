@@ -58,13 +58,7 @@ pub fn verify(
     match source {
         SourceConfig::Shortcut(shortcut) => {
             if !shortcut.allow_unsigned || !shortcut.secrets.is_empty() {
-                check_headers(
-                    headers,
-                    SHORTCUT_SIGNATURE_HEADERS,
-                    None,
-                    &shortcut.secrets,
-                    &body,
-                )?;
+                check_headers(headers, SHORTCUT_SIGNATURE_HEADERS, None, &shortcut.secrets, &body)?;
             }
         }
         SourceConfig::Pivotal(pivotal) => match (&pivotal.token, token) {

@@ -18,69 +18,15 @@ async fn each_bad_request_gets_its_documented_status() {
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let huge = vec![b' '; 70_000];
     let cases: Vec<(&str, &str, &str, Vec<u8>, u16)> = vec![
-        (
-            "unknown source",
-            "/hooks/jira",
-            "application/json",
-            b"{}".to_vec(),
-            404,
-        ),
-        (
-            "text/plain body",
-            "/hooks/shortcut",
-            "text/plain",
-            b"{}".to_vec(),
-            415,
-        ),
-        (
-            "body over max_body_bytes",
-            "/hooks/shortcut",
-            "application/json",
-            huge,
-            413,
-        ),
-        (
-            "malformed JSON",
-            "/hooks/shortcut",
-            "application/json",
-            b"{\"id\":".to_vec(),
-            400,
-        ),
-        (
-            "a JSON array",
-            "/hooks/shortcut",
-            "application/json",
-            b"[1,2]".to_vec(),
-            400,
-        ),
-        (
-            "a JSON string",
-            "/hooks/shortcut",
-            "application/json",
-            b"\"story\"".to_vec(),
-            400,
-        ),
-        (
-            "nested 10,000 deep",
-            "/hooks/shortcut",
-            "application/json",
-            deep.into_bytes(),
-            400,
-        ),
-        (
-            "actions is not a list",
-            "/hooks/shortcut",
-            "application/json",
-            br#"{"actions":{}}"#.to_vec(),
-            400,
-        ),
-        (
-            "invalid UTF-8",
-            "/hooks/shortcut",
-            "application/json",
-            b"{\"id\":\"\xff\xfe\"}".to_vec(),
-            400,
-        ),
+        ("unknown source", "/hooks/jira", "application/json", b"{}".to_vec(), 404),
+        ("text/plain body", "/hooks/shortcut", "text/plain", b"{}".to_vec(), 415),
+        ("body over max_body_bytes", "/hooks/shortcut", "application/json", huge, 413),
+        ("malformed JSON", "/hooks/shortcut", "application/json", b"{\"id\":".to_vec(), 400),
+        ("a JSON array", "/hooks/shortcut", "application/json", b"[1,2]".to_vec(), 400),
+        ("a JSON string", "/hooks/shortcut", "application/json", b"\"story\"".to_vec(), 400),
+        ("nested 10,000 deep", "/hooks/shortcut", "application/json", deep.into_bytes(), 400),
+        ("actions is not a list", "/hooks/shortcut", "application/json", br#"{"actions":{}}"#.to_vec(), 400),
+        ("invalid UTF-8", "/hooks/shortcut", "application/json", b"{\"id\":\"\xff\xfe\"}".to_vec(), 400),
     ];
     for (case, path, content_type, body, expected) in cases {
         let response = app
@@ -94,14 +40,9 @@ async fn each_bad_request_gets_its_documented_status() {
             .unwrap();
         assert_eq!(response.status().as_u16(), expected, "{case}");
         let answer: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(
-            answer["error"].is_string(),
-            "{case}: a JSON error body, got {answer}"
-        );
+        assert!(answer["error"].is_string(), "{case}: a JSON error body, got {answer}");
     }
-    let valid = app
-        .post_shortcut(&fixture("shortcut/zulip_story_create.json"))
-        .await;
+    let valid = app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
     assert_eq!(valid.status(), 202, "still serving after every bad request");
 }
 
@@ -132,13 +73,7 @@ async fn wrong_methods_get_405() {
     let app = spawn_app(&sink, NO_RULES).await;
     let get = app.http.get(app.url("/hooks/shortcut")).send().await.unwrap();
     assert_eq!(get.status(), 405);
-    let put = app
-        .http
-        .put(app.url("/hooks/shortcut"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let put = app.http.put(app.url("/hooks/shortcut")).body("{}").send().await.unwrap();
     assert_eq!(put.status(), 405);
 }
 
@@ -147,20 +82,14 @@ async fn empty_posts_are_acknowledged_and_ignored() {
     let mut sink = FakeSink::start().await;
     let app = spawn_app(&sink, "  - name: all\n    when: {}\n    send: [deploys]\n").await;
     for body in ["", "  \n", "null"] {
-        let response = app
-            .http
-            .post(app.url("/hooks/shortcut"))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.http.post(app.url("/hooks/shortcut")).body(body).send().await.unwrap();
         assert_eq!(response.status(), 200, "{body:?}");
         assert_eq!(
             response.json::<Value>().await.unwrap(),
             json!({"status": "ignored", "reason": "empty body"})
         );
     }
-    app.stop().await;
+    app.settled().await;
     assert!(sink.take_all().is_empty());
 }
 
@@ -179,8 +108,5 @@ async fn a_form_body_without_a_payload_field_is_a_bad_request() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"error": "form body has no `payload` field"})
-    );
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"error": "form body has no `payload` field"}));
 }

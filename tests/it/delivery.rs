@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use storybridge::store::DeliveryStatus;
+
 use crate::support::{fixture, spawn_app, FakeSink, Reply};
 
 const ALL_TO_SLACK: &str = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
@@ -16,8 +18,7 @@ async fn a_slack_429_is_waited_out_for_retry_after_then_sent_once() {
     sink.reply_next([Reply::new(429, r#"{"ok":false,"error":"rate_limited"}"#).header("retry-after", "1")]);
     let app = spawn_app(&sink, ALL_TO_SLACK).await;
 
-    app.post_shortcut(&fixture("shortcut/zulip_story_create.json"))
-        .await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
 
     let refused = sink.next().await;
     let accepted = sink.next().await;
@@ -27,7 +28,7 @@ async fn a_slack_429_is_waited_out_for_retry_after_then_sent_once() {
         "resent after {:?}",
         accepted.at - refused.at
     );
-    app.stop().await;
+    app.settled().await;
     assert!(sink.take_all().is_empty(), "sent once after the 429, not again");
 }
 
@@ -41,16 +42,12 @@ async fn a_discord_429_waits_for_the_retry_after_in_its_json_body() {
     .header("retry-after", "5")]);
     let app = spawn_app(&sink, ALL_TO_DISCORD).await;
 
-    app.post_shortcut(&fixture("shortcut/zulip_story_create.json"))
-        .await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
 
     let refused = sink.next().await;
     let accepted = sink.next().await;
     let waited = accepted.at - refused.at;
-    assert!(
-        waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
-        "waited {waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(5), "waited {waited:?}");
 }
 
 #[tokio::test]
@@ -59,20 +56,12 @@ async fn a_server_error_is_retried_and_later_messages_wait_their_turn() {
     sink.reply_next([Reply::new(500, "rollup_error")]);
     let app = spawn_app(&sink, ALL_TO_SLACK).await;
 
-    app.post_shortcut(&fixture("shortcut/zulip_story_create.json"))
-        .await;
-    app.post_shortcut(&fixture("shortcut/zulip_story_delete.json"))
-        .await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_delete.json")).await;
 
-    let bodies: Vec<Value> = [sink.next().await, sink.next().await, sink.next().await]
-        .map(|r| r.body)
-        .into();
+    let bodies: Vec<Value> = [sink.next().await, sink.next().await, sink.next().await].map(|r| r.body).into();
     assert_eq!(bodies[0], bodies[1], "the failed message is resent first");
-    assert!(
-        bodies[2]["text"].as_str().unwrap().contains("deleted"),
-        "then the next one: {}",
-        bodies[2]
-    );
+    assert!(bodies[2]["text"].as_str().unwrap().contains("deleted"), "then the next one: {}", bodies[2]);
 }
 
 #[tokio::test]
@@ -81,11 +70,9 @@ async fn a_permanent_refusal_is_not_retried() {
     sink.reply_next([Reply::new(404, "channel_not_found")]);
     let app = spawn_app(&sink, ALL_TO_SLACK).await;
 
-    app.post_shortcut(&fixture("shortcut/zulip_story_create.json"))
-        .await;
-    app.post_shortcut(&fixture("shortcut/zulip_story_delete.json"))
-        .await;
-    app.stop().await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_delete.json")).await;
+    app.settled().await;
 
     let received = sink.take_all();
     assert_eq!(
@@ -94,8 +81,11 @@ async fn a_permanent_refusal_is_not_retried() {
         "one attempt each: {:?}",
         received.iter().map(|r| &r.body).collect::<Vec<_>>()
     );
+    assert_eq!(received[1].body, json!({"text": "🗑️ *Ada Lovelace* deleted feature *New random story*"}));
+    let rows = app.deliveries().await;
     assert_eq!(
-        received[1].body,
-        json!({"text": "🗑️ *Ada Lovelace* deleted feature *New random story*"})
+        rows.iter().map(|d| (d.status, d.attempts, d.last_status)).collect::<Vec<_>>(),
+        [(DeliveryStatus::Dead, 1, Some(404)), (DeliveryStatus::Delivered, 1, Some(200))]
     );
+    assert_eq!(rows[0].last_error.as_deref(), Some("channel_not_found"));
 }

@@ -5,5 +5,6 @@ mod support;
 
 mod bad_input;
 mod delivery;
+mod durability;
 mod messages;
 mod signatures;

@@ -21,9 +21,7 @@ async fn a_shortcut_state_change_reaches_slack_and_discord_with_names_resolved_a
     let mut sink = FakeSink::start().await;
     let app = spawn_app(&sink, READY_FOR_REVIEW).await;
 
-    let response = app
-        .post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json"))
-        .await;
+    let response = app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json")).await;
 
     assert_eq!(response.status(), 202);
     assert_eq!(
@@ -50,10 +48,7 @@ async fn a_shortcut_state_change_reaches_slack_and_discord_with_names_resolved_a
             "allowed_mentions": {"parse": []}
         })
     );
-    assert!(discord.headers["user-agent"]
-        .to_str()
-        .unwrap()
-        .starts_with("DiscordBot ("));
+    assert!(discord.headers["user-agent"].to_str().unwrap().starts_with("DiscordBot ("));
 }
 
 #[tokio::test]
@@ -62,9 +57,7 @@ async fn a_comment_is_quoted_under_its_story_with_the_rules_template() {
     let rules = "  - name: comments\n    when: { entity_type: story-comment, action: create }\n    send: [team]\n    template: comment\n";
     let app = spawn_app(&sink, rules).await;
 
-    let response = app
-        .post_shortcut(&fixture("shortcut/zulip_story_comment_create.json"))
-        .await;
+    let response = app.post_shortcut(&fixture("shortcut/zulip_story_comment_create.json")).await;
 
     assert_eq!(response.status(), 202);
     let message = sink.next().await;
@@ -72,11 +65,8 @@ async fn a_comment_is_quoted_under_its_story_with_the_rules_template() {
         message.body["content"],
         json!("💬 **Ada Lovelace** commented on [Add cool feature!](https://app.clubhouse.io/zulip/story/11)\n> Just leaving a comment here!")
     );
-    app.stop().await;
-    assert!(
-        sink.take_all().is_empty(),
-        "the story's comment_ids side effect must not send a message"
-    );
+    app.settled().await;
+    assert!(sink.take_all().is_empty(), "the story's comment_ids side effect must not send a message");
 }
 
 #[tokio::test]
@@ -88,9 +78,7 @@ async fn a_batch_event_sends_one_message_per_story_in_payload_order() {
     )
     .await;
 
-    let response = app
-        .post_shortcut(&fixture("shortcut/zulip_story_update_multiple_at_once.json"))
-        .await;
+    let response = app.post_shortcut(&fixture("shortcut/zulip_story_update_multiple_at_once.json")).await;
 
     assert_eq!(response.json::<Value>().await.unwrap()["messages"], json!(5));
     let mut texts = Vec::new();
@@ -118,18 +106,11 @@ async fn a_pivotal_acceptance_matches_on_the_new_state_and_links_the_story() {
     let rules = "  - name: accepted\n    when: { source: tracker, to: { current_state: accepted } }\n    send: [deploys]\n";
     let app = spawn_app(&sink, rules).await;
 
-    let response = app
-        .post_pivotal(
-            &fixture("pivotal/docs_v5_story_accepted_darth_vader.json"),
-            PIVOTAL_TOKEN,
-        )
-        .await;
+    let response =
+        app.post_pivotal(&fixture("pivotal/docs_v5_story_accepted_darth_vader.json"), PIVOTAL_TOKEN).await;
 
     assert_eq!(response.status(), 202);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["event_id"],
-        json!("99_1037")
-    );
+    assert_eq!(response.json::<Value>().await.unwrap()["event_id"], json!("99_1037"));
     assert_eq!(
         sink.next().await.body,
         json!({"text": "*Darth Vader* accepted feature <https://www.pivotaltracker.com/story/show/563|Reactor leak reported in Detention Block AA-23>\n\
@@ -140,28 +121,20 @@ async fn a_pivotal_acceptance_matches_on_the_new_state_and_links_the_story() {
 #[tokio::test]
 async fn a_generic_form_encoded_event_is_verified_over_the_raw_body_and_delivered() {
     let mut sink = FakeSink::start().await;
-    let app = spawn_app(
-        &sink,
-        "  - name: clubmed\n    when: { source: clubmed }\n    send: [team]\n",
-    )
-    .await;
+    let app = spawn_app(&sink, "  - name: clubmed\n    when: { source: clubmed }\n    send: [team]\n").await;
     let event = json!({
         "action": "update", "entity_type": "story", "id": 42, "name": "Ship it",
         "url": "https://clubmed.example/s/42", "actor": {"name": "Grace"},
         "changes": {"state": {"old": "Doing", "new": "Done"}}
     });
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("payload", &event.to_string())
-        .finish();
+    let body: String =
+        form_urlencoded::Serializer::new(String::new()).append_pair("payload", &event.to_string()).finish();
 
     let response = app
         .http
         .post(app.url("/hooks/clubmed"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .header(
-            "x-clubmed-signature",
-            format!("sha256={}", sign_clubmed(body.as_bytes())),
-        )
+        .header("x-clubmed-signature", format!("sha256={}", sign_clubmed(body.as_bytes())))
         .body(body)
         .send()
         .await
@@ -177,11 +150,7 @@ async fn a_generic_form_encoded_event_is_verified_over_the_raw_body_and_delivere
 #[tokio::test]
 async fn a_generic_ping_is_acknowledged_and_routes_nothing() {
     let mut sink = FakeSink::start().await;
-    let app = spawn_app(
-        &sink,
-        "  - name: clubmed\n    when: { source: clubmed }\n    send: [team]\n",
-    )
-    .await;
+    let app = spawn_app(&sink, "  - name: clubmed\n    when: { source: clubmed }\n    send: [team]\n").await;
     let body = br#"{"zen": "Keep it logically awesome."}"#;
 
     let response = app
@@ -197,18 +166,15 @@ async fn a_generic_ping_is_acknowledged_and_routes_nothing() {
 
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "pong"}));
-    app.stop().await;
+    app.settled().await;
     assert!(sink.take_all().is_empty());
 }
 
 #[tokio::test]
 async fn a_story_title_cannot_ping_the_channel_on_slack_or_discord() {
     let mut sink = FakeSink::start().await;
-    let app = spawn_app(
-        &sink,
-        "  - name: all\n    when: { primary: true }\n    send: [deploys, team]\n",
-    )
-    .await;
+    let app =
+        spawn_app(&sink, "  - name: all\n    when: { primary: true }\n    send: [deploys, team]\n").await;
     let body = json!({
         "id": "evil-1", "primary_id": 1, "actions": [{
             "id": 1, "entity_type": "story", "action": "create", "story_type": "bug",
@@ -239,18 +205,13 @@ async fn an_event_no_rule_matches_sends_nothing() {
     let mut sink = FakeSink::start().await;
     let app = spawn_app(&sink, READY_FOR_REVIEW).await;
 
-    let unmatched = app
-        .post_shortcut(&fixture("shortcut/zulip_epic_create.json"))
-        .await;
+    let unmatched = app.post_shortcut(&fixture("shortcut/zulip_epic_create.json")).await;
     assert_eq!(unmatched.status(), 202);
     assert_eq!(unmatched.json::<Value>().await.unwrap()["messages"], json!(0));
-    app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json"))
-        .await;
-    app.stop().await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json")).await;
+    app.settled().await;
 
     let received = sink.take_all();
     assert_eq!(received.len(), 2, "only the state change's two messages");
-    assert!(received
-        .iter()
-        .all(|r| r.body.to_string().contains("Add cool feature!")));
+    assert!(received.iter().all(|r| r.body.to_string().contains("Add cool feature!")));
 }

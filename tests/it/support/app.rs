@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use storybridge::config::{load_str, ConfigOrigin};
+use storybridge::store::{self, Delivery, DeliveryFilter, DeliveryStatus, Store};
 use storybridge::verify::sign_hex;
 use storybridge::Bridge;
 use tokio::sync::oneshot;
@@ -20,6 +21,7 @@ pub const CLUBMED_SECRET: &str = "clubmed-secret";
 const CONFIG: &str = r#"
 listen: "127.0.0.1:0"
 max_body_bytes: 65536
+storage: "${STORAGE:-sqlite::memory:}"
 sources:
   shortcut:
     kind: shortcut
@@ -41,6 +43,7 @@ people:
 
 pub struct TestApp {
     pub address: SocketAddr,
+    pub store: Arc<dyn Store>,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -48,39 +51,48 @@ pub struct TestApp {
 
 /// Starts the bridge on the contract config plus `rules` (YAML for the `rules:` key).
 pub async fn spawn_app(sink: &FakeSink, rules: &str) -> TestApp {
-    let yaml = format!("{CONFIG}\nrules:\n{rules}\n");
-    spawn_with_config(sink, &yaml).await
+    spawn_with_storage(&sink.base(), &config_with(rules), None).await
 }
 
-pub async fn spawn_with_config(sink: &FakeSink, yaml: &str) -> TestApp {
-    let slack = sink.url("/slack/deploys");
-    let discord = sink.url("/discord/team");
-    let lookup = move |name: &str| match name {
-        "SHORTCUT_WEBHOOK_SECRET" => Some(SHORTCUT_SECRET.to_owned()),
-        "PIVOTAL_WEBHOOK_TOKEN" => Some(PIVOTAL_TOKEN.to_owned()),
-        "CLUBMED_WEBHOOK_SECRET" => Some(CLUBMED_SECRET.to_owned()),
-        "SLACK_DEPLOYS_URL" => Some(slack.clone()),
-        "DISCORD_TEAM_URL" => Some(discord.clone()),
-        _ => None,
-    };
-    let origin = ConfigOrigin {
-        name: "test.yaml".into(),
-        base_dir: ".".into(),
-    };
+/// The contract config with these rules.
+pub fn config_with(rules: &str) -> String {
+    format!("{CONFIG}\nrules:\n{rules}\n")
+}
+
+/// The values the config's `${VAR}`s take in tests: the sink at `sink_base`,
+/// the store at `storage` (default: in memory).
+pub fn variables(sink_base: &str, storage: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut variables = vec![
+        ("SHORTCUT_WEBHOOK_SECRET", SHORTCUT_SECRET.to_owned()),
+        ("PIVOTAL_WEBHOOK_TOKEN", PIVOTAL_TOKEN.to_owned()),
+        ("CLUBMED_WEBHOOK_SECRET", CLUBMED_SECRET.to_owned()),
+        ("SLACK_DEPLOYS_URL", format!("{sink_base}/slack/deploys")),
+        ("DISCORD_TEAM_URL", format!("{sink_base}/discord/team")),
+    ];
+    if let Some(storage) = storage {
+        variables.push(("STORAGE", storage.to_owned()));
+    }
+    variables
+}
+
+/// Starts the bridge on `yaml`, its chat URLs under `sink_base` and its store at
+/// `storage` (a `sqlite://` URL), so a test can stop it and start another on the
+/// same store, or point the CLI at it.
+pub async fn spawn_with_storage(sink_base: &str, yaml: &str, storage: Option<&str>) -> TestApp {
+    let variables = variables(sink_base, storage);
+    let lookup =
+        move |name: &str| variables.iter().find(|(key, _)| *key == name).map(|(_, value)| value.clone());
+    let origin = ConfigOrigin { name: "test.yaml".into(), base_dir: ".".into() };
     let config = load_str(yaml, &origin, &lookup).unwrap_or_else(|errors| panic!("{errors}"));
+    let store = store::open(&config.storage, &origin.base_dir).unwrap();
     let bridge = Bridge::build(config, origin).unwrap_or_else(|errors| panic!("{errors}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(storybridge::run(Arc::new(bridge), listener, async {
+    let server = tokio::spawn(storybridge::run(Arc::new(bridge), store.clone(), listener, async {
         let _ = stopped.await;
     }));
-    TestApp {
-        address,
-        http: reqwest::Client::new(),
-        shutdown: Some(shutdown),
-        server: Some(server),
-    }
+    TestApp { address, store, http: reqwest::Client::new(), shutdown: Some(shutdown), server: Some(server) }
 }
 
 impl TestApp {
@@ -110,7 +122,29 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Stops accepting and waits for queued messages to go out.
+    /// Waits (up to ten seconds) until no delivery is pending: every message the
+    /// bridge owes has been delivered or declared dead, so the sink has seen all
+    /// it will see.
+    pub async fn settled(&self) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let pending = DeliveryFilter { status: Some(DeliveryStatus::Pending), channel: None, limit: 1 };
+            if self.store.deliveries(pending).await.unwrap().is_empty() {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "deliveries still pending after 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every delivery in the store, oldest first.
+    pub async fn deliveries(&self) -> Vec<Delivery> {
+        let mut all = self.store.deliveries(DeliveryFilter { limit: 0, ..Default::default() }).await.unwrap();
+        all.reverse();
+        all
+    }
+
+    /// Stops accepting and lets in-flight sends finish; the rest stays in the store.
     pub async fn stop(mut self) {
         let _ = self.shutdown.take().unwrap().send(());
         self.server.take().unwrap().await.unwrap().unwrap();

@@ -34,11 +34,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(status: u16, body: &str) -> Self {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
+        Reply { status, headers: Vec::new(), body: body.into() }
     }
 
     pub fn header(mut self, name: &'static str, value: &str) -> Self {
@@ -61,25 +57,27 @@ pub struct FakeSink {
 
 impl FakeSink {
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_at("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// Starts on a given address, e.g. one that was refusing connections so far.
+    pub async fn start_at(address: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind(address).await.unwrap();
         let address = listener.local_addr().unwrap();
         let script = Arc::new(Mutex::new(VecDeque::new()));
         let (sender, received) = mpsc::unbounded_channel();
-        let state = SinkState {
-            script: script.clone(),
-            received: sender,
-        };
+        let state = SinkState { script: script.clone(), received: sender };
         let app = Router::new().fallback(record).with_state(state);
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        FakeSink {
-            address,
-            script,
-            received,
-        }
+        FakeSink { address, script, received }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.address)
     }
 
     /// The next requests get these answers, in order; after them, `200 ok`.
@@ -115,12 +113,7 @@ async fn record(State(state): State<SinkState>, uri: Uri, headers: HeaderMap, bo
         body,
         at: Instant::now(),
     });
-    let reply = state
-        .script
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or_else(|| Reply::new(200, "ok"));
+    let reply = state.script.lock().unwrap().pop_front().unwrap_or_else(|| Reply::new(200, "ok"));
     let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
     for (name, value) in reply.headers {
         response.headers_mut().insert(name, value.parse().unwrap());

@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 
 pub fn fixture(path: &str) -> Vec<u8> {
-    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures")
-        .join(path);
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(path);
     std::fs::read(&full).unwrap_or_else(|error| panic!("{}: {error}", full.display()))
 }

@@ -1,0 +1,4 @@
+//! The admin commands that run beside (or without) the server.
+
+pub mod deliveries;
+pub mod preview;

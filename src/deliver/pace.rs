@@ -1,0 +1,54 @@
+//! A channel's pace: token buckets (governor) from the platform's documented
+//! limits or the channel's `rate_limit`, plus a pause the platform asks for in
+//! its answers, so the bridge slows down before it is told 429.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::time::Instant;
+
+use crate::config::{ChannelConfig, ChannelKind, RateLimitConfig};
+
+pub struct Pace {
+    limiters: Vec<DefaultDirectRateLimiter>,
+    not_before: Option<Instant>,
+}
+
+impl Pace {
+    pub fn for_channel(channel: &ChannelConfig) -> Pace {
+        let quotas = match (channel.rate_limit, channel.kind) {
+            (Some(limit), _) => vec![quota(limit)],
+            // Slack: about one message a second per channel, short bursts allowed.
+            (None, ChannelKind::Slack) => vec![quota(RateLimitConfig { per_second: 1.0, burst: 3 })],
+            // Discord: 5 requests per 2 s per webhook, and 30 messages a minute per channel.
+            (None, ChannelKind::Discord) => vec![
+                quota(RateLimitConfig { per_second: 2.5, burst: 5 }),
+                quota(RateLimitConfig { per_second: 0.5, burst: 30 }),
+            ],
+            (None, ChannelKind::Console) => Vec::new(),
+        };
+        Pace { limiters: quotas.into_iter().map(RateLimiter::direct).collect(), not_before: None }
+    }
+
+    /// Waits until the channel may send again.
+    pub async fn ready(&mut self) {
+        if let Some(not_before) = self.not_before.take() {
+            tokio::time::sleep_until(not_before).await;
+        }
+        for limiter in &self.limiters {
+            limiter.until_ready().await;
+        }
+    }
+
+    /// Holds the next send back by `pause`, when the platform asked for one.
+    pub fn pause_for(&mut self, pause: Option<Duration>) {
+        self.not_before = pause.map(|pause| Instant::now() + pause);
+    }
+}
+
+fn quota(limit: RateLimitConfig) -> Quota {
+    let period = Duration::from_secs_f64(1.0 / limit.per_second);
+    let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(period).expect("checked at load: per_second above 0").allow_burst(burst)
+}

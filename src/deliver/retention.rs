@@ -1,0 +1,25 @@
+//! Forgetting delivered messages after `retention`, hourly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::store::{now_millis, Store};
+
+const EVERY: Duration = Duration::from_secs(3600);
+
+pub async fn prune_loop(store: Arc<dyn Store>, retention: Duration, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let before = now_millis() - retention.as_millis() as i64;
+        match store.prune(before).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned delivered messages past retention"),
+            Err(error) => tracing::warn!(%error, "pruning failed; will try again"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}

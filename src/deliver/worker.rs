@@ -1,0 +1,252 @@
+//! One channel's worker: claim its oldest pending message → send it → record
+//! the attempt and what it decided. Reads as those three phases.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Client;
+use tokio::sync::{watch, Notify};
+
+use super::pace::Pace;
+use super::retry;
+use crate::config::ChannelConfig;
+use crate::sinks::{self, Answer, SendOutcome};
+use crate::store::{now_millis, Attempt, Delivery, Millis, Pause, Resolution, Store};
+use crate::Bridge;
+
+/// How often an idle worker looks for work nobody woke it for: messages
+/// replayed by the CLI from another process.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+pub struct Worker {
+    store: Arc<dyn Store>,
+    bridge: Arc<Bridge>,
+    client: Client,
+    channel: String,
+    pace: Option<Pace>,
+}
+
+/// What the worker found to do next.
+enum Next {
+    Send(Box<Delivery>),
+    /// Nothing to send before this long (or a wake-up).
+    Wait(Duration),
+}
+
+impl Worker {
+    pub fn new(store: Arc<dyn Store>, bridge: Arc<Bridge>, client: Client, channel: String) -> Self {
+        Worker { store, bridge, client, channel, pace: None }
+    }
+
+    pub async fn run_until_stopped(mut self, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
+        while !*stopped.borrow() {
+            let delivery = match self.claim().await {
+                Next::Send(delivery) => delivery,
+                Next::Wait(wait) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = wake.notified() => {}
+                        _ = stopped.changed() => {}
+                    }
+                    continue;
+                }
+            };
+            let Some(channel) = self.bridge.config.channels.get(&self.channel).cloned() else {
+                return;
+            };
+            let pace = self.pace.get_or_insert_with(|| Pace::for_channel(&channel));
+            tokio::select! {
+                _ = pace.ready() => {}
+                _ = stopped.changed() => break,
+            }
+            // Once a send starts it finishes: cancelling it could leave Slack
+            // holding a message the store says was never sent.
+            let (attempt, answer) = self.send(&channel, &delivery).await;
+            self.record(&channel, &delivery, attempt, answer).await;
+        }
+    }
+
+    /// The channel's next message, if it is due and the channel is not paused.
+    async fn claim(&self) -> Next {
+        let head = match self.store.next_pending(&self.channel).await {
+            Ok(Some(head)) => head,
+            Ok(None) => return Next::Wait(IDLE_POLL),
+            Err(error) => {
+                tracing::warn!(channel = %self.channel, %error, "cannot read the queue; will retry");
+                return Next::Wait(IDLE_POLL);
+            }
+        };
+        let due_in = head.next_attempt_at - now_millis();
+        if due_in > 0 {
+            return Next::Wait(Duration::from_millis(due_in as u64).min(IDLE_POLL));
+        }
+        if self.paused().await {
+            return Next::Wait(IDLE_POLL);
+        }
+        Next::Send(Box::new(head))
+    }
+
+    /// A channel paused for a dead URL stays paused until its URL changes.
+    async fn paused(&self) -> bool {
+        let Some(channel) = self.bridge.config.channels.get(&self.channel) else {
+            return true;
+        };
+        match self.store.channel_pause(&self.channel).await {
+            Ok(Some(pause)) if pause.url_fingerprint == sinks::url_fingerprint(channel) => true,
+            Ok(Some(_)) => {
+                tracing::info!(channel = %self.channel, "channel URL changed; resuming");
+                let _ = self.store.resume_channel(&self.channel).await;
+                false
+            }
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
+
+    async fn send(&self, channel: &ChannelConfig, delivery: &Delivery) -> (Attempt, Answer) {
+        let at = now_millis();
+        let started = Instant::now();
+        let answer = sinks::send(&self.client, channel, &delivery.body).await;
+        let error = match &answer.outcome {
+            SendOutcome::Delivered => None,
+            SendOutcome::RateLimited(wait) => Some(format!("rate limited for {wait:?}")),
+            SendOutcome::Transient(error) => Some(error.clone()),
+            SendOutcome::Permanent { body, .. } | SendOutcome::Gone { body, .. } => Some(body.clone()),
+        };
+        let attempt =
+            Attempt { at, status: answer.status, error, latency_ms: started.elapsed().as_millis() as i64 };
+        (attempt, answer)
+    }
+
+    async fn record(
+        &mut self,
+        channel: &ChannelConfig,
+        delivery: &Delivery,
+        attempt: Attempt,
+        answer: Answer,
+    ) {
+        if let Some(pace) = &mut self.pace {
+            pace.pause_for(answer.pause);
+        }
+        let max_age = self.bridge.config.max_age.0.as_millis() as Millis;
+        let resolution = resolve(delivery, &attempt, &answer.outcome, max_age);
+        self.log(channel, delivery, &attempt, &answer.outcome, resolution);
+        if let SendOutcome::Gone { status, body } = &answer.outcome {
+            let pause = Pause {
+                url_fingerprint: sinks::url_fingerprint(channel),
+                reason: format!("HTTP {status}: {body}"),
+            };
+            if let Err(error) = self.store.pause_channel(&self.channel, pause).await {
+                tracing::error!(channel = %self.channel, %error, "cannot record the channel pause");
+            }
+        }
+        if let Err(error) = self.store.finish_attempt(delivery.id, attempt, resolution).await {
+            // The message stays pending and is sent again: a duplicate, never a loss.
+            tracing::error!(delivery = delivery.id, %error, "cannot record the attempt");
+        }
+    }
+
+    fn log(
+        &self,
+        channel: &ChannelConfig,
+        delivery: &Delivery,
+        attempt: &Attempt,
+        outcome: &SendOutcome,
+        resolution: Resolution,
+    ) {
+        let (id, event_id, rule) = (delivery.id, &delivery.event_id, &delivery.rule);
+        let status = attempt.status.unwrap_or(0);
+        let target = sinks::redacted_url(channel);
+        match (outcome, resolution) {
+            (SendOutcome::Delivered, _) => {
+                let waited_ms = attempt.at - delivery.queued_at;
+                tracing::info!(delivery = id, %event_id, %rule, channel = %self.channel, status, waited_ms, "delivered");
+            }
+            (SendOutcome::RateLimited(wait), _) => {
+                tracing::info!(delivery = id, channel = %self.channel, wait_ms = wait.as_millis() as u64, "rate limited; waiting");
+            }
+            (_, Resolution::Retry { at, .. }) => {
+                let retry_in_ms = at - attempt.at;
+                tracing::warn!(delivery = id, channel = %self.channel, %target, error = attempt.error.as_deref().unwrap_or(""), retry_in_ms, "send failed; will retry");
+            }
+            (_, _) => {
+                tracing::error!(delivery = id, %event_id, %rule, channel = %self.channel, %target, status, error = attempt.error.as_deref().unwrap_or(""), "dead: not retrying");
+            }
+        }
+    }
+}
+
+/// What an attempt's outcome means for its delivery.
+fn resolve(delivery: &Delivery, attempt: &Attempt, outcome: &SendOutcome, max_age: Millis) -> Resolution {
+    match outcome {
+        SendOutcome::Delivered => Resolution::Delivered,
+        SendOutcome::RateLimited(wait) => {
+            Resolution::Retry { at: attempt.at + wait.as_millis() as Millis, failed: false }
+        }
+        SendOutcome::Transient(_) if attempt.at - delivery.queued_at >= max_age => Resolution::Dead,
+        SendOutcome::Transient(_) => {
+            let wait = retry::delay(delivery.failures + 1);
+            Resolution::Retry { at: attempt.at + wait.as_millis() as Millis, failed: true }
+        }
+        SendOutcome::Permanent { .. } | SendOutcome::Gone { .. } => Resolution::Dead,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DeliveryStatus;
+
+    fn delivery(queued_at: Millis, failures: u32) -> Delivery {
+        Delivery {
+            id: 1,
+            event_id: "e".into(),
+            source: "s".into(),
+            rule: "r".into(),
+            channel: "c".into(),
+            body: "{}".into(),
+            status: DeliveryStatus::Pending,
+            attempts: failures,
+            failures,
+            next_attempt_at: queued_at,
+            queued_at,
+            created_at: queued_at,
+            delivered_at: None,
+            last_status: None,
+            last_error: None,
+        }
+    }
+
+    fn attempt_at(at: Millis) -> Attempt {
+        Attempt { at, status: None, error: None, latency_ms: 0 }
+    }
+
+    #[test]
+    fn a_429_waits_exactly_what_it_says_and_is_not_a_failure() {
+        let outcome = SendOutcome::RateLimited(Duration::from_millis(1500));
+        assert_eq!(
+            resolve(&delivery(0, 0), &attempt_at(10_000), &outcome, 1000),
+            Resolution::Retry { at: 11_500, failed: false }
+        );
+    }
+
+    #[test]
+    fn transient_failures_back_off_until_max_age_then_die() {
+        let outcome = SendOutcome::Transient("HTTP 502".into());
+        let Resolution::Retry { at, failed: true } =
+            resolve(&delivery(0, 2), &attempt_at(1000), &outcome, 60_000)
+        else {
+            panic!("should retry");
+        };
+        assert!((1000 + 4000..=1000 + 5000).contains(&at), "third retry after ~4 s, got {}", at - 1000);
+        assert_eq!(resolve(&delivery(0, 9), &attempt_at(60_000), &outcome, 60_000), Resolution::Dead);
+    }
+
+    #[test]
+    fn refusals_die_at_once() {
+        let refused = SendOutcome::Permanent { status: 400, body: "invalid_payload".into() };
+        assert_eq!(resolve(&delivery(0, 0), &attempt_at(1), &refused, 60_000), Resolution::Dead);
+        let gone = SendOutcome::Gone { status: 404, body: "Unknown Webhook".into() };
+        assert_eq!(resolve(&delivery(0, 0), &attempt_at(1), &gone, 60_000), Resolution::Dead);
+    }
+}
