@@ -9,14 +9,19 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked || true
 COPY . .
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+# The store's directory, owned by distroless's nonroot user (65532).
+RUN mkdir -p /state && chown 65532:65532 /state
 
 # distroless/cc: glibc and nothing else; rustls brings its own root certificates.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/storybridge /usr/local/bin/storybridge
 COPY bridge.yaml /etc/storybridge/bridge.yaml
 COPY templates /etc/storybridge/templates
+COPY --from=build --chown=65532:65532 /state /var/lib/storybridge
 ENV STORYBRIDGE_LISTEN=0.0.0.0:8080 \
-    STORYBRIDGE_TEMPLATES=/etc/storybridge/templates
+    STORYBRIDGE_TEMPLATES=/etc/storybridge/templates \
+    STORYBRIDGE_STORAGE=sqlite:///var/lib/storybridge/storybridge.db
+VOLUME /var/lib/storybridge
 USER nonroot
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/storybridge"]

@@ -52,3 +52,46 @@ fn quota(limit: RateLimitConfig) -> Quota {
     let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
     Quota::with_period(period).expect("checked at load: per_second above 0").allow_burst(burst)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(kind: ChannelKind, rate_limit: Option<RateLimitConfig>) -> ChannelConfig {
+        ChannelConfig {
+            kind,
+            url: None,
+            template: None,
+            username: None,
+            avatar_url: None,
+            mentions: false,
+            rate_limit,
+        }
+    }
+
+    /// How many sends the pace allows at once, before it would make one wait.
+    fn burst(pace: &Pace) -> usize {
+        (0..100).take_while(|_| pace.limiters.iter().all(|limiter| limiter.check().is_ok())).count()
+    }
+
+    #[test]
+    fn slack_allows_a_burst_of_three_then_one_a_second() {
+        assert_eq!(burst(&Pace::for_channel(&channel(ChannelKind::Slack, None))), 3);
+    }
+
+    #[test]
+    fn discord_allows_five_per_two_seconds() {
+        assert_eq!(burst(&Pace::for_channel(&channel(ChannelKind::Discord, None))), 5);
+    }
+
+    #[test]
+    fn a_channel_override_replaces_the_platform_default() {
+        let custom = RateLimitConfig { per_second: 10.0, burst: 7 };
+        assert_eq!(burst(&Pace::for_channel(&channel(ChannelKind::Discord, Some(custom)))), 7);
+        assert_eq!(
+            burst(&Pace::for_channel(&channel(ChannelKind::Console, None))),
+            100,
+            "console is not paced"
+        );
+    }
+}

@@ -196,6 +196,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_spent_discord_budget_waits_for_its_reset() {
+        let headers = |remaining: &str| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert("x-ratelimit-remaining", remaining.parse().unwrap());
+            headers.insert("x-ratelimit-reset-after", "1.25".parse().unwrap());
+            headers
+        };
+        assert_eq!(spent_budget_wait(&headers("0")), Some(Duration::from_millis(1250)));
+        assert_eq!(spent_budget_wait(&headers("4")), None);
+        assert_eq!(spent_budget_wait(&reqwest::header::HeaderMap::new()), None);
+    }
+
+    #[test]
     fn truncation_counts_characters_not_bytes() {
         assert_eq!(truncate_chars("héllo", 5), "héllo");
         assert_eq!(truncate_chars("héllo wörld", 6), "héllo…");

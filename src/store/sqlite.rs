@@ -20,8 +20,23 @@ use super::{
     Replay, Resolution, Store, StoreError, StoreFuture,
 };
 
-/// Upper bound on operations per transaction, so one transaction stays short.
-const MAX_BATCH: usize = 512;
+/// How the SQLite store commits. The defaults are what the bridge runs with;
+/// the others exist so `bench/ingest` can show what each choice costs.
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteOptions {
+    /// Operations per transaction at most; 1 turns group commit off.
+    pub max_batch: usize,
+    /// `synchronous=FULL` (fsync every commit: survives power loss) rather than
+    /// `NORMAL` (survives a process crash; the last commits may be lost on power loss).
+    pub fsync_every_commit: bool,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        // 512 keeps one transaction short while still sharing one fsync widely.
+        SqliteOptions { max_batch: 512, fsync_every_commit: true }
+    }
+}
 
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Operation = Box<dyn FnOnce(&Transaction) -> Reply + Send>;
@@ -32,34 +47,39 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    pub fn open_with(path: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
         let open_error = |error: rusqlite::Error| StoreError::Open {
             path: path.display().to_string(),
             message: error.to_string(),
         };
         let connection = Connection::open(path).map_err(open_error)?;
-        Self::start(connection).map_err(open_error)
+        Self::start(connection, options).map_err(open_error)
     }
 
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        let connection = Connection::open_in_memory()
-            .map_err(|e| StoreError::Open { path: ":memory:".into(), message: e.to_string() })?;
-        Self::start(connection)
-            .map_err(|e| StoreError::Open { path: ":memory:".into(), message: e.to_string() })
+        let open_error =
+            |error: rusqlite::Error| StoreError::Open { path: ":memory:".into(), message: error.to_string() };
+        let connection = Connection::open_in_memory().map_err(open_error)?;
+        Self::start(connection, SqliteOptions::default()).map_err(open_error)
     }
 
-    fn start(mut connection: Connection) -> rusqlite::Result<Self> {
+    fn start(mut connection: Connection, options: SqliteOptions) -> rusqlite::Result<Self> {
         // WAL lets the CLI read while the server writes; synchronous=FULL fsyncs
         // the WAL at every commit, so a 2xx survives power loss, not just a crash.
         // Group commit is what makes FULL affordable.
         connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
+        let synchronous = if options.fsync_every_commit { "FULL" } else { "NORMAL" };
+        connection.pragma_update(None, "synchronous", synchronous)?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut connection)?;
         let (operations, queue) = mpsc::channel::<Operation>();
         thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(connection, queue))
+            .spawn(move || writer_loop(connection, queue, options.max_batch.max(1)))
             .expect("spawning the store writer thread");
         Ok(SqliteStore { operations })
     }
@@ -90,10 +110,10 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(mut connection: Connection, queue: mpsc::Receiver<Operation>) {
+fn writer_loop(mut connection: Connection, queue: mpsc::Receiver<Operation>, max_batch: usize) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while batch.len() < max_batch {
             match queue.try_recv() {
                 Ok(operation) => batch.push(operation),
                 Err(_) => break,
