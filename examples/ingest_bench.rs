@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use storybridge::config::{load_str, ConfigOrigin};
-use storybridge::deliver::Wakers;
-use storybridge::ingest::{router, AppState};
+use storybridge::ingest::router;
 use storybridge::store::{
-    Accepted, Attempt, Delivery, DeliveryFilter, Millis, NewDelivery, NewEvent, Pause, Replay, Resolution,
-    SqliteOptions, SqliteStore, Store, StoreFuture,
+    Accepted, Attempt, Delivery, DeliveryFilter, Millis, NewDelivery, NewEvent, Pause, QueueStats, Replay,
+    Resolution, SqliteOptions, SqliteStore, Store, StoreFuture, StoredEvent,
 };
 use storybridge::verify::sign_hex;
-use storybridge::Bridge;
+use storybridge::{Bridge, Shared};
 
 const SECRET: &str = "bench-secret";
 const CONCURRENCY: usize = 16;
@@ -67,6 +66,15 @@ impl Store for NullStore {
     fn channel_pause(&self, _: &str) -> StoreFuture<'_, Option<Pause>> {
         Box::pin(async { Ok(None) })
     }
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn queue_stats(&self) -> StoreFuture<'_, Vec<QueueStats>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn events(&self, _: &str) -> StoreFuture<'_, Vec<StoredEvent>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// A Shortcut state change to "Ready for Deploy", about 900 bytes like a real one.
@@ -98,7 +106,8 @@ async fn serve(store: Arc<dyn Store>) -> SocketAddr {
     let origin = ConfigOrigin { name: "bench.yaml".into(), base_dir: ".".into() };
     let config = load_str(CONFIG, &origin, &|_| None).expect("bench config");
     let bridge = Arc::new(Bridge::build(config, origin).expect("bench bridge"));
-    let app = router(AppState { bridge, store, wakers: Wakers::default() });
+    // No workers are started: the figures are ingest's alone.
+    let app = router(Shared::new(bridge, store, None));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -8,11 +8,14 @@
 //! console). `pipeline::route` shows the middle of that path in one
 //! function. `config` turns `bridge.yaml` into typed values before any of it runs.
 
+pub mod admin;
 pub mod config;
 pub mod deliver;
 pub mod ingest;
+pub mod metrics;
 pub mod normalize;
 pub mod pipeline;
+pub mod reload;
 pub mod render;
 pub mod resolve;
 pub mod rules;
@@ -20,11 +23,13 @@ pub mod sinks;
 pub mod store;
 pub mod verify;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use config::{ChannelKind, Config, ConfigError, ConfigErrors, ConfigOrigin};
 use render::Templates;
@@ -107,18 +112,104 @@ pub fn http_client() -> reqwest::Client {
         .expect("TLS backend initialises")
 }
 
-/// Serves `bridge` on `listener` until `shutdown` resolves: stops accepting,
-/// lets in-flight sends finish (up to ten seconds) and leaves the rest queued
-/// in `store` for the next start.
+/// What ingest, the admin API and the delivery workers share while running.
+pub struct Shared {
+    /// The current config; a reload swaps it whole, so each request and each
+    /// send sees one consistent version.
+    bridge: ArcSwap<Bridge>,
+    pub store: Arc<dyn store::Store>,
+    pub metrics: metrics::Metrics,
+    pub client: reqwest::Client,
+    pub wakers: deliver::Wakers,
+    pub workers: deliver::Workers,
+    pub reloader: Option<reload::Reloader>,
+}
+
+impl Shared {
+    pub fn new(
+        bridge: Arc<Bridge>,
+        store: Arc<dyn store::Store>,
+        reloader: Option<reload::Reloader>,
+    ) -> Arc<Shared> {
+        let metrics = metrics::Metrics::default();
+        metrics.prime(&bridge);
+        Arc::new(Shared {
+            bridge: ArcSwap::new(bridge),
+            store,
+            metrics,
+            client: http_client(),
+            wakers: deliver::Wakers::default(),
+            workers: deliver::Workers::default(),
+            reloader,
+        })
+    }
+
+    pub fn bridge(&self) -> Arc<Bridge> {
+        self.bridge.load_full()
+    }
+
+    /// Makes `bridge` the config for every request and send from now on.
+    pub fn swap(self: &Arc<Self>, bridge: Bridge) {
+        self.metrics.prime(&bridge);
+        self.bridge.store(Arc::new(bridge));
+        self.workers.ensure(self);
+    }
+}
+
+/// Everything `serve` needs.
+pub struct Launch {
+    pub bridge: Arc<Bridge>,
+    pub store: Arc<dyn store::Store>,
+    pub listener: TcpListener,
+    /// Serve the admin API here instead of on `listener` (`admin_listen`).
+    pub admin_listener: Option<TcpListener>,
+    /// Where to reload the config from (file watch, SIGHUP, `POST /-/reload`).
+    pub reloader: Option<reload::Reloader>,
+}
+
+/// Serves `bridge` on `listener` until `shutdown` resolves, without reloads or a
+/// separate admin listener.
 pub async fn run(
     bridge: Arc<Bridge>,
     store: Arc<dyn store::Store>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let dispatcher = deliver::Dispatcher::start(store.clone(), bridge.clone(), http_client());
-    let app = ingest::router(ingest::AppState { bridge, store, wakers: dispatcher.wakers() });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
-    dispatcher.stop(DRAIN_DEADLINE).await;
+    serve(Launch { bridge, store, listener, admin_listener: None, reloader: None }, shutdown).await
+}
+
+/// Serves until `shutdown` resolves: then stops accepting, lets in-flight sends
+/// finish (up to ten seconds) and leaves the rest queued in the store.
+pub async fn serve(
+    launch: Launch,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let shared = Shared::new(launch.bridge, launch.store, launch.reloader);
+    shared.workers.ensure(&shared);
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    if shared.reloader.is_some() {
+        tokio::spawn(reload::watch_loop(shared.clone(), stopped.clone()));
+    }
+    let until = |mut stopped: watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let public = ingest::router(shared.clone()).merge(admin::health_router(shared.clone()));
+    let public = match &launch.admin_listener {
+        Some(_) => public,
+        None => public.merge(admin::router(shared.clone())),
+    };
+    let admin = launch.admin_listener.map(|listener| {
+        let app = admin::router(shared.clone()).merge(admin::health_router(shared.clone()));
+        tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(until(stopped.clone())).into_future())
+    });
+    axum::serve(launch.listener, public).with_graceful_shutdown(until(stopped)).await?;
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
+    shared.workers.stop(DRAIN_DEADLINE).await;
     Ok(())
 }

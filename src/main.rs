@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use storybridge::config::{self, ConfigOrigin};
+use storybridge::config::{self, ConfigOrigin, LogFormat};
+use storybridge::reload::Reloader;
 use storybridge::store::{self, Store};
-use storybridge::Bridge;
+use storybridge::{Bridge, Launch};
 
 #[derive(Parser)]
 #[command(name = "storybridge", version, about = "Tracker webhooks in, chat messages out")]
@@ -48,6 +49,14 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Post a test message to a channel now, and show what the platform answered.
+    TestChannel {
+        /// The channel, as named under `channels:`.
+        name: String,
+    },
+    /// Exit 0 if the bridge on this config's `listen` address is ready (for
+    /// container HEALTHCHECKs: the image has no curl).
+    Healthcheck,
     /// Queue deliveries again: by id, or every dead one (of a channel, since a time).
     Replay {
         /// Delivery ids, as `deliveries` lists them.
@@ -65,16 +74,18 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
-    init_logging(matches!(command, Command::Serve));
-    let bridge = match load(cli.config.as_deref()) {
-        Ok(bridge) => bridge,
+    let (bridge, config_file) = match load(cli.config.as_deref()) {
+        Ok(loaded) => loaded,
         Err(errors) => {
             eprintln!("{errors}");
             std::process::exit(1);
         }
     };
+    init_logging(matches!(command, Command::Serve), bridge.config.log_format);
     match command {
-        Command::Serve => serve(bridge),
+        Command::Serve => serve(bridge, config_file),
+        Command::TestChannel { name } => test_channel(&bridge, &name),
+        Command::Healthcheck => healthcheck(&bridge),
         Command::Check => {
             println!(
                 "{}: ok ({} sources, {} channels, {} rules)",
@@ -97,11 +108,16 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn load(path: Option<&Path>) -> Result<Bridge, config::ConfigErrors> {
+/// The bridge, and the file it came from (none for the embedded config).
+fn load(path: Option<&Path>) -> Result<(Bridge, Option<PathBuf>), config::ConfigErrors> {
     let default_path = Path::new("bridge.yaml");
-    let (config, origin) = match path {
-        Some(path) => config::load_file(path)?,
-        None if default_path.exists() => config::load_file(default_path)?,
+    let file = match path {
+        Some(path) => Some(path.to_path_buf()),
+        None if default_path.exists() => Some(default_path.to_path_buf()),
+        None => None,
+    };
+    let (config, origin) = match &file {
+        Some(file) => config::load_file(file)?,
         None => {
             let origin = ConfigOrigin::embedded();
             let config =
@@ -109,21 +125,21 @@ fn load(path: Option<&Path>) -> Result<Bridge, config::ConfigErrors> {
             (config, origin)
         }
     };
-    Bridge::build(config, origin)
+    Ok((Bridge::build(config, origin)?, file))
 }
 
-fn init_logging(serving: bool) {
+fn init_logging(serving: bool, format: LogFormat) {
+    use std::io::IsTerminal;
     let default = if serving { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Logs go to stderr so stdout holds only what the console channel and
     // `preview` print.
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }
 
 fn open_store(bridge: &Bridge) -> anyhow::Result<Arc<dyn Store>> {
@@ -141,18 +157,58 @@ where
     runtime.block_on(command(store))
 }
 
-fn serve(bridge: Bridge) -> anyhow::Result<()> {
+fn serve(bridge: Bridge, config_file: Option<PathBuf>) -> anyhow::Result<()> {
     let store = open_store(&bridge)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let address = bridge.config.listen;
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("cannot listen on {address}"))?;
-        tracing::info!(config = %bridge.origin.name, %address, "storybridge listening");
-        storybridge::run(Arc::new(bridge), store, listener, shutdown_signal()).await?;
+        let listener = bind(address).await?;
+        let admin_listener = match bridge.config.admin_listen {
+            Some(admin) => Some(bind(admin).await?),
+            None => None,
+        };
+        tracing::info!(config = %bridge.origin.name, %address, admin = ?bridge.config.admin_listen, "storybridge listening");
+        let launch = Launch {
+            bridge: Arc::new(bridge),
+            store,
+            listener,
+            admin_listener,
+            reloader: config_file.map(Reloader::from_environment),
+        };
+        storybridge::serve(launch, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+async fn bind(address: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))
+}
+
+fn test_channel(bridge: &Bridge, name: &str) -> anyhow::Result<()> {
+    let channel = bridge.config.channels.get(name).with_context(|| {
+        let known: Vec<&str> = bridge.config.channels.keys().map(String::as_str).collect();
+        format!("no channel named `{name}` (known: {})", known.join(", "))
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let answer =
+        runtime.block_on(storybridge::admin::send_test_message(&storybridge::http_client(), name, channel));
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    anyhow::ensure!(answer["outcome"] == "delivered", "the test message was not delivered");
+    Ok(())
+}
+
+fn healthcheck(bridge: &Bridge) -> anyhow::Result<()> {
+    let mut address = bridge.config.listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let status = runtime.block_on(async {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
+        Ok::<_, reqwest::Error>(client.get(format!("http://{address}/readyz")).send().await?.status())
+    })?;
+    anyhow::ensure!(status.is_success(), "not ready: HTTP {status}");
+    Ok(())
 }
 
 async fn shutdown_signal() {

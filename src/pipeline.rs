@@ -62,16 +62,16 @@ pub fn route(bridge: &Bridge, event: &Event) -> Vec<Routed> {
     routed
 }
 
-/// The messages to queue for `event`, rendered once, now; render failures are
-/// logged and skipped.
-pub fn deliveries(bridge: &Bridge, event: &Event) -> Vec<NewDelivery> {
-    route(bridge, event)
-        .into_iter()
-        .filter_map(|routed| match routed.outcome {
+/// The messages to queue for `event` from its routes, rendered once, now;
+/// render failures are logged and skipped.
+pub fn deliveries(event: &Event, routed: &[Routed]) -> Vec<NewDelivery> {
+    routed
+        .iter()
+        .filter_map(|routed| match &routed.outcome {
             RouteOutcome::Message(body) => Some(NewDelivery {
                 change_index: routed.change,
-                rule: routed.rule,
-                channel: routed.channel,
+                rule: routed.rule.clone(),
+                channel: routed.channel.clone(),
                 body: body.to_string(),
             }),
             RouteOutcome::Silent => None,
@@ -117,7 +117,7 @@ rules:
         else {
             panic!("normalizes");
         };
-        deliveries(&bridge, &event)
+        deliveries(&event, &route(&bridge, &event))
             .into_iter()
             .map(|d| serde_json::from_str::<Value>(&d.body).unwrap()["text"].as_str().unwrap().to_owned())
             .collect()

@@ -5,9 +5,8 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use storybridge::config::ConfigDuration;
 use storybridge::normalize::rfc3339_from_millis;
-use storybridge::store::{now_millis, Delivery, DeliveryFilter, DeliveryStatus, Millis, Replay, Store};
+use storybridge::store::{self, Delivery, DeliveryFilter, DeliveryStatus, Millis, Replay, Store};
 
 pub async fn list(
     store: Arc<dyn Store>,
@@ -22,7 +21,7 @@ pub async fn list(
         ),
         None => None,
     };
-    let rows = store.deliveries(DeliveryFilter { status, channel, limit }).await?;
+    let rows = store.deliveries(DeliveryFilter { status, channel, limit, event_id: None }).await?;
     print!("{}", table(&rows));
     Ok(())
 }
@@ -45,34 +44,9 @@ pub async fn replay(
     Ok(())
 }
 
-/// `2h` (that long ago) or an RFC 3339 UTC time such as `2026-11-25T13:00:00Z`.
 fn parse_since(text: &str) -> anyhow::Result<Millis> {
-    if let Some(ago) = ConfigDuration::parse(text) {
-        return Ok(now_millis() - ago.as_millis() as Millis);
-    }
-    parse_rfc3339(text)
+    store::parse_since(text)
         .with_context(|| format!("`{text}` is neither a duration (2h) nor a time (2026-11-25T13:00:00Z)"))
-}
-
-fn parse_rfc3339(text: &str) -> Option<Millis> {
-    let text = text.strip_suffix('Z')?;
-    let (date, time) = text.split_once('T')?;
-    let mut date = date.split('-').map(|part| part.parse::<i64>().ok());
-    let (year, month, day) = (date.next()??, date.next()??, date.next()??);
-    let mut time = time.split(':').map(|part| part.parse::<f64>().ok());
-    let (hour, minute, second) = (time.next()??, time.next()??, time.next().flatten().unwrap_or(0.0));
-    let days = days_from_civil(year, month, day);
-    Some(((days * 86_400) as f64 * 1000.0 + (hour * 3600.0 + minute * 60.0 + second) * 1000.0) as Millis)
-}
-
-/// Howard Hinnant's `days_from_civil`: the inverse of the store's date rendering.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 fn table(rows: &[Delivery]) -> String {
@@ -113,16 +87,4 @@ fn table(rows: &[Delivery]) -> String {
         out.push('\n');
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_times_read_back_to_the_same_instant() {
-        let millis = 1_764_075_600_000;
-        assert_eq!(parse_rfc3339(&rfc3339_from_millis(millis)), Some(millis));
-        assert_eq!(parse_rfc3339("2026-11-25"), None);
-    }
 }

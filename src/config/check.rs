@@ -18,6 +18,12 @@ pub(super) fn check(config: &Config, file: &str) -> Vec<ConfigError> {
     if !config.storage.starts_with("sqlite://") && config.storage != "sqlite::memory:" {
         problems.add("storage", "expected sqlite://FILE (or sqlite::memory: for tests)");
     }
+    if config.admin_token.as_ref().is_some_and(|token| token.expose().len() < 16) {
+        problems.add("admin_token", "must be at least 16 characters (try `openssl rand -hex 32`)");
+    }
+    if config.admin_listen.is_some() && config.admin_token.is_none() {
+        problems.add("admin_listen", "set admin_token too: without it the admin API is off");
+    }
     if config.max_age.0.is_zero() {
         problems.add("max_age", "must be longer than 0s");
     }

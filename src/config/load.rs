@@ -45,10 +45,18 @@ impl ConfigOrigin {
 
 /// Loads and checks a config file, taking `${VAR}` from the process environment.
 pub fn load_file(path: &Path) -> Result<(Config, ConfigOrigin), ConfigErrors> {
+    load_file_with(path, &|name| std::env::var(name).ok())
+}
+
+/// Loads and checks a config file; `lookup` supplies `${VAR}` values.
+pub fn load_file_with(
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, ConfigOrigin), ConfigErrors> {
     let origin = ConfigOrigin::file(path);
     let text = std::fs::read_to_string(path)
         .map_err(|error| ConfigErrors::single(&origin.name, "", format!("cannot read: {error}")))?;
-    let config = load_str(&text, &origin, &|name| std::env::var(name).ok())?;
+    let config = load_str(&text, &origin, lookup)?;
     Ok((config, origin))
 }
 

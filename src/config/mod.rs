@@ -11,7 +11,7 @@ mod types;
 
 pub use duration::ConfigDuration;
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{load_file, load_str, ConfigOrigin, EMBEDDED_CONFIG};
+pub use load::{load_file, load_file_with, load_str, ConfigOrigin, EMBEDDED_CONFIG};
 pub use secret::Secret;
 pub use types::*;
 

@@ -30,6 +30,16 @@ pub struct Config {
     /// How long delivered messages (and their events) are kept.
     #[serde(default = "default_retention")]
     pub retention: ConfigDuration,
+    /// Enables the admin API (`Authorization: Bearer <token>`); without it the
+    /// API's routes answer 404.
+    #[serde(default)]
+    pub admin_token: Option<Secret>,
+    /// Serve the admin API on this address instead of `listen`, to keep it off
+    /// the public interface.
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub log_format: LogFormat,
     /// Directory whose `*.hbs` files override the embedded templates by name,
     /// relative to the config file.
     #[serde(default)]
@@ -66,6 +76,14 @@ fn default_max_age() -> ConfigDuration {
 
 fn default_retention() -> ConfigDuration {
     ConfigDuration(std::time::Duration::from_secs(7 * 24 * 3600))
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::store::{now_millis, Store};
+use crate::store::now_millis;
+use crate::Shared;
 
 const EVERY: Duration = Duration::from_secs(3600);
 
-pub async fn prune_loop(store: Arc<dyn Store>, retention: Duration, mut stopped: watch::Receiver<bool>) {
+pub async fn prune_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
     loop {
+        let retention = shared.bridge().config.retention.0;
         let before = now_millis() - retention.as_millis() as i64;
-        match store.prune(before).await {
+        match shared.store.prune(before).await {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(pruned, "pruned delivered messages past retention"),
             Err(error) => tracing::warn!(%error, "pruning failed; will try again"),

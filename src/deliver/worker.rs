@@ -4,26 +4,24 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::Client;
 use tokio::sync::{watch, Notify};
 
 use super::pace::Pace;
 use super::retry;
-use crate::config::ChannelConfig;
+use crate::config::{ChannelConfig, ChannelKind, RateLimitConfig};
 use crate::sinks::{self, Answer, SendOutcome};
-use crate::store::{now_millis, Attempt, Delivery, Millis, Pause, Resolution, Store};
-use crate::Bridge;
+use crate::store::{now_millis, Attempt, Delivery, Millis, Pause, Resolution};
+use crate::Shared;
 
 /// How often an idle worker looks for work nobody woke it for: messages
 /// replayed by the CLI from another process.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
 pub struct Worker {
-    store: Arc<dyn Store>,
-    bridge: Arc<Bridge>,
-    client: Client,
+    shared: Arc<Shared>,
     channel: String,
-    pace: Option<Pace>,
+    /// The pace, and the settings it was built from: a reload may change them.
+    pace: Option<(Pace, (ChannelKind, Option<RateLimitConfig>))>,
 }
 
 /// What the worker found to do next.
@@ -34,8 +32,8 @@ enum Next {
 }
 
 impl Worker {
-    pub fn new(store: Arc<dyn Store>, bridge: Arc<Bridge>, client: Client, channel: String) -> Self {
-        Worker { store, bridge, client, channel, pace: None }
+    pub fn new(shared: Arc<Shared>, channel: String) -> Self {
+        Worker { shared, channel, pace: None }
     }
 
     pub async fn run_until_stopped(mut self, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
@@ -51,10 +49,16 @@ impl Worker {
                     continue;
                 }
             };
-            let Some(channel) = self.bridge.config.channels.get(&self.channel).cloned() else {
+            // The channel's config as of now: a reload may have changed its URL.
+            let Some(channel) = self.shared.bridge().config.channels.get(&self.channel).cloned() else {
+                tracing::info!(channel = %self.channel, "channel left the config; its worker stops");
                 return;
             };
-            let pace = self.pace.get_or_insert_with(|| Pace::for_channel(&channel));
+            let settings = (channel.kind, channel.rate_limit);
+            if self.pace.as_ref().is_none_or(|(_, built_from)| *built_from != settings) {
+                self.pace = Some((Pace::for_channel(&channel), settings));
+            }
+            let (pace, _) = self.pace.as_mut().expect("set above");
             tokio::select! {
                 _ = pace.ready() => {}
                 _ = stopped.changed() => break,
@@ -68,7 +72,7 @@ impl Worker {
 
     /// The channel's next message, if it is due and the channel is not paused.
     async fn claim(&self) -> Next {
-        let head = match self.store.next_pending(&self.channel).await {
+        let head = match self.shared.store.next_pending(&self.channel).await {
             Ok(Some(head)) => head,
             Ok(None) => return Next::Wait(IDLE_POLL),
             Err(error) => {
@@ -88,14 +92,15 @@ impl Worker {
 
     /// A channel paused for a dead URL stays paused until its URL changes.
     async fn paused(&self) -> bool {
-        let Some(channel) = self.bridge.config.channels.get(&self.channel) else {
+        let bridge = self.shared.bridge();
+        let Some(channel) = bridge.config.channels.get(&self.channel) else {
             return true;
         };
-        match self.store.channel_pause(&self.channel).await {
+        match self.shared.store.channel_pause(&self.channel).await {
             Ok(Some(pause)) if pause.url_fingerprint == sinks::url_fingerprint(channel) => true,
             Ok(Some(_)) => {
                 tracing::info!(channel = %self.channel, "channel URL changed; resuming");
-                let _ = self.store.resume_channel(&self.channel).await;
+                let _ = self.shared.store.resume_channel(&self.channel).await;
                 false
             }
             Ok(None) => false,
@@ -106,7 +111,7 @@ impl Worker {
     async fn send(&self, channel: &ChannelConfig, delivery: &Delivery) -> (Attempt, Answer) {
         let at = now_millis();
         let started = Instant::now();
-        let answer = sinks::send(&self.client, channel, &delivery.body).await;
+        let answer = sinks::send(&self.shared.client, channel, &delivery.body).await;
         let error = match &answer.outcome {
             SendOutcome::Delivered => None,
             SendOutcome::RateLimited(wait) => Some(format!("rate limited for {wait:?}")),
@@ -125,24 +130,39 @@ impl Worker {
         attempt: Attempt,
         answer: Answer,
     ) {
-        if let Some(pace) = &mut self.pace {
+        if let Some((pace, _)) = &mut self.pace {
             pace.pause_for(answer.pause);
         }
-        let max_age = self.bridge.config.max_age.0.as_millis() as Millis;
+        let max_age = self.shared.bridge().config.max_age.0.as_millis() as Millis;
         let resolution = resolve(delivery, &attempt, &answer.outcome, max_age);
         self.log(channel, delivery, &attempt, &answer.outcome, resolution);
+        self.count(delivery, &attempt, &answer.outcome, resolution);
         if let SendOutcome::Gone { status, body } = &answer.outcome {
             let pause = Pause {
                 url_fingerprint: sinks::url_fingerprint(channel),
                 reason: format!("HTTP {status}: {body}"),
             };
-            if let Err(error) = self.store.pause_channel(&self.channel, pause).await {
+            if let Err(error) = self.shared.store.pause_channel(&self.channel, pause).await {
                 tracing::error!(channel = %self.channel, %error, "cannot record the channel pause");
             }
         }
-        if let Err(error) = self.store.finish_attempt(delivery.id, attempt, resolution).await {
+        if let Err(error) = self.shared.store.finish_attempt(delivery.id, attempt, resolution).await {
             // The message stays pending and is sent again: a duplicate, never a loss.
             tracing::error!(delivery = delivery.id, %error, "cannot record the attempt");
+        }
+    }
+
+    fn count(&self, delivery: &Delivery, attempt: &Attempt, outcome: &SendOutcome, resolution: Resolution) {
+        let metrics = &self.shared.metrics;
+        let label = match (outcome, resolution) {
+            (SendOutcome::RateLimited(_), _) => "rate_limited",
+            (_, Resolution::Delivered) => "delivered",
+            (_, Resolution::Retry { .. }) => "retried",
+            (_, Resolution::Dead) => "dead",
+        };
+        metrics.message(&self.channel, label);
+        if resolution == Resolution::Delivered {
+            metrics.delivered_after(&self.channel, (attempt.at - delivery.created_at).max(0) as f64 / 1000.0);
         }
     }
 

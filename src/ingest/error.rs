@@ -45,6 +45,20 @@ impl IngestError {
     }
 }
 
+impl IngestError {
+    /// The `outcome` label of the `events_received` metric.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            IngestError::UnknownSource(_) => "unknown_source",
+            IngestError::UnsupportedMediaType => "unsupported_media_type",
+            IngestError::TooLarge(_) => "too_large",
+            IngestError::Unauthorized(_) => "bad_signature",
+            IngestError::UnreadableBody | IngestError::Decode(_) | IngestError::Normalize(_) => "bad_request",
+            IngestError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         // A 401 says no more than that: which header, secret or step failed

@@ -16,33 +16,22 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
 pub use error::IngestError;
 
-use crate::deliver::Wakers;
 use crate::normalize::{decode, normalize, Normalized};
-use crate::store::{now_millis, Accepted, NewEvent, Store};
-use crate::{pipeline, verify, Bridge};
-
-#[derive(Clone)]
-pub struct AppState {
-    pub bridge: Arc<Bridge>,
-    pub store: Arc<dyn Store>,
-    pub wakers: Wakers,
-}
+use crate::store::{now_millis, Accepted, NewEvent};
+use crate::{pipeline, verify, Shared};
 
 /// Headers never worth keeping with a stored event.
 const UNSTORED_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/hooks/{source}", post(receive))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(state)
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new().route("/hooks/{source}", post(receive)).with_state(shared)
 }
 
 #[derive(Deserialize)]
@@ -50,14 +39,42 @@ struct HookQuery {
     token: Option<String>,
 }
 
+/// What became of a request, for the `events_received` metric.
+struct Handled {
+    outcome: &'static str,
+    response: Response,
+}
+
 async fn receive(
-    State(state): State<AppState>,
+    State(shared): State<Arc<Shared>>,
     Path(source_name): Path<String>,
     Query(query): Query<HookQuery>,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> Result<Response, IngestError> {
-    let bridge = &state.bridge;
+) -> Response {
+    let bridge = shared.bridge();
+    let (source_label, handled) = match handle(&shared, &bridge, &source_name, query, headers, body).await {
+        Ok(handled) => (source_name.as_str(), handled),
+        Err(error) => {
+            // An unknown source must not become a label: any URL would mint one.
+            let source =
+                if matches!(error, IngestError::UnknownSource(_)) { "<unknown>" } else { &source_name };
+            (source, Handled { outcome: error.outcome(), response: error.into_response() })
+        }
+    };
+    shared.metrics.event(source_label, handled.outcome);
+    handled.response
+}
+
+async fn handle(
+    shared: &Arc<Shared>,
+    bridge: &crate::Bridge,
+    source_name: &str,
+    query: HookQuery,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Handled, IngestError> {
+    let source_name = source_name.to_owned();
     let source = bridge
         .config
         .sources
@@ -67,9 +84,8 @@ async fn receive(
     let bytes = body::read_limited(&headers, body, bridge.config.max_body_bytes).await?;
     if body::is_empty(&bytes) {
         // Shortcut sends empty POSTs now and then; they carry nothing to route.
-        return Ok(
-            (StatusCode::OK, Json(json!({ "status": "ignored", "reason": "empty body" }))).into_response()
-        );
+        let answer = json!({ "status": "ignored", "reason": "empty body" });
+        return Ok(Handled { outcome: "ignored", response: (StatusCode::OK, Json(answer)).into_response() });
     }
     let token = query.token.as_deref();
     let verified = verify::verify(source, &headers, token, bytes).inspect_err(|error| {
@@ -78,11 +94,13 @@ async fn receive(
     let payload = decode(&verified, format)?;
     let event = match normalize(&source_name, source, &headers, &verified, payload)? {
         Normalized::Ping => {
-            return Ok((StatusCode::OK, Json(json!({ "status": "pong" }))).into_response());
+            let response = (StatusCode::OK, Json(json!({ "status": "pong" }))).into_response();
+            return Ok(Handled { outcome: "ping", response });
         }
         Normalized::Event(event) => event,
     };
-    let deliveries = pipeline::deliveries(bridge, &event);
+    let routed = pipeline::route(bridge, &event);
+    let deliveries = pipeline::deliveries(&event, &routed);
     let channels: Vec<String> = deliveries.iter().map(|d| d.channel.clone()).collect();
     let stored = NewEvent {
         source: source_name.clone(),
@@ -92,16 +110,21 @@ async fn receive(
         headers: headers_json(&headers),
         body: verified.body().to_vec(),
     };
-    let answer = match state.store.accept(stored, deliveries).await? {
+    let answer = match shared.store.accept(stored, deliveries).await? {
         Accepted::Duplicate => {
             tracing::info!(source = %source_name, event_id = %event.id, "duplicate: already accepted");
             let answer = json!({ "status": "duplicate", "event_id": event.id, "messages": 0 });
-            return Ok((StatusCode::OK, Json(answer)).into_response());
+            return Ok(Handled {
+                outcome: "duplicate",
+                response: (StatusCode::OK, Json(answer)).into_response(),
+            });
         }
         Accepted::Inserted { deliveries } => deliveries,
     };
+    // Counted once stored: a duplicate matched nothing new.
+    shared.metrics.routed(&routed);
     for channel in &channels {
-        state.wakers.wake(channel);
+        shared.wakers.wake(channel);
     }
     tracing::info!(source = %source_name, event_id = %event.id, changes = event.changes.len(), messages = answer, "accepted");
     let answer = json!({
@@ -110,7 +133,7 @@ async fn receive(
         "changes": event.changes.len(),
         "messages": answer,
     });
-    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+    Ok(Handled { outcome: "accepted", response: (StatusCode::ACCEPTED, Json(answer)).into_response() })
 }
 
 fn headers_json(headers: &HeaderMap) -> String {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use decode::{decode, BodyFormat, DecodeError};
-pub use time::rfc3339_from_millis;
+pub use time::{parse_rfc3339, rfc3339_from_millis};
 
 use crate::config::SourceConfig;
 use crate::verify::Verified;

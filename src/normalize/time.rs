@@ -15,6 +15,29 @@ pub fn rfc3339_from_millis(millis: i64) -> String {
     )
 }
 
+/// `2026-11-25T13:00:00Z` (seconds may carry a fraction) → epoch milliseconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut date = date.split('-').map(|part| part.parse::<i64>().ok());
+    let (year, month, day) = (date.next()??, date.next()??, date.next()??);
+    let mut time = time.split(':').map(|part| part.parse::<f64>().ok());
+    let (hour, minute, second) = (time.next()??, time.next()??, time.next().flatten().unwrap_or(0.0));
+    let seconds =
+        days_from_civil(year, month, day) as f64 * 86_400.0 + hour * 3600.0 + minute * 60.0 + second;
+    Some((seconds * 1000.0).round() as i64)
+}
+
+/// The inverse of `civil_from_days`, from the same source.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -38,5 +61,13 @@ mod tests {
         assert_eq!(rfc3339_from_millis(1_389_218_474_000), "2014-01-08T22:01:14Z");
         assert_eq!(rfc3339_from_millis(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339_from_millis(-1_000), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn parsing_reads_back_what_formatting_wrote() {
+        for millis in [0, 951_782_400_000, 1_764_075_600_000] {
+            assert_eq!(parse_rfc3339(&rfc3339_from_millis(millis)), Some(millis));
+        }
+        assert_eq!(parse_rfc3339("2026-11-25"), None);
     }
 }

@@ -144,7 +144,29 @@ pub enum Resolution {
 pub struct DeliveryFilter {
     pub status: Option<DeliveryStatus>,
     pub channel: Option<String>,
+    pub event_id: Option<String>,
+    /// At most this many; 0 for all.
     pub limit: usize,
+}
+
+/// An event as it was received and stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub source: String,
+    pub event_id: String,
+    pub received_at: Millis,
+    pub content_type: Option<String>,
+    /// The request headers kept, as a JSON object.
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+/// A channel's waiting messages, for the queue metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStats {
+    pub channel: String,
+    pub pending: i64,
+    pub oldest_created_at: Millis,
 }
 
 /// Which deliveries to queue again.
@@ -179,6 +201,20 @@ pub trait Store: Send + Sync {
     fn pause_channel(&self, channel: &str, pause: Pause) -> StoreFuture<'_, ()>;
     fn resume_channel(&self, channel: &str) -> StoreFuture<'_, ()>;
     fn channel_pause(&self, channel: &str) -> StoreFuture<'_, Option<Pause>>;
+    /// Fails when the store cannot serve: readiness.
+    fn ping(&self) -> StoreFuture<'_, ()>;
+    /// Pending messages per channel that has any.
+    fn queue_stats(&self) -> StoreFuture<'_, Vec<QueueStats>>;
+    /// Stored events with this id (one per source that sent it).
+    fn events(&self, event_id: &str) -> StoreFuture<'_, Vec<StoredEvent>>;
+}
+
+/// `2h` (that long ago) or an RFC 3339 UTC time (`2026-11-25T13:00:00Z`).
+pub fn parse_since(text: &str) -> Option<Millis> {
+    if let Some(ago) = crate::config::ConfigDuration::parse(text) {
+        return Some(now_millis() - ago.as_millis() as Millis);
+    }
+    crate::normalize::parse_rfc3339(text)
 }
 
 /// Opens the store a config names: `sqlite://FILE` (relative to `base_dir`) or

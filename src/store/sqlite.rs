@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use super::schema::migrate;
 use super::{
     now_millis, Accepted, Attempt, Delivery, DeliveryFilter, DeliveryStatus, NewDelivery, NewEvent, Pause,
-    Replay, Resolution, Store, StoreError, StoreFuture,
+    QueueStats, Replay, Resolution, Store, StoreError, StoreFuture, StoredEvent,
 };
 
 /// How the SQLite store commits. The defaults are what the bridge runs with;
@@ -241,11 +241,12 @@ impl Store for SqliteStore {
             let mut statement = transaction.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
                  WHERE (?1 IS NULL OR d.status = ?1) AND (?2 IS NULL OR d.channel = ?2)
+                   AND (?4 IS NULL OR e.event_id = ?4)
                  ORDER BY d.id DESC LIMIT ?3"
             ))?;
             let limit = if filter.limit == 0 { -1 } else { filter.limit as i64 };
             let rows = statement.query_map(
-                params![filter.status.map(DeliveryStatus::as_str), filter.channel, limit],
+                params![filter.status.map(DeliveryStatus::as_str), filter.channel, limit, filter.event_id],
                 delivery_from_row,
             )?;
             rows.collect()
@@ -343,6 +344,43 @@ impl Store for SqliteStore {
                     |row| Ok(Pause { url_fingerprint: row.get(0)?, reason: row.get(1)? }),
                 )
                 .optional()
+        })
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        self.run(|transaction| transaction.query_row("SELECT 1", [], |_| Ok(())))
+    }
+
+    fn queue_stats(&self) -> StoreFuture<'_, Vec<QueueStats>> {
+        self.run(|transaction| {
+            let mut statement = transaction.prepare_cached(
+                "SELECT channel, COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'pending' GROUP BY channel",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(QueueStats { channel: row.get(0)?, pending: row.get(1)?, oldest_created_at: row.get(2)? })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn events(&self, event_id: &str) -> StoreFuture<'_, Vec<StoredEvent>> {
+        let event_id = event_id.to_owned();
+        self.run(move |transaction| {
+            let mut statement = transaction.prepare_cached(
+                "SELECT source, event_id, received_at, content_type, headers, body FROM events
+                 WHERE event_id = ?1 ORDER BY seq",
+            )?;
+            let rows = statement.query_map(params![event_id], |row| {
+                Ok(StoredEvent {
+                    source: row.get(0)?,
+                    event_id: row.get(1)?,
+                    received_at: row.get(2)?,
+                    content_type: row.get(3)?,
+                    headers: row.get(4)?,
+                    body: row.get(5)?,
+                })
+            })?;
+            rows.collect()
         })
     }
 }

@@ -7,4 +7,5 @@ mod bad_input;
 mod delivery;
 mod durability;
 mod messages;
+mod operations;
 mod signatures;

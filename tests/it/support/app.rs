@@ -3,10 +3,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use storybridge::config::{load_str, ConfigOrigin};
+use std::path::PathBuf;
+
+use storybridge::config::{load_file_with, load_str, ConfigOrigin};
+use storybridge::reload::{Lookup, Reloader};
 use storybridge::store::{self, Delivery, DeliveryFilter, DeliveryStatus, Store};
 use storybridge::verify::sign_hex;
-use storybridge::Bridge;
+use storybridge::{Bridge, Launch};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -79,17 +82,47 @@ pub fn variables(sink_base: &str, storage: Option<&str>) -> Vec<(&'static str, S
 /// `storage` (a `sqlite://` URL), so a test can stop it and start another on the
 /// same store, or point the CLI at it.
 pub async fn spawn_with_storage(sink_base: &str, yaml: &str, storage: Option<&str>) -> TestApp {
-    let variables = variables(sink_base, storage);
-    let lookup =
-        move |name: &str| variables.iter().find(|(key, _)| *key == name).map(|(_, value)| value.clone());
-    let origin = ConfigOrigin { name: "test.yaml".into(), base_dir: ".".into() };
-    let config = load_str(yaml, &origin, &lookup).unwrap_or_else(|errors| panic!("{errors}"));
-    let store = store::open(&config.storage, &origin.base_dir).unwrap();
+    spawn(sink_base, yaml, Options { storage: storage.map(str::to_owned), ..Default::default() }).await
+}
+
+#[derive(Default)]
+pub struct Options {
+    /// A `sqlite://` URL for the store; default in memory.
+    pub storage: Option<String>,
+    /// Use this store instead (e.g. one that can fail on cue).
+    pub store: Option<Arc<dyn Store>>,
+    /// Write the config here and reload from it (file watch, `POST /-/reload`).
+    pub config_file: Option<PathBuf>,
+}
+
+pub async fn spawn(sink_base: &str, yaml: &str, options: Options) -> TestApp {
+    let variables = variables(sink_base, options.storage.as_deref());
+    let lookup: Lookup = Arc::new(move |name: &str| {
+        variables.iter().find(|(key, _)| *key == name).map(|(_, value)| value.clone())
+    });
+    let (config, origin, reloader) = match &options.config_file {
+        Some(path) => {
+            std::fs::write(path, yaml).unwrap();
+            let (config, origin) = load_file_with(path, &*lookup).unwrap_or_else(|errors| panic!("{errors}"));
+            (config, origin, Some(Reloader::new(path.clone(), lookup.clone())))
+        }
+        None => {
+            let origin = ConfigOrigin { name: "test.yaml".into(), base_dir: ".".into() };
+            let config = load_str(yaml, &origin, &*lookup).unwrap_or_else(|errors| panic!("{errors}"));
+            (config, origin, None)
+        }
+    };
+    let store = match options.store {
+        Some(store) => store,
+        None => store::open(&config.storage, &origin.base_dir).unwrap(),
+    };
     let bridge = Bridge::build(config, origin).unwrap_or_else(|errors| panic!("{errors}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(storybridge::run(Arc::new(bridge), store.clone(), listener, async {
+    let launch =
+        Launch { bridge: Arc::new(bridge), store: store.clone(), listener, admin_listener: None, reloader };
+    let server = tokio::spawn(storybridge::serve(launch, async {
         let _ = stopped.await;
     }));
     TestApp { address, store, http: reqwest::Client::new(), shutdown: Some(shutdown), server: Some(server) }
@@ -128,7 +161,8 @@ impl TestApp {
     pub async fn settled(&self) {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let pending = DeliveryFilter { status: Some(DeliveryStatus::Pending), channel: None, limit: 1 };
+            let pending =
+                DeliveryFilter { status: Some(DeliveryStatus::Pending), limit: 1, ..Default::default() };
             if self.store.deliveries(pending).await.unwrap().is_empty() {
                 return;
             }

@@ -1,6 +1,7 @@
 pub mod app;
 pub mod fake_sink;
 pub mod fixtures;
+pub mod flaky_store;
 
 pub use app::{spawn_app, TestApp};
 pub use fake_sink::{FakeSink, Reply};

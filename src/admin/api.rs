@@ -1,0 +1,277 @@
+//! The admin API's handlers. Each answers JSON; errors are `{"error": …}`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::normalize::{decode, normalize, BodyFormat, Normalized};
+use crate::pipeline::{route, RouteOutcome};
+use crate::render::Draft;
+use crate::sinks::{self, SendOutcome};
+use crate::store::{parse_since, Delivery, DeliveryFilter, DeliveryStatus, Replay, StoredEvent};
+use crate::verify::Verified;
+use crate::{Bridge, Shared};
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn store_error(error: crate::store::StoreError) -> Response {
+    error_response_for_store(&error)
+}
+
+fn error_response_for_store(error: &crate::store::StoreError) -> Response {
+    tracing::error!(%error, "admin API: store failed");
+    self::error(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable")
+}
+
+/// A delivery as the API shows it: the body as JSON, not as a string of JSON.
+fn delivery_json(delivery: &Delivery) -> Value {
+    let mut value = serde_json::to_value(delivery).expect("deliveries serialize");
+    value["body"] = serde_json::from_str(&delivery.body).unwrap_or(Value::String(delivery.body.clone()));
+    value
+}
+
+#[derive(Deserialize)]
+pub struct DeliveriesQuery {
+    status: Option<String>,
+    channel: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/deliveries?status=&channel=&limit=`: the delivery log, newest first.
+pub async fn deliveries(State(shared): State<Arc<Shared>>, Query(query): Query<DeliveriesQuery>) -> Response {
+    let status = match query.status.as_deref().map(|s| (s, DeliveryStatus::parse(s))) {
+        Some((text, None)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown status `{text}` (pending, delivered, dead)"),
+            )
+        }
+        Some((_, parsed)) => parsed,
+        None => None,
+    };
+    let filter =
+        DeliveryFilter { status, channel: query.channel, event_id: None, limit: query.limit.unwrap_or(50) };
+    match shared.store.deliveries(filter).await {
+        Ok(rows) => Json(rows.iter().map(delivery_json).collect::<Vec<_>>()).into_response(),
+        Err(failure) => store_error(failure),
+    }
+}
+
+/// `POST /api/deliveries/{id}/retry`: queue one delivery again.
+pub async fn retry(State(shared): State<Arc<Shared>>, Path(id): Path<i64>) -> Response {
+    match shared.store.replay(Replay::Ids(vec![id])).await {
+        Ok(0) => error(StatusCode::NOT_FOUND, format!("no delivery {id}")),
+        Ok(count) => {
+            wake_all(&shared);
+            Json(json!({ "queued": count })).into_response()
+        }
+        Err(failure) => store_error(failure),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    channel: Option<String>,
+    since: Option<String>,
+}
+
+/// `POST /api/replay` with `{"channel": …, "since": "2h"}`: queue dead messages again.
+pub async fn replay(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let request: ReplayRequest = if body.is_empty() {
+        ReplayRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(failure) => {
+                return error(StatusCode::BAD_REQUEST, format!("expected {{channel?, since?}}: {failure}"))
+            }
+        }
+    };
+    let since = match request.since.as_deref().map(|text| (text, parse_since(text))) {
+        Some((text, None)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("`since`: `{text}` is neither a duration (2h) nor a time"),
+            )
+        }
+        Some((_, since)) => since,
+        None => None,
+    };
+    match shared.store.replay(Replay::Dead { channel: request.channel, since }).await {
+        Ok(count) => {
+            wake_all(&shared);
+            Json(json!({ "queued": count })).into_response()
+        }
+        Err(failure) => store_error(failure),
+    }
+}
+
+fn wake_all(shared: &Shared) {
+    for channel in shared.bridge().config.channels.keys() {
+        shared.wakers.wake(channel);
+    }
+}
+
+/// `GET /api/events/{id}`: the stored event, its changes, the rules they match
+/// under the current config, and its deliveries.
+pub async fn event(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let events = match shared.store.events(&id).await {
+        Ok(events) if events.is_empty() => return error(StatusCode::NOT_FOUND, format!("no event {id}")),
+        Ok(events) => events,
+        Err(failure) => return store_error(failure),
+    };
+    let filter = DeliveryFilter { event_id: Some(id), ..Default::default() };
+    let deliveries = match shared.store.deliveries(filter).await {
+        Ok(rows) => rows,
+        Err(failure) => return store_error(failure),
+    };
+    let bridge = shared.bridge();
+    let shown: Vec<Value> =
+        events.iter().map(|event| stored_event_json(&bridge, event, &deliveries)).collect();
+    Json(if shown.len() == 1 { shown.into_iter().next().expect("one") } else { Value::Array(shown) })
+        .into_response()
+}
+
+fn stored_event_json(bridge: &Bridge, stored: &StoredEvent, deliveries: &[Delivery]) -> Value {
+    let headers: HeaderMap = serde_json::from_str::<serde_json::Map<String, Value>>(&stored.headers)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.parse().ok()?, value.as_str()?.parse().ok()?)))
+        .collect();
+    let analysis = analyse(bridge, &stored.source, &headers, stored.body.clone().into());
+    json!({
+        "source": stored.source,
+        "event_id": stored.event_id,
+        "received_at": crate::normalize::rfc3339_from_millis(stored.received_at),
+        "headers": serde_json::from_str::<Value>(&stored.headers).unwrap_or(Value::Null),
+        "payload": serde_json::from_slice::<Value>(&stored.body).unwrap_or_else(|_| String::from_utf8_lossy(&stored.body).into()),
+        "analysis": analysis.unwrap_or_else(|message| json!({ "error": message })),
+        "deliveries": deliveries.iter().filter(|d| d.source == stored.source).map(delivery_json).collect::<Vec<_>>(),
+    })
+}
+
+/// Normalizes and routes a body without sending or storing anything: the
+/// changes, and for each the rules that match and what each channel would get.
+fn analyse(bridge: &Bridge, source_name: &str, headers: &HeaderMap, body: Bytes) -> Result<Value, String> {
+    let source =
+        bridge.config.sources.get(source_name).ok_or_else(|| format!("no source named `{source_name}`"))?;
+    let format = match headers.get("content-type").and_then(|v| v.to_str().ok()) {
+        Some(kind) if kind.starts_with("application/x-www-form-urlencoded") => BodyFormat::Form,
+        _ => BodyFormat::Json,
+    };
+    // The admin's own request, or a body this bridge verified when it arrived.
+    let verified = Verified::local_file(body);
+    let payload = decode(&verified, format).map_err(|failure| failure.to_string())?;
+    let event =
+        match normalize(source_name, source, headers, &verified, payload).map_err(|f| f.to_string())? {
+            Normalized::Ping => return Ok(json!({ "ping": true })),
+            Normalized::Event(event) => event,
+        };
+    let routed = route(bridge, &event);
+    let changes: Vec<Value> = event
+        .changes
+        .iter()
+        .enumerate()
+        .map(|(index, change)| {
+            let routes: Vec<Value> = routed
+                .iter()
+                .filter(|r| r.change == index)
+                .map(|r| {
+                    let mut shown = json!({ "rule": r.rule, "channel": r.channel, "template": r.template });
+                    match &r.outcome {
+                        RouteOutcome::Message(body) => shown["body"] = body.clone(),
+                        RouteOutcome::Silent => shown["silent"] = Value::Bool(true),
+                        RouteOutcome::Failed(failure) => shown["error"] = Value::String(failure.to_string()),
+                    }
+                    shown
+                })
+                .collect();
+            let mut shown = serde_json::to_value(change).expect("changes serialize");
+            shown["routes"] = Value::Array(routes);
+            shown
+        })
+        .collect();
+    Ok(json!({ "event_id": event.id, "actor": event.actor, "changes": changes }))
+}
+
+#[derive(Deserialize)]
+pub struct PreviewQuery {
+    source: String,
+}
+
+/// `POST /api/preview?source=NAME` with the raw event as body: what would be
+/// sent, per change and channel. Nothing is sent or stored.
+pub async fn preview(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<PreviewQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let bridge = shared.bridge();
+    if !bridge.config.sources.contains_key(&query.source) {
+        return error(StatusCode::NOT_FOUND, format!("no source named `{}`", query.source));
+    }
+    match analyse(&bridge, &query.source, &headers, body) {
+        Ok(analysis) => Json(analysis).into_response(),
+        Err(message) => error(StatusCode::BAD_REQUEST, message),
+    }
+}
+
+/// `POST /api/channels/{name}/test`: posts a test message now, outside the
+/// queue, and answers with what the platform said.
+pub async fn test_channel(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    let bridge = shared.bridge();
+    let Some(channel) = bridge.config.channels.get(&name) else {
+        return error(StatusCode::NOT_FOUND, format!("no channel named `{name}`"));
+    };
+    let answer = send_test_message(&shared.client, &name, channel).await;
+    let status = if answer["outcome"] == "delivered" { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
+    (status, Json(answer)).into_response()
+}
+
+/// Shared with `storybridge test-channel`.
+pub async fn send_test_message(
+    client: &reqwest::Client,
+    name: &str,
+    channel: &crate::config::ChannelConfig,
+) -> Value {
+    let text =
+        format!("🔔 storybridge test message for channel `{name}`: if you can read this, delivery works.");
+    let body = sinks::compose(channel, Draft::Text(text)).expect("the text is not empty");
+    let answer = sinks::send(client, channel, &body.to_string()).await;
+    let (outcome, detail) = match &answer.outcome {
+        SendOutcome::Delivered => ("delivered", None),
+        SendOutcome::RateLimited(wait) => ("rate_limited", Some(format!("retry after {wait:?}"))),
+        SendOutcome::Transient(message) => ("failed", Some(message.clone())),
+        SendOutcome::Permanent { body, .. } | SendOutcome::Gone { body, .. } => {
+            ("refused", Some(body.clone()))
+        }
+    };
+    json!({ "channel": name, "outcome": outcome, "status": answer.status, "detail": detail })
+}
+
+/// `POST /-/reload`: load the config file again; keep the old one if it is invalid.
+pub async fn reload(State(shared): State<Arc<Shared>>) -> Response {
+    let Some(reloader) = shared.reloader.as_ref() else {
+        return error(
+            StatusCode::CONFLICT,
+            "this bridge runs on a config that is not a file; nothing to reload",
+        );
+    };
+    match reloader.reload(&shared) {
+        Ok(()) => Json(json!({ "status": "reloaded" })).into_response(),
+        Err(errors) => {
+            let errors: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+            (StatusCode::BAD_REQUEST, Json(json!({ "status": "rejected", "errors": errors }))).into_response()
+        }
+    }
+}

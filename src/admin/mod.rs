@@ -1,0 +1,40 @@
+//! Operating a running bridge: health and metrics for monitors, and a token-
+//! protected API for admins (the delivery log, stored events, retries, replays,
+//! test messages, previews, reloads).
+
+mod api;
+mod auth;
+mod health;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use api::send_test_message;
+
+use crate::Shared;
+
+/// `/healthz`, `/readyz`, `/metrics`: unauthenticated, on every listener.
+pub fn health_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .with_state(shared)
+}
+
+/// The admin API. Every route needs `Authorization: Bearer <admin_token>`, and
+/// answers 404 while no `admin_token` is configured.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/deliveries", get(api::deliveries))
+        .route("/api/deliveries/{id}/retry", post(api::retry))
+        .route("/api/events/{id}", get(api::event))
+        .route("/api/replay", post(api::replay))
+        .route("/api/channels/{name}/test", post(api::test_channel))
+        .route("/api/preview", post(api::preview))
+        .route("/-/reload", post(api::reload))
+        .route_layer(axum::middleware::from_fn_with_state(shared.clone(), auth::require_token))
+        .with_state(shared)
+}

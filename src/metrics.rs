@@ -1,0 +1,197 @@
+//! Prometheus metrics: one registry per running bridge (not a global recorder),
+//! so several bridges in one process, as in the tests, count separately.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::pipeline::{RouteOutcome, Routed};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub source: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MessageLabels {
+    pub channel: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabels {
+    pub channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TemplateLabels {
+    pub template: String,
+    pub channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+type LatencyFamily = Family<ChannelLabels, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    events: Family<EventLabels, Counter>,
+    messages: Family<MessageLabels, Counter>,
+    queue_depth: Family<ChannelLabels, Gauge>,
+    queue_oldest_seconds: Family<ChannelLabels, Gauge>,
+    latency: LatencyFamily,
+    rule_matches: Family<RuleLabels, Counter>,
+    template_errors: Family<TemplateLabels, Counter>,
+    reloads: Family<OutcomeLabels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 ms … ~14 min: a message is usually out in well under a second, but a
+    // retried one can take minutes.
+    Histogram::new(exponential_buckets(0.05, 2.0, 15))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("storybridge");
+        let metrics = Metrics {
+            events: Family::default(),
+            messages: Family::default(),
+            queue_depth: Family::default(),
+            queue_oldest_seconds: Family::default(),
+            latency: LatencyFamily::new_with_constructor(latency_histogram),
+            rule_matches: Family::default(),
+            template_errors: Family::default(),
+            reloads: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "events_received",
+            "Webhook requests by source and outcome",
+            metrics.events.clone(),
+        );
+        registry.register("messages", "Delivery attempts by channel and outcome", metrics.messages.clone());
+        registry.register(
+            "queue_depth",
+            "Messages waiting to be sent, by channel",
+            metrics.queue_depth.clone(),
+        );
+        registry.register(
+            "queue_oldest_age_seconds",
+            "Age of the oldest waiting message, by channel",
+            metrics.queue_oldest_seconds.clone(),
+        );
+        registry.register(
+            "delivery_latency_seconds",
+            "From accepting the event to delivering the message",
+            metrics.latency.clone(),
+        );
+        registry.register("rule_matches", "Changes each rule matched", metrics.rule_matches.clone());
+        registry.register(
+            "template_errors",
+            "Messages a template failed to render",
+            metrics.template_errors.clone(),
+        );
+        registry.register("config_reloads", "Config reloads by outcome", metrics.reloads.clone());
+        Metrics { registry, ..metrics }
+    }
+}
+
+/// Every `outcome` of `events_received`.
+const EVENT_OUTCOMES: &[&str] = &[
+    "accepted",
+    "duplicate",
+    "ignored",
+    "ping",
+    "bad_signature",
+    "bad_request",
+    "too_large",
+    "unsupported_media_type",
+    "store_unavailable",
+];
+const MESSAGE_OUTCOMES: &[&str] = &["delivered", "retried", "rate_limited", "dead"];
+
+impl Metrics {
+    /// Creates the zero series for every source, channel and rule of `bridge`,
+    /// so dashboards and `rate()` see them before the first event.
+    pub fn prime(&self, bridge: &crate::Bridge) {
+        for source in bridge.config.sources.keys() {
+            for outcome in EVENT_OUTCOMES {
+                let _ = self.events.get_or_create(&EventLabels { source: source.clone(), outcome });
+            }
+        }
+        for channel in bridge.config.channels.keys() {
+            for outcome in MESSAGE_OUTCOMES {
+                let _ = self.messages.get_or_create(&MessageLabels { channel: channel.clone(), outcome });
+            }
+            let _ = self.latency.get_or_create(&ChannelLabels { channel: channel.clone() });
+        }
+        for rule in &bridge.rules {
+            let _ = self.rule_matches.get_or_create(&RuleLabels { rule: rule.name.clone() });
+        }
+        for outcome in ["success", "failure"] {
+            let _ = self.reloads.get_or_create(&OutcomeLabels { outcome });
+        }
+    }
+
+    /// `outcome`: accepted, duplicate, ignored, ping, bad_signature, bad_request,
+    /// too_large, unsupported_media_type, unknown_source, store_unavailable.
+    pub fn event(&self, source: &str, outcome: &'static str) {
+        self.events.get_or_create(&EventLabels { source: source.to_owned(), outcome }).inc();
+    }
+
+    /// `outcome`: delivered, retried, rate_limited, dead.
+    pub fn message(&self, channel: &str, outcome: &'static str) {
+        self.messages.get_or_create(&MessageLabels { channel: channel.to_owned(), outcome }).inc();
+    }
+
+    pub fn delivered_after(&self, channel: &str, seconds: f64) {
+        self.latency.get_or_create(&ChannelLabels { channel: channel.to_owned() }).observe(seconds);
+    }
+
+    pub fn queue(&self, channel: &str, depth: i64, oldest_seconds: i64) {
+        let labels = ChannelLabels { channel: channel.to_owned() };
+        self.queue_depth.get_or_create(&labels).set(depth);
+        self.queue_oldest_seconds.get_or_create(&labels).set(oldest_seconds);
+    }
+
+    /// Counts each rule once per change it matched, and each failed render.
+    pub fn routed(&self, routed: &[Routed]) {
+        let mut counted: Vec<(usize, &str)> = Vec::new();
+        for route in routed {
+            if !counted.contains(&(route.change, route.rule.as_str())) {
+                counted.push((route.change, route.rule.as_str()));
+                self.rule_matches.get_or_create(&RuleLabels { rule: route.rule.clone() }).inc();
+            }
+            if let RouteOutcome::Failed(_) = route.outcome {
+                let labels =
+                    TemplateLabels { template: route.template.clone(), channel: route.channel.clone() };
+                self.template_errors.get_or_create(&labels).inc();
+            }
+        }
+    }
+
+    /// `outcome`: success or failure.
+    pub fn reload(&self, outcome: &'static str) {
+        self.reloads.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// The Prometheus text exposition of every family.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String");
+        text
+    }
+}

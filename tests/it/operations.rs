@@ -1,0 +1,310 @@
+//! Running it like infrastructure: readiness, metrics, the admin API, hot reload.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use storybridge::store;
+use storybridge::verify::sign_hex;
+
+use crate::support::app::{config_with, spawn, Options, TestApp, SHORTCUT_SECRET};
+use crate::support::flaky_store::FlakyStore;
+use crate::support::{fixture, FakeSink, Reply};
+
+const TOKEN: &str = "admin-token-0123456789abcdef";
+const ALL_TO_SLACK: &str = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("storybridge-ops-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn with_admin(yaml: &str) -> String {
+    format!("admin_token: \"{TOKEN}\"\n{yaml}")
+}
+
+async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut request = app.http.get(app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(app: &TestApp, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+    let mut request =
+        app.http.post(app.url(path)).header("content-type", "application/json").body(body.to_owned());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn metrics(app: &TestApp) -> String {
+    app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap()
+}
+
+/// The value of one sample, e.g. `storybridge_messages_total{channel="deploys",outcome="dead"}`.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.split(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn readiness_goes_503_with_the_reason_when_the_store_is_unreachable() {
+    let sink = FakeSink::start().await;
+    let flaky = FlakyStore::new(store::open("sqlite::memory:", std::path::Path::new(".")).unwrap());
+    let options = Options { store: Some(flaky.clone()), ..Default::default() };
+    let app = spawn(&sink.base(), &config_with(ALL_TO_SLACK), options).await;
+
+    assert_eq!(get(&app, "/readyz", None).await, (200, json!({"status": "ready"})));
+    flaky.down.store(true, Ordering::SeqCst);
+    let (status, answer) = get(&app, "/readyz", None).await;
+    assert_eq!(status, 503);
+    assert_eq!(answer["status"], "unavailable");
+    assert!(answer["reasons"][0].as_str().unwrap().starts_with("store unreachable"), "{answer}");
+    assert_eq!(get(&app, "/healthz", None).await.0, 200, "alive, just not ready");
+
+    // An event that cannot be stored is refused with 503, so the sender retries.
+    assert_eq!(app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await.status(), 503);
+    flaky.down.store(false, Ordering::SeqCst);
+    assert_eq!(get(&app, "/readyz", None).await.0, 200);
+}
+
+#[tokio::test]
+async fn every_metric_family_appears_and_moves_when_its_event_happens() {
+    let sink = FakeSink::start().await;
+    let dir = temp_dir("metrics");
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("templates/broken.json.hbs"), r#"{"text": "{{name}}",}"#).unwrap();
+    let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n\
+                 \x20 - name: broken\n    when: { entity_type: epic }\n    send: [team]\n    template: broken\n";
+    let yaml = with_admin(&format!("templates: templates\n{}", config_with(rules)));
+    let options = Options { config_file: Some(dir.join("bridge.yaml")), ..Default::default() };
+    let app = spawn(&sink.base(), &yaml, options).await;
+
+    let before = metrics(&app).await;
+    assert_eq!(sample(&before, "storybridge_messages_total{channel=\"deploys\",outcome=\"delivered\"}"), 0.0);
+    assert!(
+        before.contains("storybridge_messages_total{channel=\"deploys\",outcome=\"delivered\"} 0"),
+        "primed at zero"
+    );
+
+    // Events: accepted, duplicate, bad signature, bad request, too large.
+    sink.reply_next([
+        Reply::new(429, "").header("retry-after", "0"),
+        Reply::new(500, "rollup_error"),
+        Reply::new(404, "no_service"),
+    ]);
+    let create = fixture("shortcut/zulip_story_create.json");
+    app.post_shortcut(&create).await;
+    app.post_shortcut(&create).await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_delete.json")).await;
+    app.post_shortcut(&fixture("shortcut/zulip_epic_create.json")).await;
+    let forged = app.http.post(app.url("/hooks/shortcut")).header("payload-signature", "00").body("{}");
+    forged.send().await.unwrap();
+    let bad_json = b"{not json";
+    let bad = app
+        .http
+        .post(app.url("/hooks/shortcut"))
+        .header("payload-signature", sign_hex(SHORTCUT_SECRET, bad_json));
+    bad.body(bad_json.to_vec()).send().await.unwrap();
+    app.http.post(app.url("/hooks/shortcut")).body(vec![b' '; 70_000]).send().await.unwrap();
+    app.settled().await;
+    let (status, _) = post(&app, "/-/reload", Some(TOKEN), "").await;
+    assert_eq!(status, 200);
+
+    let after = metrics(&app).await;
+    for family in [
+        "storybridge_events_received",
+        "storybridge_messages",
+        "storybridge_queue_depth",
+        "storybridge_queue_oldest_age_seconds",
+        "storybridge_delivery_latency_seconds",
+        "storybridge_rule_matches",
+        "storybridge_template_errors",
+        "storybridge_config_reloads",
+    ] {
+        assert!(after.contains(&format!("# TYPE {family} ")), "{family} missing:\n{after}");
+    }
+    let events = |outcome: &str| {
+        sample(
+            &after,
+            &format!("storybridge_events_received_total{{source=\"shortcut\",outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!(events("accepted"), 3.0);
+    assert_eq!(events("duplicate"), 1.0);
+    assert_eq!(events("bad_signature"), 1.0);
+    assert_eq!(events("bad_request"), 1.0);
+    assert_eq!(events("too_large"), 1.0);
+    let messages = |outcome: &str| {
+        sample(&after, &format!("storybridge_messages_total{{channel=\"deploys\",outcome=\"{outcome}\"}}"))
+    };
+    // create: 429, 500, then delivered; delete: 404, dead; epic: delivered.
+    let outcomes = (messages("rate_limited"), messages("retried"), messages("delivered"), messages("dead"));
+    assert_eq!(outcomes, (1.0, 1.0, 2.0, 1.0));
+    assert_eq!(sample(&after, "storybridge_delivery_latency_seconds_count{channel=\"deploys\"}"), 2.0);
+    assert_eq!(sample(&after, "storybridge_queue_depth{channel=\"deploys\"}"), 0.0);
+    assert!(after.contains("storybridge_queue_oldest_age_seconds{channel=\"deploys\"} 0"), "{after}");
+    assert_eq!(sample(&after, "storybridge_rule_matches_total{rule=\"all\"}"), 3.0);
+    assert_eq!(
+        sample(&after, "storybridge_template_errors_total{template=\"broken\",channel=\"team\"}"),
+        1.0
+    );
+    assert_eq!(sample(&after, "storybridge_config_reloads_total{outcome=\"success\"}"), 1.0);
+}
+
+#[tokio::test]
+async fn queue_gauges_count_what_waits() {
+    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let app = spawn(&format!("http://{address}"), &config_with(ALL_TO_SLACK), Options::default()).await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_delete.json")).await;
+    let text = metrics(&app).await;
+    assert_eq!(sample(&text, "storybridge_queue_depth{channel=\"deploys\"}"), 2.0, "{text}");
+}
+
+#[tokio::test]
+async fn the_admin_api_is_absent_without_a_token_and_refuses_a_wrong_one() {
+    let sink = FakeSink::start().await;
+    let without = spawn(&sink.base(), &config_with(ALL_TO_SLACK), Options::default()).await;
+    assert_eq!(get(&without, "/api/deliveries", Some(TOKEN)).await.0, 404);
+    assert_eq!(post(&without, "/-/reload", None, "").await.0, 404);
+
+    let app = spawn(&sink.base(), &with_admin(&config_with(ALL_TO_SLACK)), Options::default()).await;
+    assert_eq!(
+        get(&app, "/api/deliveries", None).await,
+        (401, json!({"error": "missing or wrong admin token"}))
+    );
+    assert_eq!(get(&app, "/api/deliveries", Some("admin-token-0123456789abcdeX")).await.0, 401);
+    assert_eq!(post(&app, "/api/replay", Some("wrong"), "{}").await.0, 401);
+    assert_eq!(get(&app, "/api/deliveries", Some(TOKEN)).await, (200, json!([])));
+}
+
+#[tokio::test]
+async fn the_admin_api_shows_retries_replays_tests_and_previews() {
+    let mut sink = FakeSink::start().await;
+    sink.reply_next([Reply::new(404, "no_service")]);
+    let app = spawn(&sink.base(), &with_admin(&config_with(ALL_TO_SLACK)), Options::default()).await;
+    let token = Some(TOKEN);
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json")).await;
+    sink.next().await;
+    app.settled().await;
+
+    let (status, dead) = get(&app, "/api/deliveries?status=dead&channel=deploys", token).await;
+    assert_eq!(status, 200);
+    assert_eq!(dead[0]["last_status"], 404);
+    assert_eq!(dead[0]["last_error"], "no_service");
+    assert!(
+        dead[0]["body"]["text"].as_str().unwrap().contains("Ready for Review"),
+        "the body as JSON: {dead}"
+    );
+
+    let (status, event) = get(&app, "/api/events/5b1fe334-1258-408e-85eb-8ecb6acdcc82", token).await;
+    assert_eq!(status, 200);
+    assert_eq!(event["source"], "shortcut");
+    assert_eq!(event["analysis"]["changes"][0]["entity_type"], "story");
+    assert_eq!(event["analysis"]["changes"][0]["routes"][0]["rule"], "all");
+    assert_eq!(event["deliveries"].as_array().unwrap().len(), 1);
+    assert_eq!(get(&app, "/api/events/nope", token).await.0, 404);
+
+    let id = dead[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        post(&app, &format!("/api/deliveries/{id}/retry"), token, "").await,
+        (200, json!({"queued": 1}))
+    );
+    assert!(sink.next().await.body["text"].as_str().unwrap().contains("Ready for Review"));
+    app.settled().await;
+    assert_eq!(
+        post(&app, "/api/replay", token, r#"{"channel": "deploys", "since": "1h"}"#).await,
+        (200, json!({"queued": 0}))
+    );
+
+    let (status, test) = post(&app, "/api/channels/deploys/test", token, "").await;
+    assert_eq!((status, &test["outcome"]), (200, &json!("delivered")));
+    assert!(sink.next().await.body["text"].as_str().unwrap().starts_with("🔔 storybridge test message"));
+    assert_eq!(post(&app, "/api/channels/nope/test", token, "").await.0, 404);
+
+    let body = String::from_utf8(fixture("shortcut/zulip_story_comment_create.json")).unwrap();
+    let (status, preview) = post(&app, "/api/preview?source=shortcut", token, &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(preview["changes"][0]["routes"][0]["channel"], "deploys");
+    assert!(preview["changes"][0]["routes"][0]["body"]["text"].as_str().unwrap().contains("commented on"));
+    assert_eq!(preview["changes"][1]["routes"], json!([]), "the side effect matches no rule");
+    app.settled().await;
+    assert_eq!(app.deliveries().await.len(), 1, "a preview stores nothing");
+}
+
+async fn wait_for_reloads(app: &TestApp, outcome: &str, count: f64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let series = format!("storybridge_config_reloads_total{{outcome=\"{outcome}\"}}");
+    while sample(&metrics(app).await, &series) < count {
+        assert!(Instant::now() < deadline, "no {outcome} reload within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_edit_to_bridge_yaml_takes_effect_without_a_restart_and_a_bad_one_is_rejected() {
+    let mut sink = FakeSink::start().await;
+    let dir = temp_dir("reload");
+    let file = dir.join("bridge.yaml");
+    let epics_only = "  - name: epics\n    when: { entity_type: epic }\n    send: [deploys]\n";
+    let app = spawn(
+        &sink.base(),
+        &config_with(epics_only),
+        Options { config_file: Some(file.clone()), ..Default::default() },
+    )
+    .await;
+
+    let story = app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    assert_eq!(story.json::<Value>().await.unwrap()["messages"], 0, "no rule for stories yet");
+
+    let with_stories =
+        format!("{epics_only}  - name: stories\n    when: {{ entity_type: story }}\n    send: [deploys]\n");
+    std::fs::write(&file, config_with(&with_stories)).unwrap();
+    wait_for_reloads(&app, "success", 1.0).await;
+    let story = app.post_shortcut(&fixture("shortcut/zulip_story_delete.json")).await;
+    assert_eq!(story.json::<Value>().await.unwrap()["messages"], 1, "the new rule routes");
+    assert!(sink.next().await.body["text"].as_str().unwrap().contains("deleted"));
+
+    // A broken edit: the old rules keep routing.
+    std::fs::write(&file, config_with(&with_stories.replace("send: [deploys]\n", "send: [nowhere]\n")))
+        .unwrap();
+    wait_for_reloads(&app, "failure", 1.0).await;
+    let epic = app.post_shortcut(&fixture("shortcut/zulip_epic_create.json")).await;
+    assert_eq!(epic.json::<Value>().await.unwrap()["messages"], 1);
+    assert!(sink.next().await.body["text"].as_str().unwrap().contains("New Epic!"));
+}
+
+#[tokio::test]
+async fn post_reload_answers_with_the_errors_of_a_rejected_config() {
+    let sink = FakeSink::start().await;
+    let dir = temp_dir("reload-api");
+    let file = dir.join("bridge.yaml");
+    let yaml = with_admin(&config_with(ALL_TO_SLACK));
+    let app =
+        spawn(&sink.base(), &yaml, Options { config_file: Some(file.clone()), ..Default::default() }).await;
+    std::fs::write(&file, yaml.replace("send: [deploys]", "send: [tem]")).unwrap();
+
+    let (status, answer) = post(&app, "/-/reload", Some(TOKEN), "").await;
+
+    assert_eq!(status, 400);
+    assert_eq!(answer["status"], "rejected");
+    let errors = answer["errors"].as_array().unwrap();
+    assert!(
+        errors[0]
+            .as_str()
+            .unwrap()
+            .ends_with("rules[0].send[0]: unknown channel `tem` (known: deploys, team)"),
+        "{answer}"
+    );
+}

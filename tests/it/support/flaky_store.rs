@@ -1,0 +1,78 @@
+//! A store that can be made unreachable on cue, around a real one.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use storybridge::store::*;
+
+pub struct FlakyStore {
+    pub inner: Arc<dyn Store>,
+    pub down: AtomicBool,
+}
+
+impl FlakyStore {
+    pub fn new(inner: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(FlakyStore { inner, down: AtomicBool::new(false) })
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::Query("disk I/O error (simulated)".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+macro_rules! guarded {
+    ($self:ident, $call:expr) => {{
+        let checked = $self.check();
+        let call = $call;
+        Box::pin(async move {
+            checked?;
+            call.await
+        })
+    }};
+}
+
+impl Store for FlakyStore {
+    fn accept(&self, event: NewEvent, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, Accepted> {
+        guarded!(self, self.inner.accept(event, deliveries))
+    }
+    fn next_pending(&self, channel: &str) -> StoreFuture<'_, Option<Delivery>> {
+        guarded!(self, self.inner.next_pending(channel))
+    }
+    fn finish_attempt(&self, delivery: i64, attempt: Attempt, resolution: Resolution) -> StoreFuture<'_, ()> {
+        guarded!(self, self.inner.finish_attempt(delivery, attempt, resolution))
+    }
+    fn deliveries(&self, filter: DeliveryFilter) -> StoreFuture<'_, Vec<Delivery>> {
+        guarded!(self, self.inner.deliveries(filter))
+    }
+    fn attempts(&self, delivery: i64) -> StoreFuture<'_, Vec<Attempt>> {
+        guarded!(self, self.inner.attempts(delivery))
+    }
+    fn replay(&self, which: Replay) -> StoreFuture<'_, usize> {
+        guarded!(self, self.inner.replay(which))
+    }
+    fn prune(&self, before: Millis) -> StoreFuture<'_, usize> {
+        guarded!(self, self.inner.prune(before))
+    }
+    fn pause_channel(&self, channel: &str, pause: Pause) -> StoreFuture<'_, ()> {
+        guarded!(self, self.inner.pause_channel(channel, pause))
+    }
+    fn resume_channel(&self, channel: &str) -> StoreFuture<'_, ()> {
+        guarded!(self, self.inner.resume_channel(channel))
+    }
+    fn channel_pause(&self, channel: &str) -> StoreFuture<'_, Option<Pause>> {
+        guarded!(self, self.inner.channel_pause(channel))
+    }
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        guarded!(self, self.inner.ping())
+    }
+    fn queue_stats(&self) -> StoreFuture<'_, Vec<QueueStats>> {
+        guarded!(self, self.inner.queue_stats())
+    }
+    fn events(&self, event_id: &str) -> StoreFuture<'_, Vec<StoredEvent>> {
+        guarded!(self, self.inner.events(event_id))
+    }
+}
