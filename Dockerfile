@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t storybridge .
+# Run read-only: docker run --read-only -v storybridge:/var/lib/storybridge -p 8080:8080 storybridge
 FROM rust:1-bookworm AS build
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild them.
@@ -24,5 +25,8 @@ ENV STORYBRIDGE_LISTEN=0.0.0.0:8080 \
 VOLUME /var/lib/storybridge
 USER nonroot
 EXPOSE 8080
+# distroless has no curl: the binary checks /readyz itself.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
+    CMD ["/usr/local/bin/storybridge", "healthcheck", "--config", "/etc/storybridge/bridge.yaml"]
 ENTRYPOINT ["/usr/local/bin/storybridge"]
 CMD ["serve", "--config", "/etc/storybridge/bridge.yaml"]

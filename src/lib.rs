@@ -68,6 +68,34 @@ impl Bridge {
     }
 }
 
+impl Bridge {
+    /// Things that are valid but probably not meant: `storybridge check` prints
+    /// them as warnings. Channels no rule sends to, and templates in the
+    /// `templates:` directory that no rule or channel names.
+    pub fn lints(&self) -> Vec<String> {
+        let file = &self.origin.name;
+        let mut warnings = Vec::new();
+        for channel in self.config.channels.keys() {
+            if !self.rules.iter().any(|rule| rule.send.contains(channel)) {
+                warnings.push(format!("{file}: channels.{channel}: no rule sends to this channel"));
+            }
+        }
+        let named: Vec<&str> = self
+            .rules
+            .iter()
+            .filter_map(|rule| rule.template.as_deref())
+            .chain(self.config.channels.values().filter_map(|channel| channel.template.as_deref()))
+            .chain([render::DEFAULT_TEMPLATE])
+            .collect();
+        for template in self.templates.from_directory() {
+            if !named.contains(&template) {
+                warnings.push(format!("{file}: templates: `{template}` is used by no rule or channel"));
+            }
+        }
+        warnings
+    }
+}
+
 /// A named template must exist for every platform it will render for.
 fn check_template_names(config: &Config, templates: &Templates, file: &str) -> Vec<ConfigError> {
     let mut problems = Vec::new();
@@ -212,4 +240,28 @@ pub async fn serve(
     }
     shared.workers.stop(DRAIN_DEADLINE).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_warns_of_unused_channels_and_templates() {
+        let dir = std::env::temp_dir().join(format!("storybridge-lints-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        std::fs::write(dir.join("templates/deploy.hbs"), "{{name}}").unwrap();
+        std::fs::write(dir.join("templates/orphan.slack.hbs"), "{{name}}").unwrap();
+        let yaml = "templates: templates\nchannels:\n  a: { kind: console }\n  idle: { kind: console }\n\
+                    rules:\n  - { name: r, send: [a], template: deploy }\n";
+        let origin = ConfigOrigin { name: "bridge.yaml".into(), base_dir: dir };
+        let bridge = Bridge::build(config::load_str(yaml, &origin, &|_| None).unwrap(), origin).unwrap();
+        assert_eq!(
+            bridge.lints(),
+            [
+                "bridge.yaml: channels.idle: no rule sends to this channel",
+                "bridge.yaml: templates: `orphan` is used by no rule or channel",
+            ]
+        );
+    }
 }

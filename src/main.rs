@@ -87,6 +87,9 @@ fn main() -> anyhow::Result<()> {
         Command::TestChannel { name } => test_channel(&bridge, &name),
         Command::Healthcheck => healthcheck(&bridge),
         Command::Check => {
+            for warning in bridge.lints() {
+                println!("warning: {warning}");
+            }
             println!(
                 "{}: ok ({} sources, {} channels, {} rules)",
                 bridge.origin.name,

@@ -18,8 +18,16 @@ pub const EMBEDDED_CONFIG: &str = include_str!("../../bridge.yaml");
 
 /// Top-level keys that `STORYBRIDGE_<KEY>` may override. Nested keys are not
 /// overridable: rules and channels belong in the file, secrets in `${VAR}`.
-const ENV_OVERRIDABLE: &[&str] =
-    &["listen", "max_body_bytes", "templates", "storage", "max_age", "retention"];
+const ENV_OVERRIDABLE: &[&str] = &[
+    "listen",
+    "max_body_bytes",
+    "templates",
+    "storage",
+    "max_age",
+    "retention",
+    "admin_listen",
+    "log_format",
+];
 
 /// Where a config came from: its name in messages and the directory that
 /// relative paths in it (such as `templates:`) start from.

@@ -183,7 +183,7 @@ impl Worker {
                 tracing::info!(delivery = id, %event_id, %rule, channel = %self.channel, status, waited_ms, "delivered");
             }
             (SendOutcome::RateLimited(wait), _) => {
-                tracing::info!(delivery = id, channel = %self.channel, wait_ms = wait.as_millis() as u64, "rate limited; waiting");
+                tracing::info!(delivery = id, %event_id, %rule, channel = %self.channel, wait_ms = wait.as_millis() as u64, "rate limited; waiting");
             }
             (_, Resolution::Retry { at, .. }) => {
                 let retry_in_ms = at - attempt.at;

@@ -16,13 +16,18 @@ pub enum BodyFormat {
 pub enum DecodeError {
     #[error("body is not valid JSON: {0}")]
     Json(#[source] serde_json::Error),
-    #[error("form body has no `payload` field")]
+    #[error("form body has no `payload` field (send JSON with Content-Type: application/json)")]
     NoPayloadField,
 }
 
 pub fn decode(verified: &Verified, format: BodyFormat) -> Result<Value, DecodeError> {
     match format {
         BodyFormat::Json => serde_json::from_slice(verified.body()).map_err(DecodeError::Json),
+        // curl sends form encoding unless told otherwise; a form body never starts
+        // with `{`, so one that does is the JSON its sender meant.
+        BodyFormat::Form if verified.body().trim_ascii_start().starts_with(b"{") => {
+            serde_json::from_slice(verified.body()).map_err(DecodeError::Json)
+        }
         BodyFormat::Form => {
             let payload = form_urlencoded::parse(verified.body())
                 .find(|(key, _)| key == "payload")

@@ -47,6 +47,8 @@ pub struct Templates {
     registries: HashMap<(ChannelKind, bool), Handlebars<'static>>,
     files: HashMap<TemplateKey, (bool, String)>,
     names: BTreeSet<String>,
+    /// Names of the templates that came from the `templates:` directory.
+    overrides: BTreeSet<String>,
 }
 
 impl Templates {
@@ -81,6 +83,11 @@ impl Templates {
         }
         Ok(Templates {
             registries,
+            overrides: files
+                .iter()
+                .filter(|(_, file)| !file.origin.starts_with("<embedded"))
+                .map(|((name, _), _)| name.clone())
+                .collect(),
             names: files.keys().map(|(name, _)| name.clone()).collect(),
             files: files.into_iter().map(|(key, file)| (key, (file.json, file.origin))).collect(),
         })
@@ -89,6 +96,11 @@ impl Templates {
     /// Template names, for "known: …" in errors.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.names.iter().map(String::as_str)
+    }
+
+    /// Templates the admin wrote (from the `templates:` directory), by name.
+    pub fn from_directory(&self) -> impl Iterator<Item = &str> {
+        self.overrides.iter().map(String::as_str)
     }
 
     pub fn has(&self, name: &str, platform: ChannelKind) -> bool {

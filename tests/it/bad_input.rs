@@ -68,6 +68,23 @@ async fn a_body_that_grows_past_the_limit_without_a_length_is_cut_off_with_413()
 }
 
 #[tokio::test]
+async fn json_sent_with_curls_default_form_type_is_read_as_json() {
+    let sink = FakeSink::start().await;
+    let app = spawn_app(&sink, NO_RULES).await;
+    let body = fixture("shortcut/zulip_story_create.json");
+    let response = app
+        .http
+        .post(app.url("/hooks/shortcut"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("payload-signature", sign_hex(SHORTCUT_SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+}
+
+#[tokio::test]
 async fn wrong_methods_get_405() {
     let sink = FakeSink::start().await;
     let app = spawn_app(&sink, NO_RULES).await;
@@ -108,5 +125,8 @@ async fn a_form_body_without_a_payload_field_is_a_bad_request() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({"error": "form body has no `payload` field"}));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"error": "form body has no `payload` field (send JSON with Content-Type: application/json)"})
+    );
 }
