@@ -308,3 +308,41 @@ async fn post_reload_answers_with_the_errors_of_a_rejected_config() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn a_template_edit_changes_the_next_message_without_a_restart() {
+    let mut sink = FakeSink::start().await;
+    let dir = temp_dir("template-reload");
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("templates/short.hbs"), "v1: {{name}}").unwrap();
+    let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n    template: short\n";
+    let yaml = format!("templates: templates\n{}", config_with(rules));
+    let app = spawn(
+        &sink.base(),
+        &yaml,
+        Options { config_file: Some(dir.join("bridge.yaml")), ..Default::default() },
+    )
+    .await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    assert_eq!(sink.next().await.body, json!({"text": "v1: Add cool feature!"}));
+
+    std::fs::write(dir.join("templates/short.hbs"), "v2: {{name}}").unwrap();
+    wait_for_reloads(&app, "success", 1.0).await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_delete.json")).await;
+    assert_eq!(sink.next().await.body, json!({"text": "v2: New random story"}));
+}
+
+#[tokio::test]
+async fn with_admin_listen_the_api_is_served_only_on_its_own_listener() {
+    let sink = FakeSink::start().await;
+    let options = Options { admin_listener: true, ..Default::default() };
+    let app = spawn(&sink.base(), &with_admin(&config_with(ALL_TO_SLACK)), options).await;
+    let admin = app.admin_address.unwrap();
+
+    assert_eq!(get(&app, "/api/deliveries", Some(TOKEN)).await.0, 404, "not on the public listener");
+    let on_admin =
+        app.http.get(format!("http://{admin}/api/deliveries")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(on_admin.status(), 200);
+    let ready = app.http.get(format!("http://{admin}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "health is on both");
+}

@@ -46,6 +46,7 @@ people:
 
 pub struct TestApp {
     pub address: SocketAddr,
+    pub admin_address: Option<SocketAddr>,
     pub store: Arc<dyn Store>,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -93,6 +94,8 @@ pub struct Options {
     pub store: Option<Arc<dyn Store>>,
     /// Write the config here and reload from it (file watch, `POST /-/reload`).
     pub config_file: Option<PathBuf>,
+    /// Serve the admin API on a listener of its own (`admin_listen`).
+    pub admin_listener: bool,
 }
 
 pub async fn spawn(sink_base: &str, yaml: &str, options: Options) -> TestApp {
@@ -120,12 +123,24 @@ pub async fn spawn(sink_base: &str, yaml: &str, options: Options) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (shutdown, stopped) = oneshot::channel::<()>();
+    let admin_listener = match options.admin_listener {
+        true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
+        false => None,
+    };
+    let admin_address = admin_listener.as_ref().map(|listener| listener.local_addr().unwrap());
     let launch =
-        Launch { bridge: Arc::new(bridge), store: store.clone(), listener, admin_listener: None, reloader };
+        Launch { bridge: Arc::new(bridge), store: store.clone(), listener, admin_listener, reloader };
     let server = tokio::spawn(storybridge::serve(launch, async {
         let _ = stopped.await;
     }));
-    TestApp { address, store, http: reqwest::Client::new(), shutdown: Some(shutdown), server: Some(server) }
+    TestApp {
+        address,
+        admin_address,
+        store,
+        http: reqwest::Client::new(),
+        shutdown: Some(shutdown),
+        server: Some(server),
+    }
 }
 
 impl TestApp {
