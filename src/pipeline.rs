@@ -46,7 +46,15 @@ pub fn route(bridge: &Bridge, event: &Event) -> Vec<Routed> {
                 let subject =
                     Subject { event, change, names: &names, rule: &rule.name, channel: channel_name };
                 let outcome = match bridge.templates.render(template, channel.kind, &context(&subject)) {
-                    Ok(draft) => compose(channel, draft).map_or(RouteOutcome::Silent, RouteOutcome::Message),
+                    Ok(draft) => match compose(channel, draft) {
+                        Some(composed) => {
+                            if !composed.cuts.is_empty() {
+                                tracing::warn!(rule = %rule.name, channel = %channel_name, cuts = ?composed.cuts, "message cut to fit the platform's limits");
+                            }
+                            RouteOutcome::Message(composed.body)
+                        }
+                        None => RouteOutcome::Silent,
+                    },
                     Err(error) => RouteOutcome::Failed(error),
                 };
                 routed.push(Routed {
@@ -169,7 +177,7 @@ rules:
         assert_eq!(
             texts("pivotal", "pivotal/zulip_v5_story_create_bug.json"),
             ["✨ Leo Franchi created bug Story that I created (https://www.pivotaltracker.com/story/show/63495662)\n\
-              • state: unscheduled\n• requester: Leo Franchi\n• project: Hard Code\n• description: updated"]
+              • state: unscheduled\n• requester: Leo Franchi\n• project: Hard Code\n• description: added"]
         );
     }
 
@@ -180,5 +188,138 @@ rules:
             ["Josh Long started feature Admin can review all order questions and send responses to shoppers \
               (https://www.pivotaltracker.com/story/show/98161134)\n• state: unstarted → started\n• owners: added Josh Long"]
         );
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use axum::http::HeaderMap;
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::config::{load_str, ConfigOrigin};
+    use crate::normalize::{normalize, Normalized};
+    use crate::verify::Verified;
+
+    const CONFIG: &str = r#"
+sources:
+  shortcut: { kind: shortcut, allow_unsigned: true }
+  pivotal: { kind: pivotal, allow_unsigned: true }
+channels:
+  slack: { kind: slack, url: "https://hooks.slack.com/services/T/B/x" }
+  discord: { kind: discord, url: "https://discord.com/api/webhooks/1/x" }
+rules:
+  - { name: everything, when: {}, send: [slack, discord] }
+"#;
+
+    fn bridge() -> Bridge {
+        let origin = ConfigOrigin { name: "test.yaml".into(), base_dir: ".".into() };
+        Bridge::build(load_str(CONFIG, &origin, &|_| None).unwrap(), origin).unwrap()
+    }
+
+    fn routes(bridge: &Bridge, source: &str, body: &[u8]) -> Vec<Routed> {
+        let verified = Verified::local_file(body.to_vec().into());
+        let payload = serde_json::from_slice(body).unwrap();
+        let source_config = &bridge.config.sources[source];
+        let Ok(Normalized::Event(event)) =
+            normalize(source, source_config, &HeaderMap::new(), &verified, payload)
+        else {
+            panic!("normalizes");
+        };
+        route(bridge, &event)
+    }
+
+    fn chars(value: &Value) -> usize {
+        value.as_str().map_or(0, |text| text.chars().count())
+    }
+
+    /// Every limit the platforms document, checked on one body.
+    fn assert_within_limits(channel: &str, body: &Value, what: &str) {
+        if channel == "slack" {
+            assert!(chars(&body["text"]) > 0 && chars(&body["text"]) <= 40_000, "{what}: text");
+            let blocks = body["blocks"].as_array().expect("blocks");
+            assert!(blocks.len() <= 50, "{what}: blocks");
+            for block in blocks {
+                let text = block.pointer("/text/text").or_else(|| block.pointer("/elements/0/text")).unwrap();
+                assert!(chars(text) > 0 && chars(text) <= 3_000, "{what}: block text {}", chars(text));
+            }
+        } else {
+            let embeds = body["embeds"].as_array().expect("embeds");
+            assert!(!embeds.is_empty() && embeds.len() <= 10, "{what}: embeds");
+            let mut total = 0;
+            for embed in embeds {
+                assert!(chars(&embed["title"]) <= 256, "{what}: title");
+                assert!(
+                    chars(&embed["description"]) > 0 && chars(&embed["description"]) <= 4_096,
+                    "{what}: description"
+                );
+                let fields = embed["fields"].as_array().unwrap();
+                assert!(fields.len() <= 25, "{what}: fields");
+                for field in fields {
+                    assert!((1..=256).contains(&chars(&field["name"])), "{what}: field name");
+                    assert!((1..=1_024).contains(&chars(&field["value"])), "{what}: field value");
+                    total += chars(&field["name"]) + chars(&field["value"]);
+                }
+                assert!(chars(&embed["footer"]["text"]) <= 2_048, "{what}: footer");
+                total +=
+                    chars(&embed["title"]) + chars(&embed["description"]) + chars(&embed["footer"]["text"]);
+            }
+            assert!(total <= 6_000, "{what}: {total} characters across embeds");
+            assert_eq!(body["allowed_mentions"], json!({"parse": []}), "{what}");
+        }
+    }
+
+    #[test]
+    fn every_fixture_renders_within_the_limits_on_slack_and_discord() {
+        let bridge = bridge();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+        let mut rendered = 0;
+        for source in ["shortcut", "pivotal"] {
+            for entry in std::fs::read_dir(root.join(source)).unwrap() {
+                let path = entry.unwrap().path();
+                let body = std::fs::read(&path).unwrap();
+                for routed in routes(&bridge, source, &body) {
+                    let what = format!("{} change {} on {}", path.display(), routed.change, routed.channel);
+                    match &routed.outcome {
+                        RouteOutcome::Message(message) => {
+                            assert_within_limits(&routed.channel, message, &what)
+                        }
+                        other => panic!("{what}: {other:?}"),
+                    }
+                    rendered += 1;
+                }
+            }
+        }
+        // 47 fixtures, most with one change, some with several, on two channels.
+        assert!(rendered >= 140, "only {rendered} messages rendered");
+    }
+
+    #[test]
+    fn a_five_thousand_character_name_of_mixed_scripts_and_emoji_is_cut_to_fit() {
+        let name: String =
+            "Ünïcødé 日本語の物語 مرحبا Ελληνικά 🚀🎉👩‍💻 ".chars().cycle().take(5_000).collect();
+        let body = json!({
+            "id": "long-name", "primary_id": 1,
+            "actions": [{
+                "id": 1, "entity_type": "story", "action": "update", "name": name, "story_type": "feature",
+                "app_url": "https://app.shortcut.com/acme/story/1",
+                "description": name,
+                "changes": {"description": {"old": name, "new": name}, "workflow_state_id": {"old": 1, "new": 2}}
+            }],
+            "references": [{"id": 2, "entity_type": "workflow-state", "name": name, "type": "done"}]
+        });
+        let bridge = bridge();
+        let routed = routes(&bridge, "shortcut", body.to_string().as_bytes());
+        assert_eq!(routed.len(), 2);
+        for route in &routed {
+            let RouteOutcome::Message(message) = &route.outcome else { panic!("{:?}", route.outcome) };
+            assert_within_limits(&route.channel, message, &route.channel);
+            if route.channel == "slack" {
+                let section = message["blocks"][0]["text"]["text"].as_str().unwrap();
+                assert!(section.ends_with('…'), "cut with an ellipsis");
+                // The link to the story was cut out whole rather than broken.
+                assert_eq!(section.matches('<').count(), section.matches('>').count(), "{section}");
+            }
+        }
     }
 }

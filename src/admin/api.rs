@@ -246,8 +246,8 @@ pub async fn send_test_message(
 ) -> Value {
     let text =
         format!("🔔 storybridge test message for channel `{name}`: if you can read this, delivery works.");
-    let body = sinks::compose(channel, Draft::Text(text)).expect("the text is not empty");
-    let answer = sinks::send(client, channel, &body.to_string()).await;
+    let composed = sinks::compose(channel, Draft::Text(text)).expect("the text is not empty");
+    let answer = sinks::send(client, channel, &composed.body.to_string()).await;
     let (outcome, detail) = match &answer.outcome {
         SendOutcome::Delivered => ("delivered", None),
         SendOutcome::RateLimited(wait) => ("rate_limited", Some(format!("retry after {wait:?}"))),

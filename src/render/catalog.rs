@@ -13,7 +13,13 @@ use crate::config::{ChannelKind, ConfigError};
 /// Templates compiled into the binary, so it runs without its `templates/` folder.
 const EMBEDDED: &[(&str, &str)] = &[
     ("default.hbs", include_str!("../../templates/default.hbs")),
+    ("default.slack.json.hbs", include_str!("../../templates/default.slack.json.hbs")),
+    ("default.discord.json.hbs", include_str!("../../templates/default.discord.json.hbs")),
     ("comment.hbs", include_str!("../../templates/comment.hbs")),
+    ("headline.hbs", include_str!("../../templates/headline.hbs")),
+    ("action.hbs", include_str!("../../templates/action.hbs")),
+    ("details.hbs", include_str!("../../templates/details.hbs")),
+    ("summary.hbs", include_str!("../../templates/summary.hbs")),
 ];
 
 /// A template's name and the platform it is for (`None`: every platform).
@@ -83,7 +89,10 @@ pub fn collect(
             continue;
         };
         match std::fs::read_to_string(&path) {
+            // Trailing newlines would land inside JSON strings when a template is
+            // used as a partial; a message never ends with one anyway.
             Ok(text) => {
+                let text = text.trim_end().to_owned();
                 let origin = path.display().to_string();
                 if let Some(previous) =
                     from_directory.insert(key, TemplateFile { json, text, origin: origin.clone() })

@@ -62,6 +62,8 @@ pub fn context(subject: &Subject) -> Value {
         "source_kind": event.source_kind,
         "event_id": event.id,
         "time": event.time,
+        // Only a time Discord will take as an embed timestamp.
+        "timestamp": event.time.as_deref().filter(|t| crate::normalize::parse_rfc3339(t).is_some()),
         "summary": event.summary,
         "kind": kind,
         "entity_type": change.entity_type,
@@ -83,6 +85,9 @@ pub fn context(subject: &Subject) -> Value {
         "comment_text": comment_alongside(event, change),
         "changes": changes_by_field(change, names),
         "change_list": change_list(change, kind, names),
+        "subject": card_subject(change),
+        "facts": facts(event, change, names),
+        "color": color(kind, change, names),
         "rule": rule,
         "channel": channel,
         "payload": event.payload,
@@ -99,6 +104,66 @@ fn integration(event: &Event) -> Option<&'static str> {
             .find(|(domain, _)| host == *domain || host.ends_with(&format!(".{domain}")))
             .map(|(_, name)| name)
     })
+}
+
+/// What a card is about: a comment's or task's story, else the entity itself.
+fn card_subject(change: &Change) -> Value {
+    match &change.parent {
+        Some(parent)
+            if matches!(change.entity_type.as_str(), "story-comment" | "comment" | "story-task" | "task") =>
+        {
+            json!({ "name": parent.name, "url": parent.url })
+        }
+        _ => json!({ "name": change.name, "url": change.url }),
+    }
+}
+
+/// Short facts for a context line or embed fields: type, state, project, epic.
+fn facts(event: &Event, change: &Change, names: &Names) -> Vec<Value> {
+    let named = |field: &str| -> Option<String> {
+        let value = match change.field(field) {
+            Some(Delta::Value { new: Some(value), .. }) => value.clone(),
+            _ => change.attributes.get(field)?.clone(),
+        };
+        names.field_value(field, &value).map(str::to_owned).or_else(|| id_text(&value))
+    };
+    let project = named("project_id").or_else(|| {
+        let reference = event.references.iter().find(|r| r.entity_type == "project")?;
+        Some(reference.name.clone())
+    });
+    let mut facts = Vec::new();
+    for (label, value) in [
+        ("Type", change.attributes.get("story_type").and_then(Value::as_str).map(str::to_owned)),
+        (
+            "State",
+            named("workflow_state_id").or_else(|| named("current_state")).or_else(|| named("epic_state_id")),
+        ),
+        ("Project", project),
+        ("Epic", named("epic_id")),
+    ] {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            facts.push(json!({ "label": label, "value": value }));
+        }
+    }
+    facts
+}
+
+/// A Discord embed colour: done states green, deletions grey, else by story type.
+fn color(kind: &str, change: &Change, names: &Names) -> u32 {
+    let done = match change.field("workflow_state_id") {
+        Some(Delta::Value { new: Some(state), .. }) => names.state_kind(state).is_some_and(|k| k == "done"),
+        _ => false,
+    } || matches!(change.field("current_state"), Some(Delta::Value { new: Some(Value::String(s)), .. }) if s == "accepted");
+    match (kind, change.attributes.get("story_type").and_then(Value::as_str)) {
+        _ if done => 0x2ECC71,
+        ("delete", _) => 0x95A5A6,
+        ("comment", _) => 0x9B59B6,
+        ("vcs", _) => 0x1ABC9C,
+        (_, Some("bug")) => 0xE74C3C,
+        (_, Some("feature")) => 0xF1C40F,
+        (_, Some("chore")) => 0x3498DB,
+        _ => 0x5865F2,
+    }
 }
 
 /// Which default layout fits: comment, task, vcs, create, delete, update or event.

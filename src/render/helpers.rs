@@ -15,6 +15,13 @@ pub enum Markup {
     Link,
     Bold,
     Quote,
+    /// A line break: `\n` in text, the escape `\\n` inside a JSON string.
+    Newline,
+    /// Text for places that render no markup (embed titles, footers, field
+    /// names): no markdown escaping, but still no `@everyone`.
+    Plain,
+    /// A value as a JSON literal (`{{json color}}` → `15844367`).
+    Json,
 }
 
 pub struct MarkupHelper {
@@ -40,13 +47,24 @@ impl HelperDef for MarkupHelper {
                 Some(other) => other.to_string(),
             }
         };
+        if let Markup::Newline = self.markup {
+            out.write(if self.json { "\\n" } else { "\n" })?;
+            return Ok(());
+        }
         if helper.params().is_empty() {
             return Err(RenderErrorReason::ParamNotFoundForIndex("markup helper", 0).into());
+        }
+        if let Markup::Json = self.markup {
+            let value = helper.param(0).map(|param| param.value().clone()).unwrap_or_default();
+            out.write(&value.to_string())?;
+            return Ok(());
         }
         let markup = match self.markup {
             Markup::Link => link(self.platform, &text_param(0), &text_param(1)),
             Markup::Bold => bold(self.platform, &for_platform(self.platform, &text_param(0))),
             Markup::Quote => quote(self.platform, &for_platform(self.platform, &text_param(0))),
+            Markup::Plain => plain(self.platform, &text_param(0)),
+            Markup::Newline | Markup::Json => unreachable!("handled above"),
         };
         let markup = if self.json { json_string_content(&markup) } else { markup };
         out.write(&markup)?;
@@ -73,6 +91,17 @@ fn link(platform: ChannelKind, url: &str, label: &str) -> String {
             format!("[{}]({url})", super::escape::discord(label))
         }
         ChannelKind::Console => format!("{label} ({safe_url})"),
+    }
+}
+
+fn plain(platform: ChannelKind, text: &str) -> String {
+    match platform {
+        // Slack escapes the same everywhere; its plain_text shows entities decoded.
+        ChannelKind::Slack => super::escape::slack(text),
+        ChannelKind::Discord => {
+            text.replace("@everyone", "@\u{200B}everyone").replace("@here", "@\u{200B}here")
+        }
+        ChannelKind::Console => text.to_owned(),
     }
 }
 

@@ -71,8 +71,11 @@ impl Templates {
         for platform in PLATFORMS {
             for json in [false, true] {
                 let mut registry = registry(platform, json);
+                // Every template goes in both registries, so any template can use
+                // any other as a partial; the registry's escaping is what a
+                // partial inherits from the template that includes it.
                 for ((name, for_platform), file) in &files {
-                    if file.json == json && for_platform.is_none_or(|p| p == platform) {
+                    if for_platform.is_none_or(|p| p == platform) {
                         registry
                             .register_template_string(&registry_name(name, *for_platform), &file.text)
                             .expect("compiled above");
@@ -164,7 +167,14 @@ fn registry(platform: ChannelKind, json: bool) -> Handlebars<'static> {
             escaped
         }
     });
-    for (helper, markup) in [("link", Markup::Link), ("bold", Markup::Bold), ("quote", Markup::Quote)] {
+    for (helper, markup) in [
+        ("link", Markup::Link),
+        ("bold", Markup::Bold),
+        ("quote", Markup::Quote),
+        ("nl", Markup::Newline),
+        ("plain", Markup::Plain),
+        ("json", Markup::Json),
+    ] {
         registry.register_helper(helper, Box::new(MarkupHelper { markup, platform, json }));
     }
     registry

@@ -30,21 +30,48 @@ fn state_change() -> serde_json::Value {
 #[test]
 fn the_default_template_writes_each_platforms_markup_and_escapes_tracker_text() {
     let templates = Templates::load(None, "bridge.yaml").unwrap();
-    let render = |platform| match templates.render(DEFAULT_TEMPLATE, platform, &state_change()).unwrap() {
-        Draft::Text(text) => text,
-        Draft::Body(_) => panic!("text template"),
+    let mut context = state_change();
+    context["source"] = json!("shortcut");
+    context["color"] = json!(15158332);
+    context["subject"] = json!({"name": "Fix *it* <@U1>", "url": "https://app.shortcut.com/acme/story/11"});
+    context["facts"] =
+        json!([{"label": "Type", "value": "bug"}, {"label": "State", "value": "Ready for Review"}]);
+    context["timestamp"] = json!("2026-11-25T12:00:00Z");
+    let body = |platform| match templates.render(DEFAULT_TEMPLATE, platform, &context).unwrap() {
+        Draft::Body(body) => serde_json::Value::Object(body),
+        Draft::Text(_) => panic!("a JSON layout"),
     };
+    let lines =
+        "\n• *state*: Unscheduled → Ready for Review\n• *owners*: added Ada\n• *description*: updated";
+    let headline =
+        "*Ada &lt;!channel&gt;* updated bug <https://app.shortcut.com/acme/story/11|Fix *it* &lt;@U1&gt;>";
     assert_eq!(
-        render(ChannelKind::Slack),
-        "*Ada &lt;!channel&gt;* updated bug <https://app.shortcut.com/acme/story/11|Fix *it* &lt;@U1&gt;>\n\
-         • *state*: Unscheduled → Ready for Review\n• *owners*: added Ada\n• *description*: updated\n"
+        body(ChannelKind::Slack),
+        json!({
+            "text": headline,
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": format!("{headline}{lines}")}},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": "bug · Ready for Review · by Ada &lt;!channel&gt; via shortcut"}]}
+            ]
+        })
     );
     assert_eq!(
-        render(ChannelKind::Discord),
-        "**Ada \\<!channel\\>** updated bug [Fix \\*it\\* \\<@U1\\>](https://app.shortcut.com/acme/story/11)\n\
-         • **state**: Unscheduled → Ready for Review\n• **owners**: added Ada\n• **description**: updated\n"
+        body(ChannelKind::Discord),
+        json!({"embeds": [{
+            "title": "Fix *it* <@U1>",
+            "url": "https://app.shortcut.com/acme/story/11",
+            "description": "**Ada \\<!channel\\>** updated this bug\n• **state**: Unscheduled → Ready for Review\n• **owners**: added Ada\n• **description**: updated",
+            "color": 15158332,
+            "fields": [{"name": "Type", "value": "bug", "inline": true}, {"name": "State", "value": "Ready for Review", "inline": true}],
+            "footer": {"text": "Ada <!channel> · shortcut"},
+            "timestamp": "2026-11-25T12:00:00Z"
+        }]})
     );
-    assert!(render(ChannelKind::Console).starts_with("Ada <!channel> updated bug Fix *it* <@U1> (https://"));
+    let Draft::Text(console) = templates.render(DEFAULT_TEMPLATE, ChannelKind::Console, &context).unwrap()
+    else {
+        panic!("the console default is text");
+    };
+    assert!(console.starts_with("Ada <!channel> updated bug Fix *it* <@U1> (https://"), "{console}");
 }
 
 #[test]

@@ -52,6 +52,8 @@ impl Directory {
 #[derive(Debug, Clone, Default)]
 pub struct Names {
     names: HashMap<(String, String), String>,
+    /// Workflow states' types (`unstarted`, `started`, `done`) by id.
+    state_kinds: HashMap<String, String>,
     actor: Option<String>,
 }
 
@@ -67,6 +69,11 @@ impl Names {
         self.entity(&entity_type, &id_text(value)?)
     }
 
+    /// A workflow state's type (`done`…), when the event's references say.
+    pub fn state_kind(&self, state: &Value) -> Option<&str> {
+        self.state_kinds.get(&id_text(state)?).map(String::as_str)
+    }
+
     /// Who did it, as a person would want to read it.
     pub fn actor(&self) -> Option<&str> {
         self.actor.as_deref()
@@ -77,14 +84,18 @@ impl Names {
 /// the tracker called things at the moment of the event.
 pub fn resolve(event: &Event, directory: &Directory) -> Names {
     let mut names = directory.names.clone();
+    let mut state_kinds = HashMap::new();
     for reference in &event.references {
         names.insert((reference.entity_type.clone(), reference.id.clone()), reference.name.clone());
+        if let (Some(kind), "workflow-state") = (&reference.kind, reference.entity_type.as_str()) {
+            state_kinds.insert(reference.id.clone(), kind.clone());
+        }
     }
     let actor = event.actor.name.clone().or_else(|| {
         let id = event.actor.id.as_ref()?;
         names.get(&("member".to_owned(), id.clone())).cloned()
     });
-    Names { names, actor }
+    Names { names, state_kinds, actor }
 }
 
 /// `workflow_state_id` → `workflow-state`, `label_ids` → `label`, `owner_ids` → `member`.

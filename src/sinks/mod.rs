@@ -3,6 +3,7 @@
 
 mod console;
 mod discord;
+mod limits;
 mod slack;
 
 use std::time::Duration;
@@ -51,19 +52,33 @@ impl Answer {
     }
 }
 
-/// The JSON body a channel would receive, or `None` when the template rendered
-/// nothing (a template may stay silent for changes it does not want to show).
-pub fn compose(channel: &ChannelConfig, draft: Draft) -> Option<Value> {
+/// A body ready to send, and what had to be cut to fit the platform's limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Composed {
+    pub body: Value,
+    pub cuts: Vec<String>,
+}
+
+/// The JSON body a channel would receive, fitted to the platform's limits, or
+/// `None` when the template rendered nothing (a template may stay silent for
+/// changes it does not want to show).
+pub fn compose(channel: &ChannelConfig, draft: Draft) -> Option<Composed> {
     if let Draft::Text(text) = &draft {
         if text.trim().is_empty() {
             return None;
         }
     }
-    Some(match channel.kind {
+    let mut body = match channel.kind {
         ChannelKind::Slack => slack::compose(draft),
         ChannelKind::Discord => discord::compose(channel, draft),
         ChannelKind::Console => console::compose(draft),
-    })
+    };
+    let cuts = match channel.kind {
+        ChannelKind::Slack => limits::fit_slack(&mut body),
+        ChannelKind::Discord => limits::fit_discord(&mut body),
+        ChannelKind::Console => Vec::new(),
+    };
+    Some(Composed { body, cuts })
 }
 
 /// Posts a stored body (JSON text, as composed) to `channel`.

@@ -31,19 +31,38 @@ async fn a_shortcut_state_change_reaches_slack_and_discord_with_names_resolved_a
     let mut received = [sink.next().await, sink.next().await];
     received.sort_by(|a, b| a.path.cmp(&b.path));
     let (discord, slack) = (&received[0], &received[1]);
+    let headline = "*Ada Lovelace* updated bug <https://app.clubhouse.io/zulip/story/11|Add cool feature!>";
     assert_eq!(slack.path, "/slack/deploys");
     assert_eq!(
         slack.body,
-        json!({"text": "*Ada Lovelace* updated bug <https://app.clubhouse.io/zulip/story/11|Add cool feature!>\n\
-                        • *state*: Unscheduled → Ready for Review\n• *owners*: added Ada Lovelace"})
+        json!({
+            "text": headline,
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": format!(
+                    "{headline}\n• *state*: Unscheduled → Ready for Review\n• *owners*: added Ada Lovelace")}},
+                {"type": "context", "elements": [
+                    {"type": "mrkdwn", "text": "bug · Ready for Review · by Ada Lovelace via shortcut"}]}
+            ]
+        })
     );
     assert_eq!(discord.path, "/discord/team");
     assert_eq!(discord.query.as_deref(), Some("wait=true"));
     assert_eq!(
         discord.body,
         json!({
-            "content": "**Ada Lovelace** updated bug [Add cool feature!](https://app.clubhouse.io/zulip/story/11)\n\
-                        • **state**: Unscheduled → Ready for Review\n• **owners**: added Ada Lovelace",
+            "embeds": [{
+                "title": "Add cool feature!",
+                "url": "https://app.clubhouse.io/zulip/story/11",
+                "description": "**Ada Lovelace** updated this bug\n• **state**: Unscheduled → Ready for Review\n\
+                                • **owners**: added Ada Lovelace",
+                "color": 15158332,
+                "fields": [
+                    {"name": "Type", "value": "bug", "inline": true},
+                    {"name": "State", "value": "Ready for Review", "inline": true}
+                ],
+                "footer": {"text": "Ada Lovelace · shortcut"},
+                "timestamp": "2018-06-12T15:13:56.523Z"
+            }],
             "username": "Story Bot",
             "allowed_mentions": {"parse": []}
         })
@@ -83,7 +102,7 @@ async fn a_batch_event_sends_one_message_per_story_in_payload_order() {
     assert_eq!(response.json::<Value>().await.unwrap()["messages"], json!(5));
     let mut texts = Vec::new();
     for _ in 0..5 {
-        texts.push(sink.next().await.body["text"].as_str().unwrap().to_owned());
+        texts.push(sink.next().await.body["blocks"][0]["text"]["text"].as_str().unwrap().to_owned());
     }
     let story = |id: u32, name: &str| {
         format!("*Someone* updated bug <https://app.clubhouse.io/pig208/story/{id}|{name}>\n")
@@ -111,10 +130,15 @@ async fn a_pivotal_acceptance_matches_on_the_new_state_and_links_the_story() {
 
     assert_eq!(response.status(), 202);
     assert_eq!(response.json::<Value>().await.unwrap()["event_id"], json!("99_1037"));
+    let body = sink.next().await.body;
     assert_eq!(
-        sink.next().await.body,
-        json!({"text": "*Darth Vader* accepted feature <https://www.pivotaltracker.com/story/show/563|Reactor leak reported in Detention Block AA-23>\n\
-                        • *state*: delivered → accepted"})
+        body["blocks"][0]["text"]["text"],
+        json!("*Darth Vader* accepted feature <https://www.pivotaltracker.com/story/show/563|Reactor leak reported in Detention Block AA-23>\n\
+               • *state*: delivered → accepted")
+    );
+    assert_eq!(
+        body["blocks"][1]["elements"][0]["text"],
+        json!("feature · accepted · Death Star · by Darth Vader via tracker")
     );
 }
 
@@ -141,10 +165,9 @@ async fn a_generic_form_encoded_event_is_verified_over_the_raw_body_and_delivere
         .unwrap();
 
     assert_eq!(response.status(), 202);
-    assert_eq!(
-        sink.next().await.body["content"],
-        json!("**Grace** updated story [Ship it](https://clubmed.example/s/42)\n• **state**: Doing → Done")
-    );
+    let embed = &sink.next().await.body["embeds"][0];
+    assert_eq!((&embed["title"], &embed["url"]), (&json!("Ship it"), &json!("https://clubmed.example/s/42")));
+    assert_eq!(embed["description"], json!("**Grace** updated this story\n• **state**: Doing → Done"));
 }
 
 #[tokio::test]
@@ -194,10 +217,12 @@ async fn a_story_title_cannot_ping_the_channel_on_slack_or_discord() {
         json!("✨ *Someone* created bug <https://app.shortcut.com/acme/story/1|&lt;!channel&gt; @everyone &lt;@U024BE7LH&gt; &lt;https://evil.example\u{2223}click&gt;>")
     );
     assert_eq!(discord["allowed_mentions"], json!({"parse": []}));
+    // Embed titles render no mentions or markup; @everyone is broken up all the same.
     assert_eq!(
-        discord["content"],
-        json!("✨ **Someone** created bug [\\<!channel\\> @\u{200B}everyone \\<@U024BE7LH\\> \\<https://evil.example\\|click\\>](https://app.shortcut.com/acme/story/1)")
+        discord["embeds"][0]["title"],
+        json!("<!channel> @\u{200B}everyone <@U024BE7LH> <https://evil.example|click>")
     );
+    assert_eq!(discord["embeds"][0]["description"], json!("✨ **Someone** created this bug"));
 }
 
 #[tokio::test]

@@ -203,10 +203,8 @@ async fn the_admin_api_shows_retries_replays_tests_and_previews() {
     assert_eq!(status, 200);
     assert_eq!(dead[0]["last_status"], 404);
     assert_eq!(dead[0]["last_error"], "no_service");
-    assert!(
-        dead[0]["body"]["text"].as_str().unwrap().contains("Ready for Review"),
-        "the body as JSON: {dead}"
-    );
+    let section = dead[0]["body"]["blocks"][0]["text"]["text"].as_str().unwrap();
+    assert!(section.contains("Ready for Review"), "the body as JSON: {dead}");
 
     let (status, event) = get(&app, "/api/events/5b1fe334-1258-408e-85eb-8ecb6acdcc82", token).await;
     assert_eq!(status, 200);
@@ -221,7 +219,10 @@ async fn the_admin_api_shows_retries_replays_tests_and_previews() {
         post(&app, &format!("/api/deliveries/{id}/retry"), token, "").await,
         (200, json!({"queued": 1}))
     );
-    assert!(sink.next().await.body["text"].as_str().unwrap().contains("Ready for Review"));
+    assert!(sink.next().await.body["blocks"][0]["text"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Ready for Review"));
     app.settled().await;
     assert_eq!(
         post(&app, "/api/replay", token, r#"{"channel": "deploys", "since": "1h"}"#).await,
