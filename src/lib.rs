@@ -151,6 +151,9 @@ pub struct Shared {
     pub wakers: deliver::Wakers,
     pub workers: deliver::Workers,
     pub reloader: Option<reload::Reloader>,
+    /// Tracker API clients by source name; their caches outlive reloads that
+    /// leave the source's API settings alone.
+    apis: std::sync::Mutex<std::collections::HashMap<String, Arc<resolve::ShortcutApi>>>,
 }
 
 impl Shared {
@@ -169,11 +172,28 @@ impl Shared {
             wakers: deliver::Wakers::default(),
             workers: deliver::Workers::default(),
             reloader,
+            apis: Default::default(),
         })
     }
 
     pub fn bridge(&self) -> Arc<Bridge> {
         self.bridge.load_full()
+    }
+
+    /// The API client for a source, if it has an `api_token`.
+    pub fn tracker_api(
+        &self,
+        source_name: &str,
+        source: &config::SourceConfig,
+    ) -> Option<Arc<resolve::ShortcutApi>> {
+        let config::SourceConfig::Shortcut(shortcut) = source else { return None };
+        let mut apis = self.apis.lock().expect("apis lock");
+        if let Some(api) = apis.get(source_name).filter(|api| api.same_as(shortcut)) {
+            return Some(api.clone());
+        }
+        let api = Arc::new(resolve::ShortcutApi::for_source(shortcut, self.client.clone())?);
+        apis.insert(source_name.to_owned(), api.clone());
+        Some(api)
     }
 
     /// Makes `bridge` the config for every request and send from now on.

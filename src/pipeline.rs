@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::normalize::Event;
 use crate::render::{context, RenderError, Subject, DEFAULT_TEMPLATE};
-use crate::resolve::resolve;
+use crate::resolve::{resolve, Names};
 use crate::rules::matching;
 use crate::sinks::compose;
 use crate::store::NewDelivery;
@@ -35,10 +35,14 @@ pub enum RouteOutcome {
 /// Every message `event` produces, in change order, then rule order, then the
 /// order of each rule's `send` list. Does no I/O.
 pub fn route(bridge: &Bridge, event: &Event) -> Vec<Routed> {
-    let names = resolve(event, &bridge.directory);
+    route_with(bridge, event, &resolve(event, &bridge.directory))
+}
+
+/// `route`, with names already resolved (ingest adds the tracker API's).
+pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> {
     let mut routed = Vec::new();
     for (index, change) in event.changes.iter().enumerate() {
-        for rule in matching(&bridge.rules, event, change, &names) {
+        for rule in matching(&bridge.rules, event, change, names) {
             for channel_name in &rule.send {
                 let channel = &bridge.config.channels[channel_name];
                 let template =

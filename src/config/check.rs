@@ -55,6 +55,10 @@ fn check_source(problems: &mut Problems, name: &str, source: &SourceConfig) {
     match source {
         SourceConfig::Shortcut(shortcut) => {
             check_secrets(problems, &path, &shortcut.secrets, shortcut.allow_unsigned);
+            match url::Url::parse(&shortcut.api_url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+                _ => problems.add(format!("{path}.api_url"), "is not an http(s) URL"),
+            }
         }
         SourceConfig::Pivotal(pivotal) => match &pivotal.token {
             Some(token) if token.is_empty() => {

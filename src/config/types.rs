@@ -111,6 +111,36 @@ pub struct ShortcutSource {
     pub secrets: Vec<Secret>,
     #[serde(default)]
     pub allow_unsigned: bool,
+    /// A Shortcut API token: names the payload does not carry (members,
+    /// workflow states, labels, epics…) are then looked up, and cached.
+    #[serde(default)]
+    pub api_token: Option<Secret>,
+    /// The REST API's base URL; tests point it at a local fake.
+    #[serde(default = "default_shortcut_api")]
+    pub api_url: String,
+    /// How long looked-up names are trusted before being fetched again.
+    #[serde(default = "default_api_cache_ttl")]
+    pub api_cache_ttl: ConfigDuration,
+}
+
+impl Default for ShortcutSource {
+    fn default() -> Self {
+        ShortcutSource {
+            secrets: Vec::new(),
+            allow_unsigned: false,
+            api_token: None,
+            api_url: default_shortcut_api(),
+            api_cache_ttl: default_api_cache_ttl(),
+        }
+    }
+}
+
+fn default_shortcut_api() -> String {
+    "https://api.app.shortcut.com/api/v3".into()
+}
+
+fn default_api_cache_ttl() -> ConfigDuration {
+    ConfigDuration(std::time::Duration::from_secs(600))
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -25,7 +25,7 @@ pub use error::IngestError;
 
 use crate::normalize::{decode, normalize, Normalized};
 use crate::store::{now_millis, Accepted, NewEvent};
-use crate::{pipeline, verify, Shared};
+use crate::{pipeline, resolve, verify, Shared};
 
 /// Headers never worth keeping with a stored event.
 const UNSTORED_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
@@ -99,7 +99,9 @@ async fn handle(
         }
         Normalized::Event(event) => event,
     };
-    let routed = pipeline::route(bridge, &event);
+    let api = shared.tracker_api(&source_name, source);
+    let names = resolve::with_api(&event, &bridge.directory, api).await;
+    let routed = pipeline::route_with(bridge, &event, &names);
     let deliveries = pipeline::deliveries(&event, &routed);
     let channels: Vec<String> = deliveries.iter().map(|d| d.channel.clone()).collect();
     let stored = NewEvent {

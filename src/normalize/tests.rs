@@ -19,7 +19,7 @@ fn fixtures(folder: &str) -> Vec<(String, Vec<u8>)> {
 }
 
 fn shortcut() -> SourceConfig {
-    SourceConfig::Shortcut(ShortcutSource { secrets: vec![], allow_unsigned: true })
+    SourceConfig::Shortcut(ShortcutSource { allow_unsigned: true, ..Default::default() })
 }
 
 fn pivotal() -> SourceConfig {

@@ -1,10 +1,18 @@
 //! Names for the ids a change carries: first the event's own `references`, then
-//! `names:` and `people:` from the config, else nothing (templates show the id).
+//! `names:` and `people:` from the config, then the tracker's API (Shortcut,
+//! with `api_token`), else nothing (templates show the id).
 //!
 //! Resolution runs before the rules, so `to: { workflow_state_id: "Ready for
-//! Deploy" }` can match a name as well as a raw id. `resolve` does no I/O.
+//! Deploy" }` can match a name as well as a raw id. `resolve` does no I/O;
+//! `with_api` adds what the API knows within a time budget.
+
+mod shortcut_api;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use shortcut_api::ShortcutApi;
 
 use serde_json::Value;
 
@@ -74,6 +82,18 @@ impl Names {
         self.state_kinds.get(&id_text(state)?).map(String::as_str)
     }
 
+    /// Adds names found elsewhere (the API), where nothing named them yet.
+    pub fn add_fallback(&mut self, found: Vec<((String, String), String)>, event: &Event) {
+        for (key, name) in found {
+            self.names.entry(key).or_insert(name);
+        }
+        if self.actor.is_none() {
+            if let Some(id) = &event.actor.id {
+                self.actor = self.names.get(&("member".to_owned(), id.clone())).cloned();
+            }
+        }
+    }
+
     /// Who did it, as a person would want to read it.
     pub fn actor(&self) -> Option<&str> {
         self.actor.as_deref()
@@ -96,6 +116,83 @@ pub fn resolve(event: &Event, directory: &Directory) -> Names {
         names.get(&("member".to_owned(), id.clone())).cloned()
     });
     Names { names, state_kinds, actor }
+}
+
+/// How long ingest waits for the API before routing with what it knows. The
+/// lookup goes on in the background and fills the cache for the next event.
+const API_BUDGET: Duration = Duration::from_millis(800);
+
+/// Attributes of a created entity worth a name (the rest of a change's ids are
+/// in its fields).
+const NAMED_ATTRIBUTES: &[&str] = &[
+    "workflow_state_id",
+    "epic_state_id",
+    "project_id",
+    "epic_id",
+    "iteration_id",
+    "group_id",
+    "owner_ids",
+    "label_ids",
+    "requested_by_id",
+];
+
+/// `resolve`, then the API for whatever is still unnamed, within `API_BUDGET`.
+pub async fn with_api(event: &Event, directory: &Directory, api: Option<Arc<ShortcutApi>>) -> Names {
+    let mut names = resolve(event, directory);
+    let Some(api) = api else { return names };
+    let wanted = unnamed(event, &names);
+    if wanted.is_empty() {
+        return names;
+    }
+    let lookup = tokio::spawn(async move { api.names(wanted).await });
+    match tokio::time::timeout(API_BUDGET, lookup).await {
+        Ok(Ok(found)) => names.add_fallback(found, event),
+        _ => {
+            tracing::info!(event_id = %event.id, "tracker API slower than {API_BUDGET:?}: routing with the names known")
+        }
+    }
+    names
+}
+
+/// The (entity type, id) pairs an event mentions that nothing has named yet.
+pub fn unnamed(event: &Event, names: &Names) -> Vec<(String, String)> {
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    let mut want = |entity_type: String, value: &Value| {
+        if let Some(id) = id_text(value) {
+            let key = (entity_type, id);
+            if names.entity(&key.0, &key.1).is_none() && !wanted.contains(&key) {
+                wanted.push(key);
+            }
+        }
+    };
+    if let Some(actor) = &event.actor.id {
+        if event.actor.name.is_none() {
+            want("member".into(), &Value::String(actor.clone()));
+        }
+    }
+    for change in &event.changes {
+        for field in &change.fields {
+            let Some(entity_type) = entity_type_of_field(&field.field) else { continue };
+            let values: Vec<&Value> = match &field.delta {
+                crate::normalize::Delta::Value { old, new } => old.iter().chain(new).collect(),
+                crate::normalize::Delta::Set { adds, removes } => adds.iter().chain(removes).collect(),
+            };
+            for value in values {
+                want(entity_type.clone(), value);
+            }
+        }
+        for key in NAMED_ATTRIBUTES {
+            let (Some(value), Some(entity_type)) = (change.attributes.get(*key), entity_type_of_field(key))
+            else {
+                continue;
+            };
+            match value {
+                Value::Array(items) => items.iter().for_each(|item| want(entity_type.clone(), item)),
+                single => want(entity_type, single),
+            }
+        }
+    }
+    wanted
 }
 
 /// `workflow_state_id` → `workflow-state`, `label_ids` → `label`, `owner_ids` → `member`.

@@ -9,7 +9,7 @@ use crate::verify::Verified;
 fn event(fixture: &str) -> Event {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(fixture);
     let body = std::fs::read(path).unwrap();
-    let source = SourceConfig::Shortcut(ShortcutSource { secrets: vec![], allow_unsigned: true });
+    let source = SourceConfig::Shortcut(ShortcutSource { allow_unsigned: true, ..Default::default() });
     let verified = Verified::local_file(body.clone().into());
     match normalize("shortcut", &source, &HeaderMap::new(), &verified, serde_json::from_slice(&body).unwrap())
     {

@@ -7,5 +7,6 @@ mod bad_input;
 mod delivery;
 mod durability;
 mod messages;
+mod names;
 mod operations;
 mod signatures;

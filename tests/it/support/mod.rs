@@ -1,5 +1,6 @@
 pub mod app;
 pub mod fake_sink;
+pub mod fake_tracker;
 pub mod fixtures;
 pub mod flaky_store;
 

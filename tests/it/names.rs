@@ -1,0 +1,106 @@
+//! Names the payload does not carry, from the Shortcut API: resolved, cached,
+//! and never a reason to hold a message back.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::app::{config_with, spawn, Options};
+use crate::support::fake_tracker::FakeTracker;
+use crate::support::{fixture, FakeSink};
+
+const API_TOKEN: &str = "shortcut-api-token";
+
+/// The contract config with an API token on the Shortcut source, and no `people:`
+/// (so only the API can name members).
+fn config(tracker: &FakeTracker, rules: &str) -> String {
+    config_with(rules)
+        .replace(
+            "    secrets: [\"${SHORTCUT_WEBHOOK_SECRET}\", \"previous-secret\"]",
+            &format!(
+                "    secrets: [\"${{SHORTCUT_WEBHOOK_SECRET}}\", \"previous-secret\"]\n    api_token: \"{API_TOKEN}\"\n    api_url: \"{}\"",
+                tracker.url()
+            ),
+        )
+        .replace("people:\n  5b1fda16-626f-487f-9ecf-f3a4abf42b8b: { name: \"Ada Lovelace\" }\n", "")
+}
+
+/// A state change to an id no reference names, by a member no reference names.
+fn unnamed_state_change(event_id: &str, label: bool) -> Vec<u8> {
+    let mut changes = json!({"workflow_state_id": {"old": 500000008, "new": 500000011}});
+    if label {
+        changes["label_ids"] = json!({"adds": [77]});
+    }
+    json!({
+        "id": event_id, "primary_id": 9, "member_id": "5b1fda16-626f-487f-9ecf-f3a4abf42b8b",
+        "actions": [{"id": 9, "entity_type": "story", "action": "update", "name": "Ship the bridge",
+                     "story_type": "feature", "app_url": "https://app.shortcut.com/acme/story/9", "changes": changes}]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+const READY_FOR_DEPLOY: &str =
+    "  - name: deploy\n    when: { to: { workflow_state_id: \"Ready for Deploy\" } }\n    send: [deploys]\n";
+
+fn section(body: &Value) -> String {
+    body["blocks"][0]["text"]["text"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn members_and_workflow_states_resolve_through_the_api_and_rules_match_their_names() {
+    let tracker = FakeTracker::start().await;
+    let mut sink = FakeSink::start().await;
+    let app = spawn(&sink.base(), &config(&tracker, READY_FOR_DEPLOY), Options::default()).await;
+
+    let response = app.post_shortcut(&unnamed_state_change("api-1", true)).await;
+
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["messages"],
+        1,
+        "the rule matched the API's state name"
+    );
+    assert_eq!(
+        section(&sink.next().await.body),
+        "*Grace Hopper* updated feature <https://app.shortcut.com/acme/story/9|Ship the bridge>\n\
+         • *state*: Unscheduled → Ready for Deploy\n• *labels*: added urgent"
+    );
+    assert!(tracker.tokens().iter().all(|token| token == API_TOKEN), "Shortcut-Token sent");
+}
+
+#[tokio::test]
+async fn the_cache_holds_so_a_second_event_makes_no_request() {
+    let tracker = FakeTracker::start().await;
+    let mut sink = FakeSink::start().await;
+    let app = spawn(&sink.base(), &config(&tracker, READY_FOR_DEPLOY), Options::default()).await;
+
+    app.post_shortcut(&unnamed_state_change("api-1", true)).await;
+    sink.next().await;
+    let after_first = tracker.requests();
+    assert_eq!(after_first, 3, "members, workflows, one label");
+    app.post_shortcut(&unnamed_state_change("api-2", true)).await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_add_owner.json")).await;
+
+    assert!(section(&sink.next().await.body).contains("Ready for Deploy"));
+    assert_eq!(tracker.requests(), after_first, "every name came from the cache");
+}
+
+#[tokio::test]
+async fn an_api_outage_still_delivers_promptly_with_the_ids() {
+    let tracker = FakeTracker::start().await;
+    tracker.set_down(true);
+    let mut sink = FakeSink::start().await;
+    let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
+    let app = spawn(&sink.base(), &config(&tracker, rules), Options::default()).await;
+
+    let started = Instant::now();
+    let response = app.post_shortcut(&unnamed_state_change("api-down", false)).await;
+
+    assert_eq!(response.status(), 202);
+    assert!(started.elapsed() < Duration::from_secs(2), "answered in {:?}", started.elapsed());
+    assert_eq!(
+        section(&sink.next().await.body),
+        "*Someone* updated feature <https://app.shortcut.com/acme/story/9|Ship the bridge>\n• *state*: 500000008 → 500000011"
+    );
+    assert_eq!(tracker.requests(), 1, "one failure, then the API is left alone for a while");
+}
