@@ -47,7 +47,14 @@ pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> 
                 let channel = &bridge.config.channels[channel_name];
                 let template =
                     rule.template.as_deref().or(channel.template.as_deref()).unwrap_or(DEFAULT_TEMPLATE);
-                let subject = Subject { event, change, names, rule: &rule.name, channel: channel_name };
+                let subject = Subject {
+                    event,
+                    change,
+                    names,
+                    rule: &rule.name,
+                    channel: channel_name,
+                    mentions: channel.mentions,
+                };
                 let outcome = match bridge.templates.render(template, channel.kind, &context(&subject)) {
                     Ok(draft) => match compose(channel, draft) {
                         Some(composed) => {

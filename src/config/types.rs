@@ -285,7 +285,23 @@ pub struct WhenConfig {
     pub from: Option<BTreeMap<String, Values>>,
     pub to: Option<BTreeMap<String, Values>>,
     pub primary: Option<bool>,
+    /// Who did it: a person's tracker id, name or e-mail.
+    pub actor: Option<Values>,
+    /// The change added one of these people as an owner.
+    pub owner_added: Option<Values>,
+    pub label: Option<LabelMatcher>,
+    /// The rule does not fire for changes these people (bots, say) made.
+    pub ignore_actor: Option<Values>,
     pub not: Option<Box<WhenConfig>>,
+}
+
+/// Labels by name or id: on the entity, added by the change, or removed by it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelMatcher {
+    pub has: Option<Values>,
+    pub added: Option<Values>,
+    pub removed: Option<Values>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -294,6 +310,12 @@ pub struct PersonConfig {
     pub name: String,
     #[serde(default)]
     pub email: Option<String>,
+    /// Slack user id (`U…`), for real mentions on channels with `mentions: true`.
+    #[serde(default)]
+    pub slack: Option<String>,
+    /// Discord user id (a number), likewise.
+    #[serde(default)]
+    pub discord: Option<String>,
 }
 
 /// One scalar or a list of scalars, kept as strings: YAML reads `500000010` as a

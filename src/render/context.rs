@@ -51,10 +51,12 @@ pub struct Subject<'a> {
     pub names: &'a Names,
     pub rule: &'a str,
     pub channel: &'a str,
+    /// The channel lets messages mention people (`mentions: true`).
+    pub mentions: bool,
 }
 
 pub fn context(subject: &Subject) -> Value {
-    let Subject { event, change, names, rule, channel } = subject;
+    let Subject { event, change, names, rule, channel, mentions } = subject;
     let kind = kind(event, change);
     let text = attribute_text(change, "text").or_else(|| attribute_text(change, "description"));
     json!({
@@ -74,10 +76,12 @@ pub fn context(subject: &Subject) -> Value {
         "name": change.name,
         "url": change.url,
         "primary": change.primary,
-        "actor": {
-            "id": event.actor.id,
-            "name": names.actor().or_else(|| integration(event)).unwrap_or("Someone"),
-        },
+        "actor": actor(event, names),
+        "owners": people(names, &ids_in(change, "owner_ids", true)),
+        "owners_added": people(names, &ids_in(change, "owner_ids", false)),
+        "requester": ids_in(change, "requested_by_id", true).first().map(|id| person(names, id)),
+        "author": ids_in(change, "author_id", true).first().or(ids_in(change, "person_id", true).first()).map(|id| person(names, id)),
+        "mentions": mentions,
         "parent": change.parent,
         "text": text,
         "story_type": change.attributes.get("story_type"),
@@ -104,6 +108,53 @@ fn integration(event: &Event) -> Option<&'static str> {
             .find(|(domain, _)| host == *domain || host.ends_with(&format!(".{domain}")))
             .map(|(_, name)| name)
     })
+}
+
+/// A tracker member as templates see them: `name`, and the chat ids the
+/// `mention` helper needs.
+fn person(names: &Names, id: &str) -> Value {
+    let configured = names.person(id);
+    json!({
+        "id": id,
+        "name": names.entity("member", id).unwrap_or(id),
+        "email": configured.and_then(|p| p.email.clone()),
+        "slack": configured.and_then(|p| p.slack.clone()),
+        "discord": configured.and_then(|p| p.discord.clone()),
+    })
+}
+
+fn people(names: &Names, ids: &[String]) -> Vec<Value> {
+    ids.iter().map(|id| person(names, id)).collect()
+}
+
+fn actor(event: &Event, names: &Names) -> Value {
+    let mut actor = match &event.actor.id {
+        Some(id) => person(names, id),
+        None => json!({ "id": null }),
+    };
+    actor["name"] = json!(names.actor().or_else(|| integration(event)).unwrap_or("Someone"));
+    actor
+}
+
+/// The member ids a field holds after the change (`present`: also what a created
+/// entity starts with) or, for id lists, those the change added.
+fn ids_in(change: &Change, field: &str, present: bool) -> Vec<String> {
+    let from_change: Vec<String> = match change.field(field) {
+        Some(Delta::Set { adds, .. }) => adds.iter().filter_map(id_text).collect(),
+        Some(Delta::Value { new: Some(value), .. }) => match value {
+            Value::Array(items) => items.iter().filter_map(id_text).collect(),
+            single => id_text(single).into_iter().collect(),
+        },
+        _ => Vec::new(),
+    };
+    if !from_change.is_empty() || !present {
+        return from_change;
+    }
+    match change.attributes.get(field) {
+        Some(Value::Array(items)) => items.iter().filter_map(id_text).collect(),
+        Some(single) => id_text(single).into_iter().collect(),
+        None => Vec::new(),
+    }
 }
 
 /// What a card is about: a comment's or task's story, else the entity itself.
@@ -297,7 +348,18 @@ fn change_list(change: &Change, kind: &str, names: &Names) -> Vec<Value> {
         .filter(|f| !(creating && HEADLINE_FIELDS.contains(&f.field.as_str())))
         // Pivotal still sends its single-owner field beside the list.
         .filter(|f| !(has_owner_ids && f.field == "owned_by_id"))
-        .filter_map(|f| list_entry(&f.field, &f.delta, names))
+        .filter_map(|f| {
+            let mut entry = list_entry(&f.field, &f.delta, names)?;
+            // Member lists also as people, so a layout can mention them.
+            if let (Some("member"), Delta::Set { adds, removes }) =
+                (crate::resolve::entity_type_of_field(&f.field).as_deref(), &f.delta)
+            {
+                let ids = |values: &[Value]| values.iter().filter_map(id_text).collect::<Vec<_>>();
+                entry["people_added"] = json!(people(names, &ids(adds)));
+                entry["people_removed"] = json!(people(names, &ids(removes)));
+            }
+            Some(entry)
+        })
         .collect()
 }
 

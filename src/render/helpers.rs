@@ -22,6 +22,9 @@ pub enum Markup {
     Plain,
     /// A value as a JSON literal (`{{json color}}` → `15844367`).
     Json,
+    /// A person: a real mention on channels with `mentions: true` when their chat
+    /// id for this platform is known, else their name.
+    Mention,
 }
 
 pub struct MarkupHelper {
@@ -36,7 +39,7 @@ impl HelperDef for MarkupHelper {
         &self,
         helper: &Helper<'rc>,
         _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
+        context: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
         out: &mut dyn Output,
     ) -> HelperResult {
@@ -60,6 +63,12 @@ impl HelperDef for MarkupHelper {
             return Ok(());
         }
         let markup = match self.markup {
+            Markup::Mention => {
+                let person = helper.param(0).map(|param| param.value().clone()).unwrap_or_default();
+                let allowed =
+                    context.data().get("mentions").and_then(serde_json::Value::as_bool) == Some(true);
+                mention(self.platform, &person, allowed)
+            }
             Markup::Link => link(self.platform, &text_param(0), &text_param(1)),
             Markup::Bold => bold(self.platform, &for_platform(self.platform, &text_param(0))),
             Markup::Quote => quote(self.platform, &for_platform(self.platform, &text_param(0))),
@@ -91,6 +100,23 @@ fn link(platform: ChannelKind, url: &str, label: &str) -> String {
             format!("[{}]({url})", super::escape::discord(label))
         }
         ChannelKind::Console => format!("{label} ({safe_url})"),
+    }
+}
+
+fn mention(platform: ChannelKind, person: &serde_json::Value, allowed: bool) -> String {
+    let chat_id = match platform {
+        ChannelKind::Slack => person.get("slack"),
+        ChannelKind::Discord => person.get("discord"),
+        ChannelKind::Console => None,
+    };
+    match chat_id.and_then(serde_json::Value::as_str) {
+        // Ids come from the admin's config, but are checked all the same: a
+        // stray `>` would end the mention and start markup.
+        Some(id) if allowed && id.chars().all(|c| c.is_ascii_alphanumeric()) => format!("<@{id}>"),
+        _ => for_platform(
+            platform,
+            person.get("name").and_then(serde_json::Value::as_str).unwrap_or("someone"),
+        ),
     }
 }
 

@@ -174,6 +174,7 @@ fn registry(platform: ChannelKind, json: bool) -> Handlebars<'static> {
         ("nl", Markup::Newline),
         ("plain", Markup::Plain),
         ("json", Markup::Json),
+        ("mention", Markup::Mention),
     ] {
         registry.register_helper(helper, Box::new(MarkupHelper { markup, platform, json }));
     }

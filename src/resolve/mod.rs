@@ -16,7 +16,7 @@ pub use shortcut_api::ShortcutApi;
 
 use serde_json::Value;
 
-use crate::config::Config;
+use crate::config::{Config, PersonConfig};
 use crate::normalize::{id_text, Event};
 
 /// Fields that hold tracker members rather than ids of their own entity type.
@@ -36,6 +36,8 @@ const MEMBER_FIELDS: &[&str] = &[
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
     names: HashMap<(String, String), String>,
+    /// `people:` by every key that finds them: tracker id and e-mail.
+    people: Arc<HashMap<String, Arc<PersonConfig>>>,
 }
 
 impl Directory {
@@ -46,13 +48,17 @@ impl Directory {
                 names.insert((entity_type.clone(), id.clone()), name.clone());
             }
         }
+        let mut people = HashMap::new();
         for (id, person) in &config.people {
             names.insert(("member".into(), id.clone()), person.name.clone());
+            let person = Arc::new(person.clone());
+            people.insert(id.clone(), person.clone());
             if let Some(email) = &person.email {
                 names.insert(("member".into(), email.clone()), person.name.clone());
+                people.insert(email.to_lowercase(), person);
             }
         }
-        Directory { names }
+        Directory { names, people: Arc::new(people) }
     }
 }
 
@@ -60,6 +66,7 @@ impl Directory {
 #[derive(Debug, Clone, Default)]
 pub struct Names {
     names: HashMap<(String, String), String>,
+    people: Arc<HashMap<String, Arc<PersonConfig>>>,
     /// Workflow states' types (`unstarted`, `started`, `done`) by id.
     state_kinds: HashMap<String, String>,
     actor: Option<String>,
@@ -75,6 +82,21 @@ impl Names {
     pub fn field_value(&self, field: &str, value: &Value) -> Option<&str> {
         let entity_type = entity_type_of_field(field)?;
         self.entity(&entity_type, &id_text(value)?)
+    }
+
+    /// A person from `people:`, by tracker id or e-mail.
+    pub fn person(&self, id: &str) -> Option<&PersonConfig> {
+        self.people.get(id).or_else(|| self.people.get(&id.to_lowercase())).map(|person| &**person)
+    }
+
+    /// Whether the member `id` is `wanted`: by id, name (any case) or e-mail.
+    pub fn is_person(&self, id: &str, wanted: &str) -> bool {
+        id == wanted
+            || self.entity("member", id).is_some_and(|name| name.eq_ignore_ascii_case(wanted))
+            || self
+                .person(id)
+                .and_then(|p| p.email.as_deref())
+                .is_some_and(|email| email.eq_ignore_ascii_case(wanted))
     }
 
     /// A workflow state's type (`done`…), when the event's references say.
@@ -115,7 +137,7 @@ pub fn resolve(event: &Event, directory: &Directory) -> Names {
         let id = event.actor.id.as_ref()?;
         names.get(&("member".to_owned(), id.clone())).cloned()
     });
-    Names { names, state_kinds, actor }
+    Names { names, people: directory.people.clone(), state_kinds, actor }
 }
 
 /// How long ingest waits for the API before routing with what it knows. The

@@ -28,6 +28,12 @@ pub struct Matcher {
     from: Vec<(String, Vec<String>)>,
     to: Vec<(String, Vec<String>)>,
     primary: Option<bool>,
+    actor: Option<Vec<String>>,
+    owner_added: Option<Vec<String>>,
+    label_has: Option<Vec<String>>,
+    label_added: Option<Vec<String>>,
+    label_removed: Option<Vec<String>>,
+    ignore_actor: Option<Vec<String>>,
     not: Option<Box<Matcher>>,
 }
 
@@ -57,6 +63,12 @@ impl Matcher {
             from: pairs(&when.from),
             to: pairs(&when.to),
             primary: when.primary,
+            actor: values(&when.actor),
+            owner_added: values(&when.owner_added),
+            label_has: when.label.as_ref().and_then(|label| values(&label.has)),
+            label_added: when.label.as_ref().and_then(|label| values(&label.added)),
+            label_removed: when.label.as_ref().and_then(|label| values(&label.removed)),
+            ignore_actor: values(&when.ignore_actor),
             not: when.not.as_deref().map(|inner| Box::new(Matcher::compile(inner))),
         }
     }
@@ -75,8 +87,58 @@ impl Matcher {
             && self.changed.as_ref().is_none_or(|fields| fields.iter().any(|f| change.field(f).is_some()))
             && self.from.iter().all(|(field, wanted)| field_matches(change, names, field, wanted, Side::Old))
             && self.to.iter().all(|(field, wanted)| field_matches(change, names, field, wanted, Side::New))
+            && self.actor.as_ref().is_none_or(|wanted| is_actor(event, names, wanted))
+            && self.ignore_actor.as_ref().is_none_or(|ignored| !is_actor(event, names, ignored))
+            && self.owner_added.as_ref().is_none_or(|wanted| owner_added(change, names, wanted))
+            && self.label_added.as_ref().is_none_or(|wanted| labels(change, names, Side::New, false, wanted))
+            && self
+                .label_removed
+                .as_ref()
+                .is_none_or(|wanted| labels(change, names, Side::Old, false, wanted))
+            && self.label_has.as_ref().is_none_or(|wanted| labels(change, names, Side::New, true, wanted))
             && self.not.as_ref().is_none_or(|inner| !inner.matches(event, change, names))
     }
+}
+
+/// The event's actor is one of `wanted` (id, name, e-mail; or the actor's name
+/// as the payload gave it).
+fn is_actor(event: &Event, names: &Names, wanted: &[String]) -> bool {
+    wanted.iter().any(|want| {
+        event.actor.id.as_deref().is_some_and(|id| names.is_person(id, want))
+            || names.actor().is_some_and(|name| name.eq_ignore_ascii_case(want))
+    })
+}
+
+fn owner_added(change: &Change, names: &Names, wanted: &[String]) -> bool {
+    let added: Vec<String> = match change.field("owner_ids") {
+        Some(Delta::Set { adds, .. }) => adds.iter().filter_map(id_text).collect(),
+        _ => match change.field("owned_by_id") {
+            Some(Delta::Value { new: Some(owner), .. }) => id_text(owner).into_iter().collect(),
+            _ => Vec::new(),
+        },
+    };
+    added.iter().any(|id| wanted.iter().any(|want| names.is_person(id, want)))
+}
+
+/// Labels added (`New`) or removed (`Old`) by the change; with `or_present`,
+/// also the labels a created entity starts with.
+fn labels(change: &Change, names: &Names, side: Side, or_present: bool, wanted: &[String]) -> bool {
+    let mut ids: Vec<&Value> = match (change.field("label_ids"), side) {
+        (Some(Delta::Set { adds, .. }), Side::New) => adds.iter().collect(),
+        (Some(Delta::Set { removes, .. }), Side::Old) => removes.iter().collect(),
+        _ => Vec::new(),
+    };
+    if or_present {
+        if let Some(Value::Array(present)) = change.attributes.get("label_ids") {
+            ids.extend(present);
+        }
+    }
+    ids.iter().any(|id| {
+        wanted.iter().any(|want| {
+            id_text(id).is_some_and(|text| &text == want)
+                || names.field_value("label_ids", id).is_some_and(|name| name.eq_ignore_ascii_case(want))
+        })
+    })
 }
 
 #[derive(Clone, Copy)]

@@ -26,7 +26,12 @@ fn names(event: &Event) -> Names {
     let mut config: Config = serde_yaml::from_str("{}").unwrap();
     config.people.insert(
         "5b1fda16-626f-487f-9ecf-f3a4abf42b8b".into(),
-        PersonConfig { name: "Ada".into(), email: None },
+        PersonConfig {
+            name: "Ada".into(),
+            email: Some("ada@example.com".into()),
+            slack: None,
+            discord: None,
+        },
     );
     resolve(event, &Directory::from_config(&config))
 }
@@ -93,4 +98,32 @@ fn rules_fire_in_order_and_stop_ends_the_list() {
     let fired: Vec<_> =
         matching(&rules, &event, &event.changes[0], &names).iter().map(|r| r.name.clone()).collect();
     assert_eq!(fired, ["first", "second"]);
+}
+
+#[test]
+fn actor_and_ignore_actor_match_by_id_name_or_email() {
+    assert!(matches("{ actor: Ada }", STATE_CHANGE));
+    assert!(matches("{ actor: [someone, ADA@example.com] }", STATE_CHANGE));
+    assert!(matches("{ actor: 5b1fda16-626f-487f-9ecf-f3a4abf42b8b }", STATE_CHANGE));
+    assert!(!matches("{ actor: Grace }", STATE_CHANGE));
+    assert!(!matches("{ ignore_actor: [ada@example.com] }", STATE_CHANGE), "muted");
+    assert!(matches("{ ignore_actor: [deploy-bot] }", STATE_CHANGE));
+}
+
+#[test]
+fn owner_added_matches_the_people_a_change_adds() {
+    assert!(matches("{ owner_added: Ada }", STATE_CHANGE));
+    assert!(!matches("{ owner_added: Grace }", STATE_CHANGE));
+    assert!(!matches("{ owner_added: Ada }", "shortcut/zulip_story_update_change_type.json"));
+}
+
+#[test]
+fn labels_match_when_added_removed_or_present() {
+    let added = "shortcut/zulip_story_update_add_label.json";
+    let removed = "shortcut/zulip_story_update_remove_label.json";
+    assert!(matches("{ label: { added: mockup } }", added));
+    assert!(!matches("{ label: { removed: mockup } }", added));
+    assert!(matches("{ label: { removed: mockup } }", removed));
+    assert!(matches("{ label: { has: MOCKUP } }", added));
+    assert!(!matches("{ label: { has: mockup } }", removed));
 }

@@ -33,11 +33,42 @@ pub fn compose(channel: &ChannelConfig, draft: Draft) -> Value {
         }
     }
     // Forced, even over a template's own choice: only the channel config may
-    // allow mentions, so a template edit cannot make story titles ping people.
-    if !channel.mentions {
-        body.insert("allowed_mentions".into(), json!({ "parse": [] }));
+    // allow mentions, and then only of the users the message itself mentions
+    // (from `people:`), so neither a template edit nor a story title can ping
+    // @everyone or a role.
+    let users = if channel.mentions { mentioned_users(&body) } else { Vec::new() };
+    let allowed =
+        if users.is_empty() { json!({ "parse": [] }) } else { json!({ "parse": [], "users": users }) };
+    body.insert("allowed_mentions".into(), allowed);
+    // A layout may leave `content` empty when there is nobody to ping.
+    match body.get("content").and_then(Value::as_str).map(str::trim) {
+        Some("") => drop(body.remove("content")),
+        Some(content) => {
+            let trimmed = Value::String(content.to_owned());
+            body.insert("content".into(), trimmed);
+        }
+        None => {}
     }
     Value::Object(body)
+}
+
+/// User ids mentioned as `<@123>` in `content` (the only place Discord pings
+/// from), not escaped as `\<@123\>` (tracker text is). At most 100, Discord's cap.
+fn mentioned_users(body: &Map<String, Value>) -> Vec<String> {
+    let Some(content) = body.get("content").and_then(Value::as_str) else { return Vec::new() };
+    let mut users: Vec<String> = Vec::new();
+    let mut rest = content;
+    while let Some(start) = rest.find("<@") {
+        let escaped = rest[..start].ends_with('\\');
+        let after = &rest[start + 2..];
+        let id: String = after.chars().take_while(char::is_ascii_digit).collect();
+        if !escaped && !id.is_empty() && after[id.len()..].starts_with('>') && !users.contains(&id) {
+            users.push(id);
+        }
+        rest = after;
+    }
+    users.truncate(100);
+    users
 }
 
 pub async fn send(client: &Client, channel: &ChannelConfig, body: &str) -> Answer {

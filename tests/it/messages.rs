@@ -240,3 +240,32 @@ async fn an_event_no_rule_matches_sends_nothing() {
     assert_eq!(received.len(), 2, "only the state change's two messages");
     assert!(received.iter().all(|r| r.body.to_string().contains("Add cool feature!")));
 }
+
+#[tokio::test]
+async fn owners_added_are_mentioned_for_real_only_on_channels_that_allow_it() {
+    let mut sink = FakeSink::start().await;
+    let yaml = crate::support::app::config_with("  - name: all\n    when: { primary: true }\n    send: [deploys, team]\n")
+        .replace(
+            "5b1fda16-626f-487f-9ecf-f3a4abf42b8b: { name: \"Ada Lovelace\" }",
+            "5b1fda16-626f-487f-9ecf-f3a4abf42b8b: { name: \"Ada Lovelace\", slack: U024ADA, discord: \"80351110224678912\" }",
+        )
+        .replace("username: \"Story Bot\" }", "username: \"Story Bot\", mentions: true }");
+    let app = crate::support::app::spawn_with_storage(&sink.base(), &yaml, None).await;
+
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_add_owner.json")).await;
+
+    let mut received = [sink.next().await, sink.next().await];
+    received.sort_by(|a, b| a.path.cmp(&b.path));
+    let (discord, slack) = (&received[0].body, &received[1].body);
+    // Slack's channel does not allow mentions: the name, not <@U024ADA>.
+    assert!(
+        slack["blocks"][0]["text"]["text"].as_str().unwrap().ends_with("• *owners*: added Ada Lovelace"),
+        "{slack}"
+    );
+    assert_eq!(discord["content"], json!("<@80351110224678912>"));
+    assert_eq!(discord["allowed_mentions"], json!({"parse": [], "users": ["80351110224678912"]}));
+    assert!(discord["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .ends_with("• **owners**: added <@80351110224678912>"));
+}
