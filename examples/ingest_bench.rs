@@ -37,7 +37,7 @@ struct NullStore;
 
 impl Store for NullStore {
     fn accept(&self, _: NewEvent, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, Accepted> {
-        Box::pin(async move { Ok(Accepted::Inserted { deliveries: deliveries.len() }) })
+        Box::pin(async move { Ok(Accepted::Inserted { deliveries: deliveries.len(), coalesced: 0 }) })
     }
     fn next_pending(&self, _: &str) -> StoreFuture<'_, Option<Delivery>> {
         Box::pin(async { Ok(None) })

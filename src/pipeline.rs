@@ -8,7 +8,10 @@ use crate::render::{context, RenderError, Subject, DEFAULT_TEMPLATE};
 use crate::resolve::{resolve, Names};
 use crate::rules::matching;
 use crate::sinks::compose;
-use crate::store::NewDelivery;
+use std::sync::Arc;
+
+use crate::render::merge_burst;
+use crate::store::{Coalesce, Millis, NewDelivery, RenderBurst};
 use crate::Bridge;
 
 /// What one rule firing for one change produced for one channel.
@@ -21,6 +24,9 @@ pub struct Routed {
     /// The template used, as named in the config or the default.
     pub template: String,
     pub outcome: RouteOutcome,
+    /// For rules or channels that coalesce: the burst key, the window, and this
+    /// change's template context (a part of the burst's message).
+    pub burst: Option<(String, std::time::Duration, Value)>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,7 +61,8 @@ pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> 
                     channel: channel_name,
                     mentions: channel.mentions,
                 };
-                let outcome = match bridge.templates.render(template, channel.kind, &context(&subject)) {
+                let context = context(&subject);
+                let outcome = match bridge.templates.render(template, channel.kind, &context) {
                     Ok(draft) => match compose(channel, draft) {
                         Some(composed) => {
                             if !composed.cuts.is_empty() {
@@ -67,12 +74,24 @@ pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> 
                     },
                     Err(error) => RouteOutcome::Failed(error),
                 };
+                let burst = rule.coalesce.or(channel.coalesce.map(|window| window.0)).map(|window| {
+                    let entity = change.entity_id.as_deref().unwrap_or("-");
+                    let key = format!(
+                        "{channel_name}|{}|{}|{}|{entity}",
+                        rule.name, event.source, change.entity_type
+                    );
+                    let mut part = context;
+                    // The raw payload is in the events table; the part needs no copy.
+                    part["payload"] = Value::Null;
+                    (key, window, part)
+                });
                 routed.push(Routed {
                     change: index,
                     rule: rule.name.clone(),
                     channel: channel_name.clone(),
                     template: template.to_owned(),
                     outcome,
+                    burst,
                 });
             }
         }
@@ -80,9 +99,9 @@ pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> 
     routed
 }
 
-/// The messages to queue for `event` from its routes, rendered once, now;
-/// render failures are logged and skipped.
-pub fn deliveries(event: &Event, routed: &[Routed]) -> Vec<NewDelivery> {
+/// The messages to queue for `event` (received at `now`) from its routes,
+/// rendered once, now; render failures are logged and skipped.
+pub fn deliveries(event: &Event, routed: &[Routed], bridge: &Arc<Bridge>, now: Millis) -> Vec<NewDelivery> {
     routed
         .iter()
         .filter_map(|routed| match &routed.outcome {
@@ -91,6 +110,12 @@ pub fn deliveries(event: &Event, routed: &[Routed]) -> Vec<NewDelivery> {
                 rule: routed.rule.clone(),
                 channel: routed.channel.clone(),
                 body: body.to_string(),
+                coalesce: routed.burst.as_ref().map(|(key, window, part)| Coalesce {
+                    key: key.clone(),
+                    hold_until: now + window.as_millis() as Millis,
+                    part: part.clone(),
+                    render: burst_renderer(bridge.clone(), routed.channel.clone(), routed.template.clone()),
+                }),
             }),
             RouteOutcome::Silent => None,
             RouteOutcome::Failed(error) => {
@@ -99,6 +124,16 @@ pub fn deliveries(event: &Event, routed: &[Routed]) -> Vec<NewDelivery> {
             }
         })
         .collect()
+}
+
+/// Renders a whole burst: the parts' contexts merged into one, through the
+/// route's template, composed for its channel.
+fn burst_renderer(bridge: Arc<Bridge>, channel: String, template: String) -> Arc<RenderBurst> {
+    Arc::new(move |parts: &[Value]| {
+        let config = bridge.config.channels.get(&channel)?;
+        let draft = bridge.templates.render(&template, config.kind, &merge_burst(parts)).ok()?;
+        Some(compose(config, draft)?.body.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -124,7 +159,7 @@ rules:
     /// The console texts the default template produces for a fixture.
     fn texts(source: &str, fixture: &str) -> Vec<String> {
         let origin = ConfigOrigin { name: "test.yaml".into(), base_dir: ".".into() };
-        let bridge = Bridge::build(load_str(CONFIG, &origin, &|_| None).unwrap(), origin).unwrap();
+        let bridge = Arc::new(Bridge::build(load_str(CONFIG, &origin, &|_| None).unwrap(), origin).unwrap());
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(fixture);
         let body = std::fs::read(path).unwrap();
         let verified = Verified::local_file(body.clone().into());
@@ -135,7 +170,7 @@ rules:
         else {
             panic!("normalizes");
         };
-        deliveries(&event, &route(&bridge, &event))
+        deliveries(&event, &route(&bridge, &event), &bridge, 0)
             .into_iter()
             .map(|d| serde_json::from_str::<Value>(&d.body).unwrap()["text"].as_str().unwrap().to_owned())
             .collect()

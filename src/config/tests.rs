@@ -80,7 +80,7 @@ fn an_unknown_key_lists_the_keys_allowed_there() {
     assert_eq!(
         errors(&yaml),
         "bridge.yaml: channels.team.user_name: unknown key, expected one of `kind`, `url`, `template`, \
-         `username`, `avatar_url`, `mentions`, `rate_limit`"
+         `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
     );
 }
 

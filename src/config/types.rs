@@ -248,6 +248,9 @@ pub struct ChannelConfig {
     /// and 30 a minute).
     #[serde(default)]
     pub rate_limit: Option<RateLimitConfig>,
+    /// Changes to one entity within this window become one message.
+    #[serde(default)]
+    pub coalesce: Option<ConfigDuration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -273,6 +276,10 @@ pub struct RuleConfig {
     pub template: Option<String>,
     #[serde(default)]
     pub stop: bool,
+    /// Changes to one entity within this window become one message (overrides
+    /// the channel's `coalesce`).
+    #[serde(default)]
+    pub coalesce: Option<ConfigDuration>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -66,6 +66,7 @@ mod tests {
             avatar_url: None,
             mentions: false,
             rate_limit,
+            coalesce: None,
         }
     }
 

@@ -68,7 +68,7 @@ async fn receive(
 
 async fn handle(
     shared: &Arc<Shared>,
-    bridge: &crate::Bridge,
+    bridge: &Arc<crate::Bridge>,
     source_name: &str,
     query: HookQuery,
     headers: HeaderMap,
@@ -102,17 +102,18 @@ async fn handle(
     let api = shared.tracker_api(&source_name, source);
     let names = resolve::with_api(&event, &bridge.directory, api).await;
     let routed = pipeline::route_with(bridge, &event, &names);
-    let deliveries = pipeline::deliveries(&event, &routed);
+    let received_at = now_millis();
+    let deliveries = pipeline::deliveries(&event, &routed, bridge, received_at);
     let channels: Vec<String> = deliveries.iter().map(|d| d.channel.clone()).collect();
     let stored = NewEvent {
         source: source_name.clone(),
         event_id: event.id.clone(),
-        received_at: now_millis(),
+        received_at,
         content_type: headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned),
         headers: headers_json(&headers),
         body: verified.body().to_vec(),
     };
-    let answer = match shared.store.accept(stored, deliveries).await? {
+    let (answer, coalesced) = match shared.store.accept(stored, deliveries).await? {
         Accepted::Duplicate => {
             tracing::info!(source = %source_name, event_id = %event.id, "duplicate: already accepted");
             let answer = json!({ "status": "duplicate", "event_id": event.id, "messages": 0 });
@@ -121,7 +122,7 @@ async fn handle(
                 response: (StatusCode::OK, Json(answer)).into_response(),
             });
         }
-        Accepted::Inserted { deliveries } => deliveries,
+        Accepted::Inserted { deliveries, coalesced } => (deliveries, coalesced),
     };
     // Counted once stored: a duplicate matched nothing new.
     shared.metrics.routed(&routed);
@@ -129,12 +130,15 @@ async fn handle(
         shared.wakers.wake(channel);
     }
     tracing::info!(source = %source_name, event_id = %event.id, changes = event.changes.len(), messages = answer, "accepted");
-    let answer = json!({
+    let mut answer = json!({
         "status": "accepted",
         "event_id": event.id,
         "changes": event.changes.len(),
         "messages": answer,
     });
+    if coalesced > 0 {
+        answer["coalesced"] = json!(coalesced);
+    }
     Ok(Handled { outcome: "accepted", response: (StatusCode::ACCEPTED, Json(answer)).into_response() })
 }
 

@@ -110,6 +110,55 @@ fn integration(event: &Event) -> Option<&'static str> {
     })
 }
 
+/// One context for a burst of changes to one entity (`coalesce`): the latest
+/// change's, with every part's change list merged in order. A field that
+/// changed several times reads as a chain: `Started → Review → Done`.
+pub fn merge_burst(parts: &[Value]) -> Value {
+    let mut merged = parts.last().cloned().unwrap_or(Value::Null);
+    let mut list: Vec<Value> = Vec::new();
+    for entry in parts.iter().flat_map(|part| part["change_list"].as_array().cloned().unwrap_or_default()) {
+        let same =
+            list.iter_mut().find(|seen| seen["field"] == entry["field"] && seen["kind"] == entry["kind"]);
+        match (same, entry["kind"].as_str()) {
+            (Some(seen), Some("value")) => {
+                let chained = format!(
+                    "{} → {}",
+                    seen["new"].as_str().unwrap_or(""),
+                    entry["new"].as_str().unwrap_or("")
+                );
+                seen["new"] = Value::String(chained);
+            }
+            (Some(seen), Some("set")) => {
+                for key in ["adds", "removes"] {
+                    let joined: Vec<&str> = [seen[key].as_str(), entry[key].as_str()]
+                        .into_iter()
+                        .flatten()
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    seen[key] = Value::String(joined.join(", "));
+                }
+                for key in ["people_added", "people_removed"] {
+                    if let (Some(seen_people), Some(more)) =
+                        (seen[key].as_array().cloned(), entry[key].as_array())
+                    {
+                        seen[key] =
+                            Value::Array(seen_people.into_iter().chain(more.iter().cloned()).collect());
+                    }
+                }
+            }
+            (Some(_), _) => {}
+            (None, _) => list.push(entry),
+        }
+    }
+    if parts.first().is_some_and(|first| first["kind"] == "create") {
+        merged["kind"] = json!("create");
+        merged["action_text"] = parts[0]["action_text"].clone();
+    }
+    merged["change_list"] = Value::Array(list);
+    merged["burst"] = json!(parts.len());
+    merged
+}
+
 /// A tracker member as templates see them: `name`, and the chat ids the
 /// `mention` helper needs.
 fn person(names: &Names, id: &str) -> Value {

@@ -12,7 +12,7 @@ use std::path::Path;
 use handlebars::Handlebars;
 use serde_json::{Map, Value};
 
-pub use context::{context, Subject};
+pub use context::{context, merge_burst, Subject};
 pub use escape::{discord as escape_discord, slack as escape_slack};
 
 use crate::config::{ChannelKind, ConfigError};

@@ -16,6 +16,7 @@ pub struct Rule {
     pub send: Vec<String>,
     pub template: Option<String>,
     pub stop: bool,
+    pub coalesce: Option<std::time::Duration>,
 }
 
 /// A `when:` block: every matcher it sets must hold; an empty one matches all.
@@ -45,6 +46,7 @@ impl Rule {
             send: config.send.clone(),
             template: config.template.clone(),
             stop: config.stop,
+            coalesce: config.coalesce.map(|window| window.0),
         }
     }
 }

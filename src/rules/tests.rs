@@ -93,6 +93,7 @@ fn rules_fire_in_order_and_stop_ends_the_list() {
         send: vec!["c".into()],
         template: None,
         stop,
+        coalesce: None,
     };
     let rules = vec![rule("first", false), rule("second", true), rule("third", false)];
     let fired: Vec<_> =

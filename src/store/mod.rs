@@ -60,12 +60,38 @@ pub struct NewDelivery {
     pub channel: String,
     /// The exact JSON body, rendered once when queued.
     pub body: String,
+    /// Set when the message may join a burst of changes to the same entity.
+    pub coalesce: Option<Coalesce>,
+}
+
+/// How a message joins a burst: the burst's key, how long the first message
+/// of a burst is held, this change's part, and how to render a whole burst.
+#[derive(Clone)]
+pub struct Coalesce {
+    /// Channel, rule and entity: changes with the same key form one burst.
+    pub key: String,
+    /// A new burst is held until then; joining one never extends it.
+    pub hold_until: Millis,
+    /// This change's template context.
+    pub part: serde_json::Value,
+    /// Renders the body for all parts so far, oldest first.
+    pub render: Arc<RenderBurst>,
+}
+
+/// Renders a burst's message from its parts (`None` if the template failed).
+pub type RenderBurst = dyn Fn(&[serde_json::Value]) -> Option<String> + Send + Sync;
+
+impl std::fmt::Debug for Coalesce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coalesce").field("key", &self.key).field("hold_until", &self.hold_until).finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepted {
-    /// Stored with this many deliveries, all committed.
-    Inserted { deliveries: usize },
+    /// Stored with this many new deliveries, and this many changes added to
+    /// bursts already waiting, all committed.
+    Inserted { deliveries: usize, coalesced: usize },
     /// This source already sent an event with this id; nothing was stored.
     Duplicate,
 }

@@ -49,6 +49,12 @@ const MIGRATIONS: &[&str] = &[
         reason          TEXT NOT NULL,
         paused_at       INTEGER NOT NULL
     );",
+    // 2: coalescing. A held delivery collects the changes of one burst in
+    // `parts` until `held_until`.
+    "ALTER TABLE deliveries ADD COLUMN coalesce_key TEXT;
+    ALTER TABLE deliveries ADD COLUMN held_until INTEGER;
+    ALTER TABLE deliveries ADD COLUMN parts TEXT;
+    CREATE INDEX deliveries_by_coalesce_key ON deliveries (coalesce_key, status);",
 ];
 
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {

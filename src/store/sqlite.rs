@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::schema::migrate;
@@ -110,6 +111,38 @@ impl SqliteStore {
     }
 }
 
+/// Adds a change to the burst waiting under its key, if one is still held;
+/// re-renders the burst's message with every part. False when there is none.
+fn join_burst(
+    transaction: &Transaction,
+    burst: &super::Coalesce,
+    now: super::Millis,
+) -> rusqlite::Result<bool> {
+    let open: Option<(i64, String)> = transaction
+        .prepare_cached(
+            "SELECT id, parts FROM deliveries
+             WHERE coalesce_key = ?1 AND status = 'pending' AND attempts = 0 AND held_until > ?2
+             ORDER BY id LIMIT 1",
+        )?
+        .query_row(params![burst.key, now], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((id, parts)) = open else { return Ok(false) };
+    let mut parts: Vec<Value> = serde_json::from_str(&parts).unwrap_or_default();
+    parts.push(burst.part.clone());
+    let parts_text = Value::Array(parts.clone()).to_string();
+    match (burst.render)(&parts) {
+        Some(body) => transaction.execute(
+            "UPDATE deliveries SET parts = ?2, body = ?3 WHERE id = ?1",
+            params![id, parts_text, body],
+        )?,
+        // The burst's template failed: keep the message as it was, and the part.
+        None => {
+            transaction.execute("UPDATE deliveries SET parts = ?2 WHERE id = ?1", params![id, parts_text])?
+        }
+    };
+    Ok(true)
+}
+
 fn writer_loop(mut connection: Connection, queue: mpsc::Receiver<Operation>, max_batch: usize) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -183,22 +216,39 @@ impl Store for SqliteStore {
                 return Ok(Accepted::Duplicate);
             }
             let seq = transaction.last_insert_rowid();
-            let mut insert = transaction.prepare_cached(
-                "INSERT INTO deliveries (event_seq, change_index, rule, channel, body, status,
-                                         next_attempt_at, queued_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)",
-            )?;
+            let mut inserted = 0;
+            let mut coalesced = 0;
             for delivery in &deliveries {
-                insert.execute(params![
-                    seq,
-                    delivery.change_index as i64,
-                    delivery.rule,
-                    delivery.channel,
-                    delivery.body,
-                    event.received_at
-                ])?;
+                if let Some(burst) = &delivery.coalesce {
+                    if join_burst(transaction, burst, event.received_at)? {
+                        coalesced += 1;
+                        continue;
+                    }
+                }
+                let (key, held_until, parts) = match &delivery.coalesce {
+                    Some(burst) => (Some(&burst.key), Some(burst.hold_until), Some(Value::Array(vec![burst.part.clone()]).to_string())),
+                    None => (None, None, None),
+                };
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO deliveries (event_seq, change_index, rule, channel, body, status,
+                                                 next_attempt_at, queued_at, created_at, coalesce_key, held_until, parts)
+                         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6, ?7, ?8, ?9)",
+                    )?
+                    .execute(params![
+                        seq,
+                        delivery.change_index as i64,
+                        delivery.rule,
+                        delivery.channel,
+                        delivery.body,
+                        event.received_at,
+                        key,
+                        held_until,
+                        parts
+                    ])?;
+                inserted += 1;
             }
-            Ok(Accepted::Inserted { deliveries: deliveries.len() })
+            Ok(Accepted::Inserted { deliveries: inserted, coalesced })
         })
     }
 
@@ -208,9 +258,11 @@ impl Store for SqliteStore {
             transaction
                 .prepare_cached(&format!(
                     "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
-                     WHERE d.channel = ?1 AND d.status = 'pending' ORDER BY d.id LIMIT 1"
+                     WHERE d.channel = ?1 AND d.status = 'pending'
+                       AND (d.held_until IS NULL OR d.held_until <= ?2)
+                     ORDER BY d.id LIMIT 1"
                 ))?
-                .query_row(params![channel], delivery_from_row)
+                .query_row(params![channel, now_millis()], delivery_from_row)
                 .optional()
         })
     }

@@ -42,6 +42,7 @@ fn message(channel: &str, text: &str) -> NewDelivery {
         rule: "r".into(),
         channel: channel.into(),
         body: format!(r#"{{"text":"{text}"}}"#),
+        coalesce: None,
     }
 }
 
@@ -54,7 +55,7 @@ async fn an_event_and_its_deliveries_are_stored_once() {
     for (name, store, _) in backends() {
         let first =
             store.accept(event("e1", 1000), vec![message("a", "one"), message("b", "two")]).await.unwrap();
-        assert_eq!(first, Accepted::Inserted { deliveries: 2 }, "{name}");
+        assert_eq!(first, Accepted::Inserted { deliveries: 2, coalesced: 0 }, "{name}");
         let again = store.accept(event("e1", 2000), vec![message("a", "three")]).await.unwrap();
         assert_eq!(again, Accepted::Duplicate, "{name}");
         let all = store.deliveries(DeliveryFilter { limit: 10, ..Default::default() }).await.unwrap();
@@ -163,7 +164,10 @@ async fn concurrent_accepts_are_all_committed() {
             })
             .collect();
         for task in tasks {
-            assert!(matches!(task.await.unwrap(), Ok(Accepted::Inserted { deliveries: 1 })), "{name}");
+            assert!(
+                matches!(task.await.unwrap(), Ok(Accepted::Inserted { deliveries: 1, coalesced: 0 })),
+                "{name}"
+            );
         }
         let all = store.deliveries(DeliveryFilter { limit: 0, ..Default::default() }).await.unwrap();
         assert_eq!(all.len(), 200, "{name}");

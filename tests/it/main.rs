@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod coalescing;
 mod delivery;
 mod durability;
 mod messages;
