@@ -37,6 +37,9 @@ enum Command {
         /// A header the sender would send, e.g. -H 'X-GitHub-Event: issues'.
         #[arg(long = "header", short = 'H')]
         headers: Vec<String>,
+        /// Print JSON (as the admin API's preview answers) instead of text.
+        #[arg(long)]
+        json: bool,
         /// The event's JSON body.
         event: PathBuf,
     },
@@ -99,8 +102,8 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Preview { source, headers, event } => {
-            cli::preview::preview(&bridge, &source, &headers, &event)
+        Command::Preview { source, headers, event, json } => {
+            cli::preview::preview(&bridge, &source, &headers, &event, json)
         }
         Command::Deliveries { status, channel, limit } => with_store(&bridge, |store| async move {
             cli::deliveries::list(store, status.as_deref(), channel, limit).await

@@ -3,12 +3,17 @@
 
 use serde_json::Value;
 
-use crate::normalize::Event;
+use crate::normalize::{decode, normalize, BodyFormat, Event, Normalized};
+use crate::verify::Verified;
 use crate::render::{context, RenderError, Subject, DEFAULT_TEMPLATE};
 use crate::resolve::{resolve, Names};
 use crate::rules::matching;
 use crate::sinks::compose;
 use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use serde_json::json;
 
 use crate::render::merge_burst;
 use crate::store::{Coalesce, Millis, NewDelivery, RenderBurst};
@@ -124,6 +129,51 @@ pub fn deliveries(event: &Event, routed: &[Routed], bridge: &Arc<Bridge>, now: M
             }
         })
         .collect()
+}
+
+/// Normalizes and routes a body without sending or storing anything: the
+/// changes, and for each the rules that match and the exact body each channel
+/// would get. The admin API's preview, `preview --json`, and stored events.
+pub fn preview(bridge: &Bridge, source_name: &str, headers: &HeaderMap, body: Bytes) -> Result<Value, String> {
+    let source =
+        bridge.config.sources.get(source_name).ok_or_else(|| format!("no source named `{source_name}`"))?;
+    let format = match headers.get("content-type").and_then(|v| v.to_str().ok()) {
+        Some(kind) if kind.starts_with("application/x-www-form-urlencoded") => BodyFormat::Form,
+        _ => BodyFormat::Json,
+    };
+    // The admin's own request, or a body this bridge verified when it arrived.
+    let verified = Verified::local_file(body);
+    let payload = decode(&verified, format).map_err(|failure| failure.to_string())?;
+    let event =
+        match normalize(source_name, source, headers, &verified, payload).map_err(|f| f.to_string())? {
+            Normalized::Ping => return Ok(json!({ "ping": true })),
+            Normalized::Event(event) => event,
+        };
+    let routed = route(bridge, &event);
+    let changes: Vec<Value> = event
+        .changes
+        .iter()
+        .enumerate()
+        .map(|(index, change)| {
+            let routes: Vec<Value> = routed
+                .iter()
+                .filter(|r| r.change == index)
+                .map(|r| {
+                    let mut shown = json!({ "rule": r.rule, "channel": r.channel, "template": r.template });
+                    match &r.outcome {
+                        RouteOutcome::Message(body) => shown["body"] = body.clone(),
+                        RouteOutcome::Silent => shown["silent"] = Value::Bool(true),
+                        RouteOutcome::Failed(failure) => shown["error"] = Value::String(failure.to_string()),
+                    }
+                    shown
+                })
+                .collect();
+            let mut shown = serde_json::to_value(change).expect("changes serialize");
+            shown["routes"] = Value::Array(routes);
+            shown
+        })
+        .collect();
+    Ok(json!({ "event_id": event.id, "actor": event.actor, "changes": changes }))
 }
 
 /// Renders a whole burst: the parts' contexts merged into one, through the

@@ -10,12 +10,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::normalize::{decode, normalize, BodyFormat, Normalized};
-use crate::pipeline::{route, RouteOutcome};
 use crate::render::Draft;
 use crate::sinks::{self, SendOutcome};
 use crate::store::{parse_since, Delivery, DeliveryFilter, DeliveryStatus, Replay, StoredEvent};
-use crate::verify::Verified;
 use crate::{Bridge, Shared};
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -147,7 +144,7 @@ fn stored_event_json(bridge: &Bridge, stored: &StoredEvent, deliveries: &[Delive
         .into_iter()
         .filter_map(|(name, value)| Some((name.parse().ok()?, value.as_str()?.parse().ok()?)))
         .collect();
-    let analysis = analyse(bridge, &stored.source, &headers, stored.body.clone().into());
+    let analysis = crate::pipeline::preview(bridge, &stored.source, &headers, stored.body.clone().into());
     json!({
         "source": stored.source,
         "event_id": stored.event_id,
@@ -157,50 +154,6 @@ fn stored_event_json(bridge: &Bridge, stored: &StoredEvent, deliveries: &[Delive
         "analysis": analysis.unwrap_or_else(|message| json!({ "error": message })),
         "deliveries": deliveries.iter().filter(|d| d.source == stored.source).map(delivery_json).collect::<Vec<_>>(),
     })
-}
-
-/// Normalizes and routes a body without sending or storing anything: the
-/// changes, and for each the rules that match and what each channel would get.
-fn analyse(bridge: &Bridge, source_name: &str, headers: &HeaderMap, body: Bytes) -> Result<Value, String> {
-    let source =
-        bridge.config.sources.get(source_name).ok_or_else(|| format!("no source named `{source_name}`"))?;
-    let format = match headers.get("content-type").and_then(|v| v.to_str().ok()) {
-        Some(kind) if kind.starts_with("application/x-www-form-urlencoded") => BodyFormat::Form,
-        _ => BodyFormat::Json,
-    };
-    // The admin's own request, or a body this bridge verified when it arrived.
-    let verified = Verified::local_file(body);
-    let payload = decode(&verified, format).map_err(|failure| failure.to_string())?;
-    let event =
-        match normalize(source_name, source, headers, &verified, payload).map_err(|f| f.to_string())? {
-            Normalized::Ping => return Ok(json!({ "ping": true })),
-            Normalized::Event(event) => event,
-        };
-    let routed = route(bridge, &event);
-    let changes: Vec<Value> = event
-        .changes
-        .iter()
-        .enumerate()
-        .map(|(index, change)| {
-            let routes: Vec<Value> = routed
-                .iter()
-                .filter(|r| r.change == index)
-                .map(|r| {
-                    let mut shown = json!({ "rule": r.rule, "channel": r.channel, "template": r.template });
-                    match &r.outcome {
-                        RouteOutcome::Message(body) => shown["body"] = body.clone(),
-                        RouteOutcome::Silent => shown["silent"] = Value::Bool(true),
-                        RouteOutcome::Failed(failure) => shown["error"] = Value::String(failure.to_string()),
-                    }
-                    shown
-                })
-                .collect();
-            let mut shown = serde_json::to_value(change).expect("changes serialize");
-            shown["routes"] = Value::Array(routes);
-            shown
-        })
-        .collect();
-    Ok(json!({ "event_id": event.id, "actor": event.actor, "changes": changes }))
 }
 
 #[derive(Deserialize)]
@@ -220,7 +173,7 @@ pub async fn preview(
     if !bridge.config.sources.contains_key(&query.source) {
         return error(StatusCode::NOT_FOUND, format!("no source named `{}`", query.source));
     }
-    match analyse(&bridge, &query.source, &headers, body) {
+    match crate::pipeline::preview(&bridge, &query.source, &headers, body) {
         Ok(analysis) => Json(analysis).into_response(),
         Err(message) => error(StatusCode::BAD_REQUEST, message),
     }

@@ -15,6 +15,7 @@ pub fn preview(
     source_name: &str,
     raw_headers: &[String],
     path: &Path,
+    json: bool,
 ) -> anyhow::Result<()> {
     let Some(source) = bridge.config.sources.get(source_name) else {
         let known: Vec<&str> = bridge.config.sources.keys().map(String::as_str).collect();
@@ -30,6 +31,12 @@ pub fn preview(
         );
     }
     let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if json {
+        let preview = storybridge::pipeline::preview(bridge, source_name, &headers, body.into())
+            .map_err(|message| anyhow::anyhow!(message))?;
+        println!("{}", serde_json::to_string_pretty(&preview)?);
+        return Ok(());
+    }
     // The file is the admin's own: there is no signature to check.
     let verified = Verified::local_file(body.into());
     let payload = decode(&verified, BodyFormat::Json)?;
