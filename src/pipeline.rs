@@ -4,11 +4,11 @@
 use serde_json::Value;
 
 use crate::normalize::{decode, normalize, BodyFormat, Event, Normalized};
-use crate::verify::Verified;
 use crate::render::{context, RenderError, Subject, DEFAULT_TEMPLATE};
 use crate::resolve::{resolve, Names};
 use crate::rules::matching;
 use crate::sinks::compose;
+use crate::verify::Verified;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
@@ -65,6 +65,7 @@ pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> 
                     rule: &rule.name,
                     channel: channel_name,
                     mentions: channel.mentions,
+                    platform: channel.kind,
                 };
                 let context = context(&subject);
                 let outcome = match bridge.templates.render(template, channel.kind, &context) {
@@ -134,7 +135,12 @@ pub fn deliveries(event: &Event, routed: &[Routed], bridge: &Arc<Bridge>, now: M
 /// Normalizes and routes a body without sending or storing anything: the
 /// changes, and for each the rules that match and the exact body each channel
 /// would get. The admin API's preview, `preview --json`, and stored events.
-pub fn preview(bridge: &Bridge, source_name: &str, headers: &HeaderMap, body: Bytes) -> Result<Value, String> {
+pub fn preview(
+    bridge: &Bridge,
+    source_name: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Value, String> {
     let source =
         bridge.config.sources.get(source_name).ok_or_else(|| format!("no source named `{source_name}`"))?;
     let format = match headers.get("content-type").and_then(|v| v.to_str().ok()) {
@@ -416,5 +422,61 @@ rules:
                 assert_eq!(section.matches('<').count(), section.matches('>').count(), "{section}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod mention_tests {
+    use axum::http::HeaderMap;
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::{load_str, ConfigOrigin};
+    use crate::normalize::{normalize, Normalized};
+    use crate::verify::Verified;
+
+    #[test]
+    fn a_persons_mention_pings_only_where_the_channel_allows_it() {
+        let dir = std::env::temp_dir().join(format!("storybridge-mention-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("who.hbs"), "{{{actor.mention}}} / {{mention actor}}").unwrap();
+        let yaml = r#"
+templates: "."
+sources:
+  shortcut: { kind: shortcut, allow_unsigned: true }
+channels:
+  loud: { kind: discord, url: "https://discord.com/api/webhooks/1/x", mentions: true, template: who }
+  quiet: { kind: slack, url: "https://hooks.slack.com/services/T/B/x", template: who }
+people:
+  u1: { name: "Ada <!channel>", slack: U024ADA, discord: "42" }
+rules:
+  - { name: all, when: {}, send: [loud, quiet] }
+"#;
+        let origin = ConfigOrigin { name: "t.yaml".into(), base_dir: dir };
+        let bridge = Bridge::build(load_str(yaml, &origin, &|_| None).unwrap(), origin).unwrap();
+        let body =
+            br#"{"id":"e","member_id":"u1","actions":[{"id":1,"entity_type":"story","action":"update"}]}"#;
+        let verified = Verified::local_file(body.to_vec().into());
+        let source = &bridge.config.sources["shortcut"];
+        let payload = serde_json::from_slice(body).unwrap();
+        let Ok(Normalized::Event(event)) =
+            normalize("shortcut", source, &HeaderMap::new(), &verified, payload)
+        else {
+            panic!("normalizes");
+        };
+        let bodies: Vec<Value> = route(&bridge, &event)
+            .into_iter()
+            .map(|r| match r.outcome {
+                RouteOutcome::Message(body) => body,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(bodies[0]["content"], json!("<@42> / <@42>"));
+        assert_eq!(bodies[0]["allowed_mentions"], json!({"parse": [], "users": ["42"]}));
+        assert_eq!(
+            bodies[1]["text"],
+            json!("Ada &lt;!channel&gt; / Ada &lt;!channel&gt;"),
+            "no mentions on quiet"
+        );
     }
 }

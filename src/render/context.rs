@@ -5,6 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::config::ChannelKind;
 use crate::normalize::{id_text, Change, Delta, Event, FieldChange};
 use crate::resolve::Names;
 
@@ -53,10 +54,13 @@ pub struct Subject<'a> {
     pub channel: &'a str,
     /// The channel lets messages mention people (`mentions: true`).
     pub mentions: bool,
+    pub platform: crate::config::ChannelKind,
 }
 
 pub fn context(subject: &Subject) -> Value {
-    let Subject { event, change, names, rule, channel, mentions } = subject;
+    let Subject { event, change, names, rule, channel, mentions, platform } = subject;
+    let person = |id: &str| person(names, id, *platform, *mentions);
+    let people = |ids: &[String]| ids.iter().map(|id| person(id)).collect::<Vec<_>>();
     let kind = kind(event, change);
     let text = attribute_text(change, "text").or_else(|| attribute_text(change, "description"));
     json!({
@@ -76,11 +80,11 @@ pub fn context(subject: &Subject) -> Value {
         "name": change.name,
         "url": change.url,
         "primary": change.primary,
-        "actor": actor(event, names),
-        "owners": people(names, &ids_in(change, "owner_ids", true)),
-        "owners_added": people(names, &ids_in(change, "owner_ids", false)),
-        "requester": ids_in(change, "requested_by_id", true).first().map(|id| person(names, id)),
-        "author": ids_in(change, "author_id", true).first().or(ids_in(change, "person_id", true).first()).map(|id| person(names, id)),
+        "actor": actor(event, names, *platform, *mentions),
+        "owners": people(&ids_in(change, "owner_ids", true)),
+        "owners_added": people(&ids_in(change, "owner_ids", false)),
+        "requester": ids_in(change, "requested_by_id", true).first().map(|id| person(id)),
+        "author": ids_in(change, "author_id", true).first().or(ids_in(change, "person_id", true).first()).map(|id| person(id)),
         "mentions": mentions,
         "parent": change.parent,
         "text": text,
@@ -88,7 +92,7 @@ pub fn context(subject: &Subject) -> Value {
         "attributes": change.attributes,
         "comment_text": comment_alongside(event, change),
         "changes": changes_by_field(change, names),
-        "change_list": change_list(change, kind, names),
+        "change_list": change_list(change, kind, names, *platform, *mentions),
         "subject": card_subject(change),
         "facts": facts(event, change, names),
         "color": color(kind, change, names),
@@ -159,29 +163,43 @@ pub fn merge_burst(parts: &[Value]) -> Value {
     merged
 }
 
-/// A tracker member as templates see them: `name`, and the chat ids the
-/// `mention` helper needs.
-fn person(names: &Names, id: &str) -> Value {
+/// A tracker member as templates see them: `name`, the chat ids the `mention`
+/// helper needs, and `mention` itself, ready for `{{{…}}}` in a text template
+/// (escaped for the platform unless it is a real mention).
+fn person(names: &Names, id: &str, platform: ChannelKind, mentions: bool) -> Value {
     let configured = names.person(id);
+    let name = names.entity("member", id).unwrap_or(id);
+    let chat_id = configured.and_then(|p| match platform {
+        ChannelKind::Slack => p.slack.clone(),
+        ChannelKind::Discord => p.discord.clone(),
+        ChannelKind::Console => None,
+    });
+    let mention = match chat_id {
+        Some(chat_id) if mentions && chat_id.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            format!("<@{chat_id}>")
+        }
+        _ => crate::render::escape::for_platform(platform, name),
+    };
     json!({
         "id": id,
-        "name": names.entity("member", id).unwrap_or(id),
+        "name": name,
+        "mention": mention,
         "email": configured.and_then(|p| p.email.clone()),
         "slack": configured.and_then(|p| p.slack.clone()),
         "discord": configured.and_then(|p| p.discord.clone()),
     })
 }
 
-fn people(names: &Names, ids: &[String]) -> Vec<Value> {
-    ids.iter().map(|id| person(names, id)).collect()
-}
-
-fn actor(event: &Event, names: &Names) -> Value {
+fn actor(event: &Event, names: &Names, platform: ChannelKind, mentions: bool) -> Value {
     let mut actor = match &event.actor.id {
-        Some(id) => person(names, id),
+        Some(id) => person(names, id, platform, mentions),
         None => json!({ "id": null }),
     };
-    actor["name"] = json!(names.actor().or_else(|| integration(event)).unwrap_or("Someone"));
+    let name = names.actor().or_else(|| integration(event)).unwrap_or("Someone");
+    if actor["mention"].as_str().is_none_or(|mention| !mention.starts_with("<@")) {
+        actor["mention"] = json!(crate::render::escape::for_platform(platform, name));
+    }
+    actor["name"] = json!(name);
     actor
 }
 
@@ -377,7 +395,13 @@ fn changes_by_field(change: &Change, names: &Names) -> Map<String, Value> {
 /// The changes a reader cares about, each with a label and display text. A
 /// create lists what the new entity starts with: its fields (Pivotal) or the
 /// attributes that name something (Shortcut).
-fn change_list(change: &Change, kind: &str, names: &Names) -> Vec<Value> {
+fn change_list(
+    change: &Change,
+    kind: &str,
+    names: &Names,
+    platform: ChannelKind,
+    mentions: bool,
+) -> Vec<Value> {
     let creating = kind == "create";
     let mut fields = change.fields.clone();
     if creating {
@@ -404,8 +428,11 @@ fn change_list(change: &Change, kind: &str, names: &Names) -> Vec<Value> {
                 (crate::resolve::entity_type_of_field(&f.field).as_deref(), &f.delta)
             {
                 let ids = |values: &[Value]| values.iter().filter_map(id_text).collect::<Vec<_>>();
-                entry["people_added"] = json!(people(names, &ids(adds)));
-                entry["people_removed"] = json!(people(names, &ids(removes)));
+                let people = |ids: Vec<String>| -> Vec<Value> {
+                    ids.iter().map(|id| person(names, id, platform, mentions)).collect()
+                };
+                entry["people_added"] = json!(people(ids(adds)));
+                entry["people_removed"] = json!(people(ids(removes)));
             }
             Some(entry)
         })

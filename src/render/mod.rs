@@ -3,7 +3,7 @@
 
 mod catalog;
 mod context;
-mod escape;
+pub(crate) mod escape;
 mod helpers;
 
 use std::collections::{BTreeSet, HashMap};
