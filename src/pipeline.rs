@@ -1,22 +1,19 @@
-//! normalize → resolve → rules → render, readable in one function. Ingest calls
-//! it to queue messages; `storybridge preview` calls it to show them.
+//! resolve → rules → render → compose, readable in one function (`route_with`).
+//! Ingest calls it to queue messages; `preview` and the admin API to show them.
 
-use serde_json::Value;
-
-use crate::normalize::{decode, normalize, BodyFormat, Event, Normalized};
-use crate::render::{context, RenderError, Subject, DEFAULT_TEMPLATE};
-use crate::resolve::{resolve, Names};
-use crate::rules::matching;
-use crate::sinks::compose;
-use crate::verify::Verified;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use bytes::Bytes;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::render::merge_burst;
+use crate::normalize::{decode, normalize, BodyFormat, Event, Normalized};
+use crate::render::{context, merge_burst, RenderError, Subject, DEFAULT_TEMPLATE};
+use crate::resolve::{resolve, Names};
+use crate::rules::matching;
+use crate::sinks::compose;
 use crate::store::{Coalesce, Millis, NewDelivery, RenderBurst};
+use crate::verify::Verified;
 use crate::Bridge;
 
 /// What one rule firing for one change produced for one channel.
