@@ -118,6 +118,7 @@ const EVENT_OUTCOMES: &[&str] = &[
     "bad_signature",
     "bad_request",
     "too_large",
+    "timeout",
     "unsupported_media_type",
     "store_unavailable",
 ];

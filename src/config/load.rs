@@ -21,6 +21,7 @@ pub const EMBEDDED_CONFIG: &str = include_str!("../../bridge.yaml");
 const ENV_OVERRIDABLE: &[&str] = &[
     "listen",
     "max_body_bytes",
+    "body_timeout",
     "templates",
     "storage",
     "max_age",

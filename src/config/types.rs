@@ -20,6 +20,10 @@ pub struct Config {
     pub listen: SocketAddr,
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// A body must arrive within this long (408 otherwise), so slow senders
+    /// cannot hold connections open.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout: ConfigDuration,
     /// Where events and deliveries are kept: `sqlite://FILE` (relative to the
     /// config file) or `sqlite::memory:` (tests only: nothing survives a restart).
     #[serde(default = "default_storage")]
@@ -64,6 +68,10 @@ fn default_listen() -> SocketAddr {
 
 fn default_max_body_bytes() -> usize {
     DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_body_timeout() -> ConfigDuration {
+    ConfigDuration(std::time::Duration::from_secs(10))
 }
 
 fn default_storage() -> String {

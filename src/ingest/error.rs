@@ -19,6 +19,8 @@ pub enum IngestError {
     TooLarge(usize),
     #[error("could not read the body")]
     UnreadableBody,
+    #[error("the body did not arrive in time")]
+    SlowBody,
     #[error("{0}")]
     Unauthorized(#[from] VerifyError),
     #[error(transparent)]
@@ -36,6 +38,7 @@ impl IngestError {
             IngestError::UnknownSource(_) => StatusCode::NOT_FOUND,
             IngestError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::SlowBody => StatusCode::REQUEST_TIMEOUT,
             IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             IngestError::UnreadableBody | IngestError::Decode(_) | IngestError::Normalize(_) => {
                 StatusCode::BAD_REQUEST
@@ -52,6 +55,7 @@ impl IngestError {
             IngestError::UnknownSource(_) => "unknown_source",
             IngestError::UnsupportedMediaType => "unsupported_media_type",
             IngestError::TooLarge(_) => "too_large",
+            IngestError::SlowBody => "timeout",
             IngestError::Unauthorized(_) => "bad_signature",
             IngestError::UnreadableBody | IngestError::Decode(_) | IngestError::Normalize(_) => "bad_request",
             IngestError::Store(_) => "store_unavailable",

@@ -244,3 +244,67 @@ fn generic_events_read_common_fields_and_acknowledge_pings() {
     headers.insert("x-event", "ping".parse().unwrap());
     assert!(matches!(normalize("gh", &source, &headers, &verified, json!({})), Ok(Normalized::Ping)));
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::config::{load_str, ConfigOrigin};
+    use crate::pipeline::route;
+    use crate::Bridge;
+
+    /// Keys trackers use, so generated objects often look almost like events.
+    const KEYS: &str = "(id|actions|changes|references|entity_type|action|primary_id|member_id|name|app_url|\
+                        old|new|adds|removes|kind|guid|performed_by|primary_resources|new_values|\
+                        original_values|change_type|story_id|workflow_state_id|owner_ids|label_ids|[a-z_]{1,8})";
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(5, 96, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(KEYS, inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn bridge() -> &'static Bridge {
+        static BRIDGE: std::sync::OnceLock<Bridge> = std::sync::OnceLock::new();
+        BRIDGE.get_or_init(build_bridge)
+    }
+
+    fn build_bridge() -> Bridge {
+        let yaml = "sources:\n  shortcut: { kind: shortcut, allow_unsigned: true }\n  pivotal: { kind: pivotal, allow_unsigned: true }\n\
+                    channels:\n  s: { kind: slack, url: \"https://hooks.slack.com/x\" }\n  d: { kind: discord, url: \"https://discord.com/x\" }\n\
+                    rules:\n  - { name: all, when: {}, send: [s, d] }\n";
+        let origin = ConfigOrigin { name: "t.yaml".into(), base_dir: ".".into() };
+        Bridge::build(load_str(yaml, &origin, &|_| None).unwrap(), origin).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+        /// Any JSON: normalize answers Ok or an error, and whatever it accepts
+        /// routes and renders without a panic.
+        #[test]
+        fn normalize_and_route_never_panic(payload in json()) {
+            let bridge = bridge();
+            for source in ["shortcut", "pivotal"] {
+                let body = payload.to_string().into_bytes();
+                let verified = Verified::local_file(body.into());
+                let config = &bridge.config.sources[source];
+                if let Ok(Normalized::Event(event)) = normalize(source, config, &HeaderMap::new(), &verified, payload.clone()) {
+                    let _ = route(bridge, &event);
+                }
+            }
+        }
+    }
+}

@@ -80,3 +80,50 @@ mod tests {
         assert_eq!(json_string_content("a \"b\"\n"), "a \\\"b\\\"\\n");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Strings full of what an attacker would put in a story title.
+    fn hostile() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                Just("<!channel>".to_owned()),
+                Just("<!here>".to_owned()),
+                Just("<!everyone>".to_owned()),
+                Just("<@U024BE7LH>".to_owned()),
+                Just("<@&123>".to_owned()),
+                Just("<https://evil.example|click>".to_owned()),
+                Just("@everyone".to_owned()),
+                Just("@here".to_owned()),
+                Just("[x](https://evil.example)".to_owned()),
+                ".{0,6}".prop_map(|s| s),
+            ],
+            0..12,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn slack_text_never_keeps_a_control_sequence(text in hostile()) {
+            let escaped = slack(&text);
+            prop_assert!(!escaped.contains('<') && !escaped.contains('>'), "{escaped}");
+        }
+
+        #[test]
+        fn discord_text_never_keeps_a_mention_or_a_masked_link(text in hostile()) {
+            let escaped = discord(&text);
+            prop_assert!(!escaped.contains("@everyone") && !escaped.contains("@here"), "{escaped}");
+            // Every `<` and `[` is escaped with a backslash.
+            for (index, c) in escaped.char_indices() {
+                if c == '<' || c == '[' {
+                    prop_assert!(escaped[..index].ends_with('\\'), "{escaped}");
+                }
+            }
+        }
+    }
+}

@@ -181,10 +181,17 @@ fn truncate_keeping_links(text: &str, limit: usize, links: Links) -> String {
     let prefix = &text[..cut];
     match links {
         Links::Slack => {
-            if let Some(open) = prefix.rfind('<') {
-                if prefix[open..].find('>').is_none() {
-                    cut = open;
+            // The first `<` not closed before the cut starts the link it would split.
+            let mut open = None;
+            for (index, c) in prefix.char_indices() {
+                match c {
+                    '<' if open.is_none() => open = Some(index),
+                    '>' => open = None,
+                    _ => {}
                 }
+            }
+            if let Some(open) = open {
+                cut = open;
             }
         }
         Links::Markdown => {
@@ -226,6 +233,15 @@ mod tests {
         assert_eq!(
             truncate_keeping_links(&text, 52, Links::Slack),
             format!("{} <https://x.test/s/1|a story> t…", "a".repeat(20))
+        );
+    }
+
+    #[test]
+    fn a_cut_inside_a_link_goes_before_its_first_unclosed_bracket() {
+        assert_eq!(truncate_keeping_links("<https://x<test/a| >", 12, Links::Slack), "…");
+        assert_eq!(
+            truncate_keeping_links("ok <a|b> <https://x.test/long|label>", 20, Links::Slack),
+            "ok <a|b>…"
         );
     }
 
@@ -282,5 +298,25 @@ mod tests {
         assert_eq!(body["blocks"].as_array().unwrap().len(), SLACK_BLOCKS);
         assert_eq!(body["blocks"][0]["text"]["text"].as_str().unwrap().chars().count(), SLACK_HEADER);
         assert_eq!(body["blocks"][1]["text"]["text"].as_str().unwrap().chars().count(), SLACK_SECTION_TEXT);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn a_cut_never_exceeds_its_limit_nor_splits_a_link(
+            // Slack text has no stray `<`: tracker text is escaped before it gets here.
+            text in "([a-zé日🎉 ]{0,8}(<https://x\\.test/[a-z]{1,5}\\|[a-z ]{1,5}>)?){0,20}",
+            limit in 1usize..120,
+        ) {
+            let cut = truncate_keeping_links(&text, limit, Links::Slack);
+            prop_assert!(cut.chars().count() <= limit, "{cut}");
+            prop_assert_eq!(cut.matches('<').count(), cut.matches('>').count(), "{}", cut);
+        }
     }
 }

@@ -130,3 +130,82 @@ async fn a_form_body_without_a_payload_field_is_a_bad_request() {
         json!({"error": "form body has no `payload` field (send JSON with Content-Type: application/json)"})
     );
 }
+
+#[tokio::test]
+async fn a_body_that_trickles_in_too_slowly_gets_408_and_frees_the_connection() {
+    let sink = FakeSink::start().await;
+    let yaml = format!("body_timeout: 1s\n{}", crate::support::app::config_with(NO_RULES));
+    let app = crate::support::app::spawn_with_storage(&sink.base(), &yaml, None).await;
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let head = "POST /hooks/shortcut HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"id\":";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = vec![0; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "after {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn repeated_signature_headers_pass_only_with_a_valid_one_and_huge_headers_are_refused() {
+    let sink = FakeSink::start().await;
+    let app = spawn_app(&sink, NO_RULES).await;
+    let body = fixture("shortcut/zulip_story_create.json");
+    let post = |signatures: Vec<String>| {
+        let mut request =
+            app.http.post(app.url("/hooks/shortcut")).header("content-type", "application/json");
+        for signature in signatures {
+            request = request.header("payload-signature", signature);
+        }
+        request.body(body.clone()).send()
+    };
+    let good = sign_hex(SHORTCUT_SECRET, &body);
+    let bad = sign_hex("guess", &body);
+    assert_eq!(post(vec![bad.clone(), bad.clone()]).await.unwrap().status(), 401);
+    assert_eq!(post(vec![bad, good]).await.unwrap().status(), 202);
+
+    let huge = "a".repeat(512 * 1024);
+    let refused =
+        app.http.post(app.url("/hooks/shortcut")).header("x-padding", huge).body(body.clone()).send().await;
+    match refused {
+        Ok(response) => assert_eq!(response.status(), 431),
+        Err(error) => assert!(error.is_request() || error.is_connect() || error.is_body(), "{error}"),
+    }
+    assert_eq!(
+        app.post_shortcut(&fixture("shortcut/zulip_story_delete.json")).await.status(),
+        202,
+        "still serving"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_connections_are_all_answered() {
+    let sink = FakeSink::start().await;
+    let app = spawn_app(&sink, NO_RULES).await;
+    let tasks: Vec<_> = (0..1000)
+        .map(|n| {
+            let url = app.url("/hooks/shortcut");
+            tokio::spawn(async move {
+                // A client of its own: a connection of its own.
+                let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+                let body = format!(
+                    r#"{{"id":"conn-{n}","actions":[{{"id":{n},"entity_type":"story","action":"update"}}]}}"#
+                );
+                let signature = sign_hex(SHORTCUT_SECRET, body.as_bytes());
+                let response =
+                    client.post(url).header("payload-signature", signature).body(body).send().await;
+                response.map(|r| r.status().as_u16()).unwrap_or(0)
+            })
+        })
+        .collect();
+    let mut statuses = std::collections::HashMap::new();
+    for task in tasks {
+        *statuses.entry(task.await.unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(statuses.get(&202), Some(&1000), "{statuses:?}");
+    assert_eq!(app.post_shortcut(&fixture("shortcut/zulip_story_delete.json")).await.status(), 202);
+}
