@@ -64,19 +64,35 @@ impl Reloader {
     }
 }
 
-/// Reloads on file changes and SIGHUP until `stopped`.
-pub async fn watch_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+/// Arms the file watch now, before the server answers anything, and returns
+/// the loop that reloads on file changes and SIGHUP until `stopped`.
+pub fn watch_loop(
+    shared: Arc<Shared>,
+    stopped: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let (changed, changes) = mpsc::unbounded_channel::<()>();
+    let watcher = shared.reloader.as_ref().and_then(|reloader| {
+        let (config_file, templates) = reloader.watched(&shared);
+        start_watcher(&config_file, templates.as_deref(), changed.clone())
+            .inspect_err(|error| {
+                tracing::warn!(%error, "cannot watch the config; reload with SIGHUP or POST /-/reload")
+            })
+            .ok()
+    });
+    reload_loop(shared, stopped, watcher, changed, changes)
+}
+
+async fn reload_loop(
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+    watcher: Option<notify::RecommendedWatcher>,
+    changed: mpsc::UnboundedSender<()>,
+    mut changes: mpsc::UnboundedReceiver<()>,
+) {
     let Some(reloader) = shared.reloader.as_ref() else { return };
-    let (changed, mut changes) = mpsc::unbounded_channel::<()>();
     let (config_file, mut templates) = reloader.watched(&shared);
     // Held, not read: dropping the watcher would stop the watching.
-    let mut _watcher = match start_watcher(&config_file, templates.as_deref(), changed.clone()) {
-        Ok(watcher) => Some(watcher),
-        Err(error) => {
-            tracing::warn!(%error, "cannot watch the config; reload with SIGHUP or POST /-/reload");
-            None
-        }
-    };
+    let mut _watcher = watcher;
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {

@@ -40,7 +40,14 @@ impl Default for SqliteOptions {
 }
 
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Operation = Box<dyn FnOnce(&Transaction) -> Reply + Send>;
+
+/// Work for the writer thread, and whether its writes must survive power loss.
+struct Operation {
+    /// Accepting an event must; recording an attempt need not: losing that
+    /// record costs a resend (a duplicate), never a lost message.
+    durable: bool,
+    work: Box<dyn FnOnce(&Transaction) -> Reply + Send>,
+}
 
 pub struct SqliteStore {
     operations: mpsc::Sender<Operation>,
@@ -68,9 +75,10 @@ impl SqliteStore {
     }
 
     fn start(mut connection: Connection, options: SqliteOptions) -> rusqlite::Result<Self> {
-        // WAL lets the CLI read while the server writes; synchronous=FULL fsyncs
-        // the WAL at every commit, so a 2xx survives power loss, not just a crash.
-        // Group commit is what makes FULL affordable.
+        // WAL lets the CLI read while the server writes. synchronous=FULL fsyncs
+        // the WAL at commit, so a 2xx survives power loss, not just a crash; group
+        // commit makes that affordable, and batches holding only attempt records
+        // and reads skip the fsync (see `writer_loop`).
         connection.pragma_update(None, "journal_mode", "WAL")?;
         let synchronous = if options.fsync_every_commit { "FULL" } else { "NORMAL" };
         connection.pragma_update(None, "synchronous", synchronous)?;
@@ -80,29 +88,43 @@ impl SqliteStore {
         let (operations, queue) = mpsc::channel::<Operation>();
         thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(connection, queue, options.max_batch.max(1)))
+            .spawn(move || writer_loop(connection, queue, options))
             .expect("spawning the store writer thread");
         Ok(SqliteStore { operations })
     }
 
-    /// Runs `work` on the writer thread, inside the next batch's transaction.
+    /// Runs `work` on the writer thread, inside the next batch's transaction,
+    /// committed with an fsync.
     fn run<T, F>(&self, work: F) -> StoreFuture<'_, T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction) -> rusqlite::Result<T> + Send + 'static,
     {
+        self.run_with(true, work)
+    }
+
+    /// As `run`; a batch of operations none of which is `durable` commits
+    /// without an fsync (it still survives a process crash: WAL).
+    fn run_with<T, F>(&self, durable: bool, work: F) -> StoreFuture<'_, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction) -> rusqlite::Result<T> + Send + 'static,
+    {
         let (answer, answered) = oneshot::channel();
-        let operation: Operation = Box::new(move |transaction| {
-            let result = work(transaction);
-            Box::new(move |committed| {
-                let outcome = match (result, committed) {
-                    (Err(error), _) => Err(StoreError::Query(error.to_string())),
-                    (Ok(_), Err(error)) => Err(StoreError::Commit(error)),
-                    (Ok(value), Ok(())) => Ok(value),
-                };
-                let _ = answer.send(outcome);
-            })
-        });
+        let operation = Operation {
+            durable,
+            work: Box::new(move |transaction| {
+                let result = work(transaction);
+                Box::new(move |committed| {
+                    let outcome = match (result, committed) {
+                        (Err(error), _) => Err(StoreError::Query(error.to_string())),
+                        (Ok(_), Err(error)) => Err(StoreError::Commit(error)),
+                        (Ok(value), Ok(())) => Ok(value),
+                    };
+                    let _ = answer.send(outcome);
+                })
+            }),
+        };
         let sent = self.operations.send(operation);
         Box::pin(async move {
             sent.map_err(|_| StoreError::Closed)?;
@@ -143,13 +165,23 @@ fn join_burst(
     Ok(true)
 }
 
-fn writer_loop(mut connection: Connection, queue: mpsc::Receiver<Operation>, max_batch: usize) {
+fn writer_loop(mut connection: Connection, queue: mpsc::Receiver<Operation>, options: SqliteOptions) {
+    let max_batch = options.max_batch.max(1);
+    let mut synchronous_full = options.fsync_every_commit;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
             match queue.try_recv() {
                 Ok(operation) => batch.push(operation),
                 Err(_) => break,
+            }
+        }
+        // fsync only batches that hold a write which must survive power loss.
+        let full = options.fsync_every_commit && batch.iter().any(|operation| operation.durable);
+        if full != synchronous_full {
+            let mode = if full { "FULL" } else { "NORMAL" };
+            if connection.pragma_update(None, "synchronous", mode).is_ok() {
+                synchronous_full = full;
             }
         }
         let transaction = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -161,7 +193,7 @@ fn writer_loop(mut connection: Connection, queue: mpsc::Receiver<Operation>, max
                 continue;
             }
         };
-        let replies: Vec<Reply> = batch.into_iter().map(|operation| operation(&transaction)).collect();
+        let replies: Vec<Reply> = batch.into_iter().map(|operation| (operation.work)(&transaction)).collect();
         let committed = transaction.commit().map_err(|error| error.to_string());
         if let Err(error) = &committed {
             tracing::error!(%error, "store: commit failed");
@@ -254,7 +286,7 @@ impl Store for SqliteStore {
 
     fn next_pending(&self, channel: &str) -> StoreFuture<'_, Option<Delivery>> {
         let channel = channel.to_owned();
-        self.run(move |transaction| {
+        self.run_with(false, move |transaction| {
             transaction
                 .prepare_cached(&format!(
                     "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
@@ -268,7 +300,7 @@ impl Store for SqliteStore {
     }
 
     fn finish_attempt(&self, delivery: i64, attempt: Attempt, resolution: Resolution) -> StoreFuture<'_, ()> {
-        self.run(move |transaction| {
+        self.run_with(false, move |transaction| {
             transaction.execute(
                 "INSERT INTO attempts (delivery_id, at, status, error, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![delivery, attempt.at, attempt.status, attempt.error, attempt.latency_ms],
@@ -289,7 +321,7 @@ impl Store for SqliteStore {
     }
 
     fn deliveries(&self, filter: DeliveryFilter) -> StoreFuture<'_, Vec<Delivery>> {
-        self.run(move |transaction| {
+        self.run_with(false, move |transaction| {
             let mut statement = transaction.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
                  WHERE (?1 IS NULL OR d.status = ?1) AND (?2 IS NULL OR d.channel = ?2)
@@ -306,7 +338,7 @@ impl Store for SqliteStore {
     }
 
     fn attempts(&self, delivery: i64) -> StoreFuture<'_, Vec<Attempt>> {
-        self.run(move |transaction| {
+        self.run_with(false, move |transaction| {
             let mut statement = transaction.prepare_cached(
                 "SELECT at, status, error, latency_ms FROM attempts WHERE delivery_id = ?1 ORDER BY id",
             )?;
@@ -388,7 +420,7 @@ impl Store for SqliteStore {
 
     fn channel_pause(&self, channel: &str) -> StoreFuture<'_, Option<Pause>> {
         let channel = channel.to_owned();
-        self.run(move |transaction| {
+        self.run_with(false, move |transaction| {
             transaction
                 .query_row(
                     "SELECT url_fingerprint, reason FROM channel_pauses WHERE channel = ?1",
@@ -400,11 +432,11 @@ impl Store for SqliteStore {
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {
-        self.run(|transaction| transaction.query_row("SELECT 1", [], |_| Ok(())))
+        self.run_with(false, |transaction| transaction.query_row("SELECT 1", [], |_| Ok(())))
     }
 
     fn queue_stats(&self) -> StoreFuture<'_, Vec<QueueStats>> {
-        self.run(|transaction| {
+        self.run_with(false, |transaction| {
             let mut statement = transaction.prepare_cached(
                 "SELECT channel, COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'pending' GROUP BY channel",
             )?;
@@ -417,7 +449,7 @@ impl Store for SqliteStore {
 
     fn events(&self, event_id: &str) -> StoreFuture<'_, Vec<StoredEvent>> {
         let event_id = event_id.to_owned();
-        self.run(move |transaction| {
+        self.run_with(false, move |transaction| {
             let mut statement = transaction.prepare_cached(
                 "SELECT source, event_id, received_at, content_type, headers, body FROM events
                  WHERE event_id = ?1 ORDER BY seq",

@@ -347,3 +347,34 @@ async fn with_admin_listen_the_api_is_served_only_on_its_own_listener() {
     let ready = app.http.get(format!("http://{admin}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200, "health is on both");
 }
+
+#[tokio::test]
+async fn a_config_saved_by_rename_is_reloaded_and_watched_again() {
+    let sink = FakeSink::start().await;
+    let dir = temp_dir("rename-save");
+    let file = dir.join("bridge.yaml");
+    let epics = "  - name: epics\n    when: { entity_type: epic }\n    send: [deploys]\n";
+    let app = spawn(
+        &sink.base(),
+        &config_with(epics),
+        Options { config_file: Some(file.clone()), ..Default::default() },
+    )
+    .await;
+
+    // Editors write a new file and rename it over the old one; twice, to show
+    // the watch follows the new file.
+    for (round, rule) in ["stories", "tasks"].iter().enumerate() {
+        let rules =
+            format!("{epics}  - name: {rule}\n    when: {{ entity_type: story }}\n    send: [deploys]\n");
+        let saved = dir.join(format!(".bridge.yaml.swp{round}"));
+        std::fs::write(&saved, config_with(&rules)).unwrap();
+        std::fs::rename(&saved, &file).unwrap();
+        wait_for_reloads(&app, "success", round as f64 + 1.0).await;
+    }
+    let text = metrics(&app).await;
+    assert_eq!(
+        sample(&text, "storybridge_rule_matches_total{rule=\"tasks\"}"),
+        0.0,
+        "the second save's rule is live"
+    );
+}

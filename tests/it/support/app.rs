@@ -133,14 +133,18 @@ pub async fn spawn(sink_base: &str, yaml: &str, options: Options) -> TestApp {
     let server = tokio::spawn(storybridge::serve(launch, async {
         let _ = stopped.await;
     }));
-    TestApp {
+    let app = TestApp {
         address,
         admin_address,
         store,
         http: reqwest::Client::new(),
         shutdown: Some(shutdown),
         server: Some(server),
-    }
+    };
+    // `serve` runs in a task of its own: wait until it answers, so everything it
+    // sets up first (workers, the config watch) is in place for the test.
+    app.http.get(app.url("/healthz")).send().await.expect("the bridge answers");
+    app
 }
 
 impl TestApp {
