@@ -1,5 +1,5 @@
-//! One channel's worker: claim its oldest pending message → send it → record
-//! the attempt and what it decided. Reads as those three phases.
+//! One channel's worker: claim its oldest due messages → send each in order →
+//! record the attempts and what they decided, a batch at a time.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,9 +24,14 @@ pub struct Worker {
     pace: Option<(Pace, (ChannelKind, Option<RateLimitConfig>))>,
 }
 
+/// Deliveries claimed and recorded together. It is also how many messages a
+/// SIGKILL can make the bridge send twice: sent, but not yet recorded.
+const BATCH: usize = 32;
+
 /// What the worker found to do next.
 enum Next {
-    Send(Box<Delivery>),
+    /// Due messages, oldest first.
+    Send(Vec<Delivery>),
     /// Nothing to send before this long (or a wake-up).
     Wait(Duration),
 }
@@ -38,8 +43,8 @@ impl Worker {
 
     pub async fn run_until_stopped(mut self, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
         while !*stopped.borrow() {
-            let delivery = match self.claim().await {
-                Next::Send(delivery) => delivery,
+            let batch = match self.claim().await {
+                Next::Send(batch) => batch,
                 Next::Wait(wait) => {
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
@@ -49,45 +54,75 @@ impl Worker {
                     continue;
                 }
             };
-            // The channel's config as of now: a reload may have changed its URL.
-            let Some(channel) = self.shared.bridge().config.channels.get(&self.channel).cloned() else {
+            let mut records = Vec::with_capacity(batch.len());
+            let mut channel_left = false;
+            for delivery in batch {
+                // The channel's config as of now: a reload may have changed its URL.
+                let Some(channel) = self.shared.bridge().config.channels.get(&self.channel).cloned() else {
+                    channel_left = true;
+                    break;
+                };
+                let settings = (channel.kind, channel.rate_limit);
+                if self.pace.as_ref().is_none_or(|(_, built_from)| *built_from != settings) {
+                    self.pace = Some((Pace::for_channel(&channel), settings));
+                }
+                let (pace, _) = self.pace.as_mut().expect("set above");
+                tokio::select! {
+                    _ = pace.ready() => {}
+                    _ = stopped.changed() => break,
+                }
+                // Once a send starts it finishes: cancelling it could leave Slack
+                // holding a message the store says was never sent.
+                let (attempt, answer) = self.send(&channel, &delivery).await;
+                let resolution = self.decide(&channel, &delivery, &attempt, &answer).await;
+                let gone = matches!(answer.outcome, SendOutcome::Gone { .. });
+                records.push((delivery.id, attempt, resolution));
+                // A message waiting for its retry holds back the rest of its
+                // channel; a dead webhook pauses it.
+                if matches!(resolution, Resolution::Retry { .. }) || gone {
+                    break;
+                }
+            }
+            self.flush(records).await;
+            if channel_left {
                 tracing::info!(channel = %self.channel, "channel left the config; its worker stops");
                 return;
-            };
-            let settings = (channel.kind, channel.rate_limit);
-            if self.pace.as_ref().is_none_or(|(_, built_from)| *built_from != settings) {
-                self.pace = Some((Pace::for_channel(&channel), settings));
             }
-            let (pace, _) = self.pace.as_mut().expect("set above");
-            tokio::select! {
-                _ = pace.ready() => {}
-                _ = stopped.changed() => break,
-            }
-            // Once a send starts it finishes: cancelling it could leave Slack
-            // holding a message the store says was never sent.
-            let (attempt, answer) = self.send(&channel, &delivery).await;
-            self.record(&channel, &delivery, attempt, answer).await;
         }
     }
 
-    /// The channel's next message, if it is due and the channel is not paused.
+    /// The channel's next due messages, unless it is paused. Only the due prefix:
+    /// one waiting for its retry holds back those after it.
     async fn claim(&self) -> Next {
-        let head = match self.shared.store.next_pending(&self.channel).await {
-            Ok(Some(head)) => head,
-            Ok(None) => return Next::Wait(IDLE_POLL),
+        let batch = match self.shared.store.pending_batch(&self.channel, BATCH).await {
+            Ok(batch) => batch,
             Err(error) => {
                 tracing::warn!(channel = %self.channel, %error, "cannot read the queue; will retry");
                 return Next::Wait(IDLE_POLL);
             }
         };
-        let due_in = head.next_attempt_at - now_millis();
+        let Some(head) = batch.first() else { return Next::Wait(IDLE_POLL) };
+        let now = now_millis();
+        let due_in = head.next_attempt_at - now;
         if due_in > 0 {
             return Next::Wait(Duration::from_millis(due_in as u64).min(IDLE_POLL));
         }
         if self.paused().await {
             return Next::Wait(IDLE_POLL);
         }
-        Next::Send(Box::new(head))
+        Next::Send(batch.into_iter().take_while(|delivery| delivery.next_attempt_at <= now).collect())
+    }
+
+    /// Records a batch's attempts in one transaction.
+    async fn flush(&self, records: Vec<(i64, Attempt, Resolution)>) {
+        if records.is_empty() {
+            return;
+        }
+        let count = records.len();
+        if let Err(error) = self.shared.store.finish_attempts(records).await {
+            // The messages stay pending and are sent again: duplicates, never a loss.
+            tracing::error!(channel = %self.channel, count, %error, "cannot record the attempts");
+        }
     }
 
     /// A channel paused for a dead URL stays paused until its URL changes.
@@ -123,20 +158,22 @@ impl Worker {
         (attempt, answer)
     }
 
-    async fn record(
+    /// What the answer means for the message: logged, counted, and for a dead
+    /// webhook, the channel paused. The attempt is recorded with its batch.
+    async fn decide(
         &mut self,
         channel: &ChannelConfig,
         delivery: &Delivery,
-        attempt: Attempt,
-        answer: Answer,
-    ) {
+        attempt: &Attempt,
+        answer: &Answer,
+    ) -> Resolution {
         if let Some((pace, _)) = &mut self.pace {
             pace.pause_for(answer.pause);
         }
         let max_age = self.shared.bridge().config.max_age.0.as_millis() as Millis;
-        let resolution = resolve(delivery, &attempt, &answer.outcome, max_age);
-        self.log(channel, delivery, &attempt, &answer.outcome, resolution);
-        self.count(delivery, &attempt, &answer.outcome, resolution);
+        let resolution = resolve(delivery, attempt, &answer.outcome, max_age);
+        self.log(channel, delivery, attempt, &answer.outcome, resolution);
+        self.count(delivery, attempt, &answer.outcome, resolution);
         if let SendOutcome::Gone { status, body } = &answer.outcome {
             let pause = Pause {
                 url_fingerprint: sinks::url_fingerprint(channel),
@@ -146,10 +183,7 @@ impl Worker {
                 tracing::error!(channel = %self.channel, %error, "cannot record the channel pause");
             }
         }
-        if let Err(error) = self.shared.store.finish_attempt(delivery.id, attempt, resolution).await {
-            // The message stays pending and is sent again: a duplicate, never a loss.
-            tracing::error!(delivery = delivery.id, %error, "cannot record the attempt");
-        }
+        resolution
     }
 
     fn count(&self, delivery: &Delivery, attempt: &Attempt, outcome: &SendOutcome, resolution: Resolution) {

@@ -215,8 +215,23 @@ pub trait Store: Send + Sync {
     fn accept(&self, event: NewEvent, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, Accepted>;
     /// The channel's oldest pending delivery: the one the channel must send next.
     fn next_pending(&self, channel: &str) -> StoreFuture<'_, Option<Delivery>>;
+    /// Up to `limit` of the channel's oldest pending deliveries, in order.
+    fn pending_batch(&self, channel: &str, limit: usize) -> StoreFuture<'_, Vec<Delivery>> {
+        let channel = channel.to_owned();
+        let _ = limit;
+        Box::pin(async move { Ok(self.next_pending(&channel).await?.into_iter().collect()) })
+    }
     /// Records an attempt and what it decided, together.
     fn finish_attempt(&self, delivery: i64, attempt: Attempt, resolution: Resolution) -> StoreFuture<'_, ()>;
+    /// Records several attempts in one transaction.
+    fn finish_attempts(&self, records: Vec<(i64, Attempt, Resolution)>) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            for (delivery, attempt, resolution) in records {
+                self.finish_attempt(delivery, attempt, resolution).await?;
+            }
+            Ok(())
+        })
+    }
     /// Most recent first.
     fn deliveries(&self, filter: DeliveryFilter) -> StoreFuture<'_, Vec<Delivery>>;
     fn attempts(&self, delivery: i64) -> StoreFuture<'_, Vec<Attempt>>;

@@ -133,6 +133,40 @@ impl SqliteStore {
     }
 }
 
+fn record_attempt(
+    transaction: &Transaction,
+    delivery: i64,
+    attempt: &Attempt,
+    resolution: Resolution,
+) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO attempts (delivery_id, at, status, error, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![delivery, attempt.at, attempt.status, attempt.error, attempt.latency_ms])?;
+    let (status, next_at, failed, delivered_at) = match resolution {
+        Resolution::Delivered => ("delivered", attempt.at, false, Some(attempt.at)),
+        Resolution::Retry { at, failed } => ("pending", at, failed, None),
+        Resolution::Dead => ("dead", attempt.at, true, None),
+    };
+    transaction
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?2, next_attempt_at = ?3, attempts = attempts + 1,
+                    failures = failures + ?4, delivered_at = ?5, last_status = ?6, last_error = ?7
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            delivery,
+            status,
+            next_at,
+            failed as i64,
+            delivered_at,
+            attempt.status,
+            attempt.error
+        ])?;
+    Ok(())
+}
+
 /// Adds a change to the burst waiting under its key, if one is still held;
 /// re-renders the burst's message with every part. False when there is none.
 fn join_burst(
@@ -300,23 +334,30 @@ impl Store for SqliteStore {
     }
 
     fn finish_attempt(&self, delivery: i64, attempt: Attempt, resolution: Resolution) -> StoreFuture<'_, ()> {
+        self.run_with(false, move |transaction| record_attempt(transaction, delivery, &attempt, resolution))
+    }
+
+    fn finish_attempts(&self, records: Vec<(i64, Attempt, Resolution)>) -> StoreFuture<'_, ()> {
         self.run_with(false, move |transaction| {
-            transaction.execute(
-                "INSERT INTO attempts (delivery_id, at, status, error, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![delivery, attempt.at, attempt.status, attempt.error, attempt.latency_ms],
-            )?;
-            let (status, next_at, failed, delivered_at) = match resolution {
-                Resolution::Delivered => ("delivered", attempt.at, false, Some(attempt.at)),
-                Resolution::Retry { at, failed } => ("pending", at, failed, None),
-                Resolution::Dead => ("dead", attempt.at, true, None),
-            };
-            transaction.execute(
-                "UPDATE deliveries SET status = ?2, next_attempt_at = ?3, attempts = attempts + 1,
-                        failures = failures + ?4, delivered_at = ?5, last_status = ?6, last_error = ?7
-                 WHERE id = ?1",
-                params![delivery, status, next_at, failed as i64, delivered_at, attempt.status, attempt.error],
-            )?;
+            for (delivery, attempt, resolution) in &records {
+                record_attempt(transaction, *delivery, attempt, *resolution)?;
+            }
             Ok(())
+        })
+    }
+
+    fn pending_batch(&self, channel: &str, limit: usize) -> StoreFuture<'_, Vec<Delivery>> {
+        let channel = channel.to_owned();
+        self.run_with(false, move |transaction| {
+            let mut statement = transaction.prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
+                 WHERE d.channel = ?1 AND d.status = 'pending'
+                   AND (d.held_until IS NULL OR d.held_until <= ?2)
+                 ORDER BY d.id LIMIT ?3"
+            ))?;
+            let rows =
+                statement.query_map(params![channel, now_millis(), limit as i64], delivery_from_row)?;
+            rows.collect()
         })
     }
 

@@ -297,6 +297,8 @@ rules:
     bridge.kill().unwrap();
     bridge.wait().unwrap();
     let duplicates: usize = seen.values().map(|count| count - 1).sum::<usize>() + sink.take_all().len();
-    // One channel sends one message at a time: at most one was in flight.
-    assert!(duplicates <= 1, "{duplicates} duplicates");
+    // A channel records its attempts a batch (32) at a time: at most one
+    // batch was sent but not yet recorded when the process died.
+    assert!(duplicates <= 32, "{duplicates} duplicates");
+    eprintln!("duplicates after SIGKILL: {duplicates}");
 }
