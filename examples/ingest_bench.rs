@@ -18,6 +18,10 @@ use storybridge::store::{
 use storybridge::verify::sign_hex;
 use storybridge::{Bridge, Shared};
 
+/// As the binary does (src/main.rs), so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SECRET: &str = "bench-secret";
 const CONCURRENCY: usize = 16;
 

@@ -2,6 +2,15 @@
 
 mod cli;
 
+/// The pipeline allocates many small JSON values and strings per event; glibc's
+/// allocator took ~30% of ingest time under load (perf), mimalloc far less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_arena_eager_commit` in mimalloc v2's `mimalloc.h` (the bindings
+/// do not export it).
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -75,6 +84,12 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Commit arena memory as it is used, not all at once. Set here, idle RSS is
+    // 19.1 MiB instead of 21.6 (the runtime allocates before main); with
+    // MIMALLOC_ARENA_EAGER_COMMIT=0 in the environment (the Dockerfile and the
+    // systemd unit set it) it is 12.8 MiB.
+    // SAFETY: sets a mimalloc option; safe to call at any time.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
     let (bridge, config_file) = match load(cli.config.as_deref()) {
