@@ -43,8 +43,8 @@ impl Store for NullStore {
     fn accept(&self, _: NewEvent, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, Accepted> {
         Box::pin(async move { Ok(Accepted::Inserted { deliveries: deliveries.len(), coalesced: 0 }) })
     }
-    fn next_pending(&self, _: &str) -> StoreFuture<'_, Option<Delivery>> {
-        Box::pin(async { Ok(None) })
+    fn pending_batch(&self, _: &str, _: usize) -> StoreFuture<'_, Vec<Delivery>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
     fn finish_attempt(&self, _: i64, _: Attempt, _: Resolution) -> StoreFuture<'_, ()> {
         Box::pin(async { Ok(()) })

@@ -31,19 +31,15 @@ const PROSE_FIELDS: &[&str] = &["description", "text"];
 /// Fields a create repeats from the headline (name, type) or that mean nothing to a reader.
 const HEADLINE_FIELDS: &[&str] = &["id", "kind", "name", "story_type", "project_version"];
 
-/// Attributes a Shortcut create sends outside `changes` that are worth listing.
-const CREATE_DETAILS: &[&str] = &[
-    "workflow_state_id",
-    "epic_state_id",
-    "project_id",
-    "epic_id",
-    "iteration_id",
-    "group_id",
-    "owner_ids",
-    "label_ids",
-    "estimate",
-    "deadline",
-];
+/// Attributes a Shortcut create sends outside `changes` that are worth listing:
+/// those that name something (as `resolve` looks them up), and two plain ones.
+fn create_details() -> impl Iterator<Item = &'static str> {
+    crate::resolve::NAMED_ATTRIBUTES
+        .iter()
+        .copied()
+        .filter(|key| *key != "requested_by_id")
+        .chain(["estimate", "deadline"])
+}
 
 /// One message's worth of input: a change, the rule that fired and its channel.
 pub struct Subject<'a> {
@@ -405,13 +401,13 @@ fn change_list(
     let creating = kind == "create";
     let mut fields = change.fields.clone();
     if creating {
-        fields.extend(CREATE_DETAILS.iter().filter_map(|key| {
-            let value = change.attributes.get(*key)?;
+        fields.extend(create_details().filter_map(|key| {
+            let value = change.attributes.get(key)?;
             let delta = match value {
                 Value::Array(items) => Delta::Set { adds: items.clone(), removes: Vec::new() },
                 other => Delta::Value { old: None, new: Some(other.clone()) },
             };
-            Some(FieldChange { field: (*key).to_owned(), delta })
+            Some(FieldChange { field: key.to_owned(), delta })
         }));
     }
     let has_owner_ids = fields.iter().any(|f| f.field == "owner_ids");

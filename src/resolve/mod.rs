@@ -146,7 +146,7 @@ const API_BUDGET: Duration = Duration::from_millis(800);
 
 /// Attributes of a created entity worth a name (the rest of a change's ids are
 /// in its fields).
-const NAMED_ATTRIBUTES: &[&str] = &[
+pub const NAMED_ATTRIBUTES: &[&str] = &[
     "workflow_state_id",
     "epic_state_id",
     "project_id",

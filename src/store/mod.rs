@@ -175,17 +175,8 @@ pub struct DeliveryFilter {
     pub limit: usize,
 }
 
-/// An event as it was received and stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredEvent {
-    pub source: String,
-    pub event_id: String,
-    pub received_at: Millis,
-    pub content_type: Option<String>,
-    /// The request headers kept, as a JSON object.
-    pub headers: String,
-    pub body: Vec<u8>,
-}
+/// An event as it was received and stored: what `accept` was given.
+pub type StoredEvent = NewEvent;
 
 /// A channel's waiting messages, for the queue metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,13 +204,13 @@ pub trait Store: Send + Sync {
     /// Stores `event` and its deliveries in one transaction, unless the source
     /// already sent this event id. Returns only once committed.
     fn accept(&self, event: NewEvent, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, Accepted>;
-    /// The channel's oldest pending delivery: the one the channel must send next.
-    fn next_pending(&self, channel: &str) -> StoreFuture<'_, Option<Delivery>>;
-    /// Up to `limit` of the channel's oldest pending deliveries, in order.
-    fn pending_batch(&self, channel: &str, limit: usize) -> StoreFuture<'_, Vec<Delivery>> {
-        let channel = channel.to_owned();
-        let _ = limit;
-        Box::pin(async move { Ok(self.next_pending(&channel).await?.into_iter().collect()) })
+    /// Up to `limit` of the channel's oldest pending deliveries, in order (held
+    /// bursts left out): what the channel must send next.
+    fn pending_batch(&self, channel: &str, limit: usize) -> StoreFuture<'_, Vec<Delivery>>;
+    /// The channel's oldest pending delivery.
+    fn next_pending(&self, channel: &str) -> StoreFuture<'_, Option<Delivery>> {
+        let batch = self.pending_batch(channel, 1);
+        Box::pin(async move { Ok(batch.await?.into_iter().next()) })
     }
     /// Records an attempt and what it decided, together.
     fn finish_attempt(&self, delivery: i64, attempt: Attempt, resolution: Resolution) -> StoreFuture<'_, ()>;

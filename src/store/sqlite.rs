@@ -318,21 +318,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn next_pending(&self, channel: &str) -> StoreFuture<'_, Option<Delivery>> {
-        let channel = channel.to_owned();
-        self.run_with(false, move |transaction| {
-            transaction
-                .prepare_cached(&format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
-                     WHERE d.channel = ?1 AND d.status = 'pending'
-                       AND (d.held_until IS NULL OR d.held_until <= ?2)
-                     ORDER BY d.id LIMIT 1"
-                ))?
-                .query_row(params![channel, now_millis()], delivery_from_row)
-                .optional()
-        })
-    }
-
     fn finish_attempt(&self, delivery: i64, attempt: Attempt, resolution: Resolution) -> StoreFuture<'_, ()> {
         self.run_with(false, move |transaction| record_attempt(transaction, delivery, &attempt, resolution))
     }

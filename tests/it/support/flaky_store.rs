@@ -39,8 +39,8 @@ impl Store for FlakyStore {
     fn accept(&self, event: NewEvent, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, Accepted> {
         guarded!(self, self.inner.accept(event, deliveries))
     }
-    fn next_pending(&self, channel: &str) -> StoreFuture<'_, Option<Delivery>> {
-        guarded!(self, self.inner.next_pending(channel))
+    fn pending_batch(&self, channel: &str, limit: usize) -> StoreFuture<'_, Vec<Delivery>> {
+        guarded!(self, self.inner.pending_batch(channel, limit))
     }
     fn finish_attempt(&self, delivery: i64, attempt: Attempt, resolution: Resolution) -> StoreFuture<'_, ()> {
         guarded!(self, self.inner.finish_attempt(delivery, attempt, resolution))
