@@ -232,15 +232,18 @@ impl Worker {
 
 /// What an attempt's outcome means for its delivery.
 fn resolve(delivery: &Delivery, attempt: &Attempt, outcome: &SendOutcome, max_age: Millis) -> Resolution {
+    // Waits count from the answer, not from the request: "retry after 1 s"
+    // means one second after it was said.
+    let answered_at = attempt.at + attempt.latency_ms;
     match outcome {
         SendOutcome::Delivered => Resolution::Delivered,
         SendOutcome::RateLimited(wait) => {
-            Resolution::Retry { at: attempt.at + wait.as_millis() as Millis, failed: false }
+            Resolution::Retry { at: answered_at + wait.as_millis() as Millis, failed: false }
         }
-        SendOutcome::Transient(_) if attempt.at - delivery.queued_at >= max_age => Resolution::Dead,
+        SendOutcome::Transient(_) if answered_at - delivery.queued_at >= max_age => Resolution::Dead,
         SendOutcome::Transient(_) => {
             let wait = retry::delay(delivery.failures + 1);
-            Resolution::Retry { at: attempt.at + wait.as_millis() as Millis, failed: true }
+            Resolution::Retry { at: answered_at + wait.as_millis() as Millis, failed: true }
         }
         SendOutcome::Permanent { .. } | SendOutcome::Gone { .. } => Resolution::Dead,
     }
@@ -273,6 +276,16 @@ mod tests {
 
     fn attempt_at(at: Millis) -> Attempt {
         Attempt { at, status: None, error: None, latency_ms: 0 }
+    }
+
+    #[test]
+    fn waits_count_from_the_answer_not_the_request() {
+        let slow = Attempt { at: 10_000, status: Some(429), error: None, latency_ms: 250 };
+        let outcome = SendOutcome::RateLimited(Duration::from_secs(1));
+        assert_eq!(
+            resolve(&delivery(0, 0), &slow, &outcome, 60_000),
+            Resolution::Retry { at: 11_250, failed: false }
+        );
     }
 
     #[test]
