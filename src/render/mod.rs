@@ -13,7 +13,6 @@ use handlebars::Handlebars;
 use serde_json::{Map, Value};
 
 pub use context::{context, merge_burst, Subject};
-pub use escape::{discord as escape_discord, slack as escape_slack};
 
 use crate::config::{ChannelKind, ConfigError};
 use catalog::TemplateKey;
