@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::normalize::{decode, normalize, BodyFormat, Event, Normalized};
-use crate::render::{context, merge_burst, RenderError, Subject, DEFAULT_TEMPLATE};
+use crate::render::{context, merge_burst, RenderContext, RenderError, Subject, DEFAULT_TEMPLATE};
 use crate::resolve::{resolve, Names};
 use crate::rules::matching;
 use crate::sinks::compose;
@@ -63,8 +63,9 @@ pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> 
                     channel: channel_name,
                     mentions: channel.mentions,
                     platform: channel.kind,
+                    with_payload: bridge.templates.uses_payload(),
                 };
-                let context = context(&subject);
+                let context = RenderContext::from(context(&subject));
                 let outcome = match bridge.templates.render(template, channel.kind, &context) {
                     Ok(draft) => match compose(channel, draft) {
                         Some(composed) => {
@@ -83,7 +84,7 @@ pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> 
                         "{channel_name}|{}|{}|{}|{entity}",
                         rule.name, event.source, change.entity_type
                     );
-                    let mut part = context;
+                    let mut part = context.into_data();
                     // The raw payload is in the events table; the part needs no copy.
                     part["payload"] = Value::Null;
                     (key, window, part)
@@ -184,7 +185,8 @@ pub fn preview(
 fn burst_renderer(bridge: Arc<Bridge>, channel: String, template: String) -> Arc<RenderBurst> {
     Arc::new(move |parts: &[Value]| {
         let config = bridge.config.channels.get(&channel)?;
-        let draft = bridge.templates.render(&template, config.kind, &merge_burst(parts)).ok()?;
+        let context = RenderContext::from(merge_burst(parts));
+        let draft = bridge.templates.render(&template, config.kind, &context).ok()?;
         Some(compose(config, draft)?.body.to_string())
     })
 }

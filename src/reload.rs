@@ -1,4 +1,4 @@
-//! Hot reload: on a change to the config file or a template (watched), on
+//! Hot reload: on a change to the config file or a template (polled), on
 //! SIGHUP and on `POST /-/reload`, load and check the new config; if it is
 //! valid, swap it in for new events; if not, keep the old one and say why.
 //! Queued deliveries are already rendered, so a reload never disturbs them.
@@ -7,14 +7,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::config::{load_file_with, ConfigErrors};
 use crate::{Bridge, Shared};
 
 /// Where `${VAR}` values come from: the process environment, or a test's table.
 pub type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// How often the config file and templates are checked for changes. A poll,
+/// not inotify: a watch on the config's directory wakes for every write to a
+/// database kept beside it (thousands a second under load), and a poll also
+/// sees a ConfigMap's symlink swap or a file on a network mount.
+const POLL: Duration = Duration::from_secs(1);
 
 /// Editors save in bursts (write, rename, chmod): one reload per burst.
 const SETTLE: Duration = Duration::from_millis(300);
@@ -64,35 +69,23 @@ impl Reloader {
     }
 }
 
-/// Arms the file watch now, before the server answers anything, and returns
-/// the loop that reloads on file changes and SIGHUP until `stopped`.
+/// Takes the files' fingerprint now, before the server answers anything, and
+/// returns the loop that reloads on file changes and SIGHUP until `stopped`.
 pub fn watch_loop(
     shared: Arc<Shared>,
     stopped: watch::Receiver<bool>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
-    let (changed, changes) = mpsc::unbounded_channel::<()>();
-    let watcher = shared.reloader.as_ref().and_then(|reloader| {
+    let seen = shared.reloader.as_ref().map(|reloader| {
         let (config_file, templates) = reloader.watched(&shared);
-        start_watcher(&config_file, templates.as_deref(), changed.clone())
-            .inspect_err(|error| {
-                tracing::warn!(%error, "cannot watch the config; reload with SIGHUP or POST /-/reload")
-            })
-            .ok()
+        fingerprint(&config_file, templates.as_deref())
     });
-    reload_loop(shared, stopped, watcher, changed, changes)
+    reload_loop(shared, stopped, seen)
 }
 
-async fn reload_loop(
-    shared: Arc<Shared>,
-    mut stopped: watch::Receiver<bool>,
-    watcher: Option<notify::RecommendedWatcher>,
-    changed: mpsc::UnboundedSender<()>,
-    mut changes: mpsc::UnboundedReceiver<()>,
-) {
-    let Some(reloader) = shared.reloader.as_ref() else { return };
-    let (config_file, mut templates) = reloader.watched(&shared);
-    // Held, not read: dropping the watcher would stop the watching.
-    let mut _watcher = watcher;
+async fn reload_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>, seen: Option<Fingerprint>) {
+    let (Some(reloader), Some(mut seen)) = (shared.reloader.as_ref(), seen) else { return };
+    let mut poll = tokio::time::interval(POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
@@ -106,50 +99,54 @@ async fn reload_loop(
         #[cfg(not(unix))]
         let signal = std::future::pending::<Option<()>>();
         tokio::select! {
-            _ = changes.recv() => {
-                // Let the burst of events from one save settle into one reload.
+            _ = poll.tick() => {
+                let (config_file, templates) = reloader.watched(&shared);
+                if fingerprint(&config_file, templates.as_deref()) == seen {
+                    continue;
+                }
+                // Let the burst of writes from one save settle into one reload.
                 tokio::time::sleep(SETTLE).await;
-                while changes.try_recv().is_ok() {}
             }
             _ = signal => tracing::info!("SIGHUP: reloading"),
             _ = stopped.changed() => return,
         }
         let _ = reloader.reload(&shared);
-        let (_, now_templates) = reloader.watched(&shared);
-        if now_templates != templates {
-            templates = now_templates;
-            _watcher = start_watcher(&config_file, templates.as_deref(), changed.clone()).ok();
-        }
+        // Taken after the reload, under the config now running: its `templates:`
+        // directory may be a new one.
+        let (config_file, templates) = reloader.watched(&shared);
+        seen = fingerprint(&config_file, templates.as_deref());
     }
 }
 
-/// Watches the config file's directory (editors replace files by renaming, which
-/// a watch on the file itself would miss) and the templates directory, and
-/// signals changes to the config file or any template.
-fn start_watcher(
-    config_file: &Path,
-    templates: Option<&Path>,
-    changed: mpsc::UnboundedSender<()>,
-) -> notify::Result<notify::RecommendedWatcher> {
-    let config_file = std::path::absolute(config_file)?;
-    let templates = templates.map(std::path::absolute).transpose()?;
-    let (file, dir) = (config_file.clone(), templates.clone());
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        let relevant = event.paths.iter().any(|path| {
-            path == &file
-                || dir
-                    .as_ref()
-                    .is_some_and(|dir| path.starts_with(dir) && path.extension().is_some_and(|e| e == "hbs"))
-        });
-        if relevant && !event.kind.is_access() {
-            let _ = changed.send(());
-        }
-    })?;
-    let config_dir = config_file.parent().unwrap_or(Path::new("."));
-    watcher.watch(config_dir, RecursiveMode::NonRecursive)?;
-    if let Some(templates) = &templates {
-        watcher.watch(templates, RecursiveMode::NonRecursive)?;
+/// What the poll compares: for the config file and each template, the inode,
+/// size and modification time (a save by rename changes the inode, an edit in
+/// place the time), and which templates exist.
+type Fingerprint = Vec<(PathBuf, Option<(u64, u64, Option<std::time::SystemTime>)>)>;
+
+fn fingerprint(config_file: &Path, templates: Option<&Path>) -> Fingerprint {
+    let stat = |path: &Path| {
+        // Follows symlinks: a Kubernetes ConfigMap swaps the link's target.
+        let metadata = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some((inode, metadata.len(), metadata.modified().ok()))
+    };
+    let mut files = vec![config_file.to_path_buf()];
+    if let Some(entries) = templates.and_then(|dir| std::fs::read_dir(dir).ok()) {
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|entry| Some(entry.ok()?.path()))
+            .filter(|path| path.extension().is_some_and(|e| e == "hbs"))
+            .collect();
+        found.sort();
+        files.extend(found);
     }
-    Ok(watcher)
+    files
+        .into_iter()
+        .map(|path| {
+            let stat = stat(&path);
+            (path, stat)
+        })
+        .collect()
 }

@@ -51,10 +51,12 @@ pub struct Subject<'a> {
     /// The channel lets messages mention people (`mentions: true`).
     pub mentions: bool,
     pub platform: crate::config::ChannelKind,
+    /// Copy the raw payload in (`Templates::uses_payload`).
+    pub with_payload: bool,
 }
 
 pub fn context(subject: &Subject) -> Value {
-    let Subject { event, change, names, rule, channel, mentions, platform } = subject;
+    let Subject { event, change, names, rule, channel, mentions, platform, with_payload } = subject;
     let person = |id: &str| person(names, id, *platform, *mentions);
     let people = |ids: &[String]| ids.iter().map(|id| person(id)).collect::<Vec<_>>();
     let kind = kind(event, change);
@@ -94,7 +96,7 @@ pub fn context(subject: &Subject) -> Value {
         "color": color(kind, change, names),
         "rule": rule,
         "channel": channel,
-        "payload": event.payload,
+        "payload": if *with_payload { event.payload.clone() } else { Value::Null },
     })
 }
 

@@ -40,6 +40,26 @@ pub struct RenderError {
     pub message: String,
 }
 
+/// The data for one render. handlebars renders from its own `Context`; building
+/// it from a `Value` we own avoids the deep copy `Handlebars::render` makes.
+pub struct RenderContext(handlebars::Context);
+
+impl RenderContext {
+    pub fn data(&self) -> &Value {
+        self.0.data()
+    }
+
+    pub fn into_data(mut self) -> Value {
+        std::mem::take(self.0.data_mut())
+    }
+}
+
+impl From<Value> for RenderContext {
+    fn from(value: Value) -> Self {
+        RenderContext(handlebars::Context::from(value))
+    }
+}
+
 /// Every template, compiled for every platform it serves.
 pub struct Templates {
     /// One registry per platform and output mode: handlebars sets escaping per registry.
@@ -48,6 +68,8 @@ pub struct Templates {
     names: BTreeSet<String>,
     /// Names of the templates that came from the `templates:` directory.
     overrides: BTreeSet<String>,
+    /// Some template reads `payload`: only then does a context carry a copy of it.
+    uses_payload: bool,
 }
 
 impl Templates {
@@ -85,6 +107,7 @@ impl Templates {
         }
         Ok(Templates {
             registries,
+            uses_payload: files.values().any(|file| file.text.contains("payload")),
             overrides: files
                 .iter()
                 .filter(|(_, file)| !file.origin.starts_with("<embedded"))
@@ -105,6 +128,12 @@ impl Templates {
         self.overrides.iter().map(String::as_str)
     }
 
+    /// Whether any template mentions `payload` (the raw event, the largest part
+    /// of a context); contexts leave it out when none does.
+    pub fn uses_payload(&self) -> bool {
+        self.uses_payload
+    }
+
     pub fn has(&self, name: &str, platform: ChannelKind) -> bool {
         self.find(name, platform).is_some()
     }
@@ -116,7 +145,12 @@ impl Templates {
         })
     }
 
-    pub fn render(&self, name: &str, platform: ChannelKind, context: &Value) -> Result<Draft, RenderError> {
+    pub fn render(
+        &self,
+        name: &str,
+        platform: ChannelKind,
+        context: &RenderContext,
+    ) -> Result<Draft, RenderError> {
         let ((_, for_platform), (json, origin)) = self.find(name, platform).ok_or_else(|| RenderError {
             template: name.into(),
             origin: "-".into(),
@@ -125,7 +159,7 @@ impl Templates {
         let error = |message: String| RenderError { template: name.into(), origin: origin.clone(), message };
         let registry = &self.registries[&(platform, *json)];
         let output = registry
-            .render(&registry_name(name, for_platform), context)
+            .render_with_context(&registry_name(name, for_platform), &context.0)
             .map_err(|failure| error(failure.to_string()))?;
         if !*json {
             return Ok(Draft::Text(output));

@@ -37,7 +37,8 @@ fn the_default_template_writes_each_platforms_markup_and_escapes_tracker_text() 
     context["facts"] =
         json!([{"label": "Type", "value": "bug"}, {"label": "State", "value": "Ready for Review"}]);
     context["timestamp"] = json!("2026-11-25T12:00:00Z");
-    let body = |platform| match templates.render(DEFAULT_TEMPLATE, platform, &context).unwrap() {
+    let body = |platform| match templates.render(DEFAULT_TEMPLATE, platform, &context.clone().into()).unwrap()
+    {
         Draft::Body(body) => serde_json::Value::Object(body),
         Draft::Text(_) => panic!("a JSON layout"),
     };
@@ -67,7 +68,8 @@ fn the_default_template_writes_each_platforms_markup_and_escapes_tracker_text() 
             "timestamp": "2026-11-25T12:00:00Z"
         }]})
     );
-    let Draft::Text(console) = templates.render(DEFAULT_TEMPLATE, ChannelKind::Console, &context).unwrap()
+    let Draft::Text(console) =
+        templates.render(DEFAULT_TEMPLATE, ChannelKind::Console, &context.clone().into()).unwrap()
     else {
         panic!("the console default is text");
     };
@@ -85,7 +87,8 @@ fn a_json_template_writes_the_whole_body_with_values_escaped_inside_strings() {
     let templates = Templates::load(Some(&dir), "bridge.yaml").unwrap();
     let mut context = state_change();
     context["name"] = json!("Say \"hi\"\n<!here>");
-    let Draft::Body(body) = templates.render("deploy", ChannelKind::Slack, &context).unwrap() else {
+    let Draft::Body(body) = templates.render("deploy", ChannelKind::Slack, &context.clone().into()).unwrap()
+    else {
         panic!("json template");
     };
     assert_eq!(body["text"], json!("Say \"hi\"\n&lt;!here&gt;"));
@@ -104,7 +107,7 @@ fn a_directory_template_overrides_the_embedded_one_of_the_same_name() {
     let dir = temp_dir("override");
     std::fs::write(dir.join("default.hbs"), "{{entity}} {{name}} changed").unwrap();
     let templates = Templates::load(Some(&dir), "bridge.yaml").unwrap();
-    let draft = templates.render(DEFAULT_TEMPLATE, ChannelKind::Console, &state_change()).unwrap();
+    let draft = templates.render(DEFAULT_TEMPLATE, ChannelKind::Console, &state_change().into()).unwrap();
     assert_eq!(draft, Draft::Text("bug Fix *it* <@U1> changed".into()));
 }
 
@@ -113,7 +116,7 @@ fn a_json_template_that_produces_broken_json_is_an_error_naming_the_template() {
     let dir = temp_dir("broken");
     std::fs::write(dir.join("bad.json.hbs"), r#"{"text": "{{name}}",}"#).unwrap();
     let templates = Templates::load(Some(&dir), "bridge.yaml").unwrap();
-    let error = templates.render("bad", ChannelKind::Discord, &state_change()).unwrap_err();
+    let error = templates.render("bad", ChannelKind::Discord, &state_change().into()).unwrap_err();
     assert_eq!(error.template, "bad");
     assert!(error.origin.ends_with("bad.json.hbs"), "{}", error.origin);
     assert!(error.to_string().contains("produced invalid JSON"), "{error}");

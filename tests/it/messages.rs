@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::app::{sign_clubmed, PIVOTAL_TOKEN};
+use crate::support::app::{config_with, sign_clubmed, spawn, Options, PIVOTAL_TOKEN};
 use crate::support::{fixture, spawn_app, FakeSink};
 
 const READY_FOR_REVIEW: &str = r#"
@@ -86,6 +86,26 @@ async fn a_comment_is_quoted_under_its_story_with_the_rules_template() {
     );
     app.settled().await;
     assert!(sink.take_all().is_empty(), "the story's comment_ids side effect must not send a message");
+}
+
+#[tokio::test]
+async fn a_template_can_read_the_raw_payload() {
+    // Contexts carry the payload only when some template names it: this one does.
+    let mut sink = FakeSink::start().await;
+    let dir = std::env::temp_dir().join(format!("storybridge-payload-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("templates/raw.hbs"), "{{payload.id}} {{payload.version}}: {{name}}").unwrap();
+    let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n    template: raw\n";
+    let yaml = format!("templates: templates\n{}", config_with(rules));
+    let options = Options { config_file: Some(dir.join("bridge.yaml")), ..Default::default() };
+    let app = spawn(&sink.base(), &yaml, options).await;
+
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+
+    assert_eq!(
+        sink.next().await.body,
+        json!({"text": "5b1fdcea-4b6a-4128-9f78-7e58214191fc v1: Add cool feature!"})
+    );
 }
 
 #[tokio::test]
