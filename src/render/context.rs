@@ -58,46 +58,69 @@ pub struct Subject<'a> {
 pub fn context(subject: &Subject) -> Value {
     let Subject { event, change, names, rule, channel, mentions, platform, with_payload } = subject;
     let person = |id: &str| person(names, id, *platform, *mentions);
-    let people = |ids: &[String]| ids.iter().map(|id| person(id)).collect::<Vec<_>>();
+    let people = |ids: &[String]| Value::Array(ids.iter().map(|id| person(id)).collect());
     let kind = kind(event, change);
     let text = attribute_text(change, "text").or_else(|| attribute_text(change, "description"));
-    json!({
-        "source": event.source,
-        "source_kind": event.source_kind,
-        "event_id": event.id,
-        "time": event.time,
+    let author = ids_in(change, "author_id", true)
+        .into_iter()
+        .next()
+        .or_else(|| ids_in(change, "person_id", true).into_iter().next());
+    object([
+        ("source", event.source.as_str().into()),
+        ("source_kind", event.source_kind.into()),
+        ("event_id", event.id.as_str().into()),
+        ("time", event.time.as_deref().into()),
         // Only a time Discord will take as an embed timestamp.
-        "timestamp": event.time.as_deref().filter(|t| crate::normalize::parse_rfc3339(t).is_some()),
-        "summary": event.summary,
-        "kind": kind,
-        "entity_type": change.entity_type,
-        "entity": entity_label(change),
-        "action": change.action,
-        "action_text": action_text(event, kind, change),
-        "id": change.entity_id,
-        "name": change.name,
-        "url": change.url,
-        "primary": change.primary,
-        "actor": actor(event, names, *platform, *mentions),
-        "owners": people(&ids_in(change, "owner_ids", true)),
-        "owners_added": people(&ids_in(change, "owner_ids", false)),
-        "requester": ids_in(change, "requested_by_id", true).first().map(|id| person(id)),
-        "author": ids_in(change, "author_id", true).first().or(ids_in(change, "person_id", true).first()).map(|id| person(id)),
-        "mentions": mentions,
-        "parent": change.parent,
-        "text": text,
-        "story_type": change.attributes.get("story_type"),
-        "attributes": change.attributes,
-        "comment_text": comment_alongside(event, change),
-        "changes": changes_by_field(change, names),
-        "change_list": change_list(change, kind, names, *platform, *mentions),
-        "subject": card_subject(change),
-        "facts": facts(event, change, names),
-        "color": color(kind, change, names),
-        "rule": rule,
-        "channel": channel,
-        "payload": if *with_payload { event.payload.clone() } else { Value::Null },
-    })
+        ("timestamp", event.time.as_deref().filter(|t| crate::normalize::parse_rfc3339(t).is_some()).into()),
+        ("summary", event.summary.as_deref().into()),
+        ("kind", kind.into()),
+        ("entity_type", change.entity_type.as_str().into()),
+        ("entity", entity_label(change).into()),
+        ("action", change.action.as_str().into()),
+        ("action_text", action_text(event, kind, change).into()),
+        ("id", change.entity_id.as_deref().into()),
+        ("name", change.name.as_deref().into()),
+        ("url", change.url.as_deref().into()),
+        ("primary", change.primary.into()),
+        ("actor", actor(event, names, *platform, *mentions)),
+        ("owners", people(&ids_in(change, "owner_ids", true))),
+        ("owners_added", people(&ids_in(change, "owner_ids", false))),
+        ("requester", ids_in(change, "requested_by_id", true).first().map(|id| person(id)).into()),
+        ("author", author.map(|id| person(&id)).into()),
+        ("mentions", (*mentions).into()),
+        ("parent", change.parent.as_ref().map(parent).into()),
+        ("text", text.into()),
+        ("story_type", change.attributes.get("story_type").cloned().into()),
+        ("attributes", Value::Object(change.attributes.clone())),
+        ("comment_text", comment_alongside(event, change).into()),
+        ("changes", Value::Object(changes_by_field(change, names))),
+        ("change_list", Value::Array(change_list(change, kind, names, *platform, *mentions))),
+        ("subject", card_subject(change)),
+        ("facts", Value::Array(facts(event, change, names))),
+        ("color", color(kind, change, names).into()),
+        ("rule", (*rule).into()),
+        ("channel", (*channel).into()),
+        ("payload", if *with_payload { event.payload.clone() } else { Value::Null }),
+    ])
+}
+
+/// A JSON object from owned values. `json!` would serialize every value again,
+/// nested arrays and objects included: a deep copy of each.
+fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    let mut map = Map::with_capacity(N);
+    for (key, value) in entries {
+        map.insert(key.to_owned(), value);
+    }
+    Value::Object(map)
+}
+
+fn parent(parent: &crate::normalize::Parent) -> Value {
+    object([
+        ("entity_type", parent.entity_type.as_str().into()),
+        ("id", parent.id.as_str().into()),
+        ("name", parent.name.as_deref().into()),
+        ("url", parent.url.as_deref().into()),
+    ])
 }
 
 /// VCS events carry no member: name the integration by a link's host, from any
@@ -178,14 +201,14 @@ fn person(names: &Names, id: &str, platform: ChannelKind, mentions: bool) -> Val
         }
         _ => crate::render::escape::for_platform(platform, name),
     };
-    json!({
-        "id": id,
-        "name": name,
-        "mention": mention,
-        "email": configured.and_then(|p| p.email.clone()),
-        "slack": configured.and_then(|p| p.slack.clone()),
-        "discord": configured.and_then(|p| p.discord.clone()),
-    })
+    object([
+        ("id", id.into()),
+        ("name", name.into()),
+        ("mention", mention.into()),
+        ("email", configured.and_then(|p| p.email.as_deref()).into()),
+        ("slack", configured.and_then(|p| p.slack.as_deref()).into()),
+        ("discord", configured.and_then(|p| p.discord.as_deref()).into()),
+    ])
 }
 
 fn actor(event: &Event, names: &Names, platform: ChannelKind, mentions: bool) -> Value {
@@ -372,18 +395,18 @@ fn changes_by_field(change: &Change, names: &Names) -> Map<String, Value> {
                 None => value.clone(),
             };
             let entry = match &field_change.delta {
-                Delta::Value { old, new } => json!({
-                    "old": old.as_ref().map(named),
-                    "new": new.as_ref().map(named),
-                    "old_id": old,
-                    "new_id": new,
-                }),
-                Delta::Set { adds, removes } => json!({
-                    "adds": adds.iter().map(named).collect::<Vec<_>>(),
-                    "removes": removes.iter().map(named).collect::<Vec<_>>(),
-                    "adds_ids": adds,
-                    "removes_ids": removes,
-                }),
+                Delta::Value { old, new } => object([
+                    ("old", old.as_ref().map(named).into()),
+                    ("new", new.as_ref().map(named).into()),
+                    ("old_id", old.clone().into()),
+                    ("new_id", new.clone().into()),
+                ]),
+                Delta::Set { adds, removes } => object([
+                    ("adds", adds.iter().map(named).collect()),
+                    ("removes", removes.iter().map(named).collect()),
+                    ("adds_ids", Value::Array(adds.clone())),
+                    ("removes_ids", Value::Array(removes.clone())),
+                ]),
             };
             (field.to_owned(), entry)
         })
@@ -429,8 +452,8 @@ fn change_list(
                 let people = |ids: Vec<String>| -> Vec<Value> {
                     ids.iter().map(|id| person(names, id, platform, mentions)).collect()
                 };
-                entry["people_added"] = json!(people(ids(adds)));
-                entry["people_removed"] = json!(people(ids(removes)));
+                entry["people_added"] = Value::Array(people(ids(adds)));
+                entry["people_removed"] = Value::Array(people(ids(removes)));
             }
             Some(entry)
         })

@@ -16,7 +16,7 @@ pub use context::{context, merge_burst, Subject};
 
 use crate::config::{ChannelKind, ConfigError};
 use catalog::TemplateKey;
-use helpers::{Markup, MarkupHelper};
+use helpers::{IncludeHelper, Markup, MarkupHelper};
 
 /// The template every channel uses unless its rule or its config names another.
 pub const DEFAULT_TEMPLATE: &str = "default";
@@ -211,6 +211,7 @@ fn registry(platform: ChannelKind, json: bool) -> Handlebars<'static> {
     ] {
         registry.register_helper(helper, Box::new(MarkupHelper { markup, platform, json }));
     }
+    registry.register_helper("include", Box::new(IncludeHelper));
     registry
 }
 

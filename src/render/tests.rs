@@ -112,6 +112,44 @@ fn a_directory_template_overrides_the_embedded_one_of_the_same_name() {
 }
 
 #[test]
+fn include_renders_the_named_template_in_the_current_scope_and_sees_overrides() {
+    let dir = temp_dir("include");
+    // The Slack layout includes `headline` (twice, once via `summary`): an
+    // override of that one file changes both places.
+    std::fs::write(dir.join("headline.hbs"), "{{bold name}} moved").unwrap();
+    std::fs::write(dir.join("line.hbs"), "[{{label}}]").unwrap();
+    std::fs::write(dir.join("list.hbs"), "{{#each change_list}}{{include \"line\"}}{{/each}}").unwrap();
+    let templates = Templates::load(Some(&dir), "bridge.yaml").unwrap();
+
+    let Draft::Body(slack) =
+        templates.render(DEFAULT_TEMPLATE, ChannelKind::Slack, &state_change().into()).unwrap()
+    else {
+        panic!("a JSON layout");
+    };
+    assert_eq!(slack["text"], "*Fix *it* &lt;@U1&gt;* moved");
+    assert!(slack["blocks"][0]["text"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("*Fix *it* &lt;@U1&gt;* moved\n• *state*"));
+    let list = templates.render("list", ChannelKind::Console, &state_change().into()).unwrap();
+    assert_eq!(list, Draft::Text("[state][owners][description]".into()));
+}
+
+#[test]
+fn a_template_that_includes_itself_fails_to_render_instead_of_overflowing_the_stack() {
+    let dir = temp_dir("include-loop");
+    std::fs::write(dir.join("ping.hbs"), "a{{include \"pong\"}}").unwrap();
+    std::fs::write(dir.join("pong.hbs"), "b{{include \"ping\"}}").unwrap();
+    let templates = Templates::load(Some(&dir), "bridge.yaml").unwrap();
+
+    let error = templates.render("ping", ChannelKind::Console, &state_change().into()).unwrap_err();
+
+    assert!(error.to_string().contains("nested more than 16 deep"), "{error}");
+    // The depth count unwinds with the error: the next render starts at zero.
+    assert!(templates.render("summary", ChannelKind::Console, &state_change().into()).is_ok());
+}
+
+#[test]
 fn a_json_template_that_produces_broken_json_is_an_error_naming_the_template() {
     let dir = temp_dir("broken");
     std::fs::write(dir.join("bad.json.hbs"), r#"{"text": "{{name}}",}"#).unwrap();

@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: events, deliveries, attempts, channel pauses.
     "CREATE TABLE events (
         seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -55,6 +55,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE deliveries ADD COLUMN held_until INTEGER;
     ALTER TABLE deliveries ADD COLUMN parts TEXT;
     CREATE INDEX deliveries_by_coalesce_key ON deliveries (coalesce_key, status);",
+    // 3: partial indexes. Only pending (and dead) rows are ever looked up by
+    // channel or burst key; delivered rows, nearly all of them, now leave those
+    // indexes instead of being moved within them: fewer pages written per message.
+    "DROP INDEX deliveries_by_channel;
+    DROP INDEX deliveries_by_status;
+    DROP INDEX deliveries_by_coalesce_key;
+    CREATE INDEX deliveries_pending ON deliveries (channel, id) WHERE status = 'pending';
+    CREATE INDEX deliveries_dead ON deliveries (channel, id) WHERE status = 'dead';
+    CREATE INDEX deliveries_held ON deliveries (coalesce_key) WHERE coalesce_key IS NOT NULL AND status = 'pending';",
 ];
 
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {

@@ -175,11 +175,7 @@ fn join_burst(
     now: super::Millis,
 ) -> rusqlite::Result<bool> {
     let open: Option<(i64, String)> = transaction
-        .prepare_cached(
-            "SELECT id, parts FROM deliveries
-             WHERE coalesce_key = ?1 AND status = 'pending' AND attempts = 0 AND held_until > ?2
-             ORDER BY id LIMIT 1",
-        )?
+        .prepare_cached(OPEN_BURST_SQL)?
         .query_row(params![burst.key, now], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
     let Some((id, parts)) = open else { return Ok(false) };
@@ -187,14 +183,13 @@ fn join_burst(
     parts.push(burst.part.clone());
     let parts_text = Value::Array(parts.clone()).to_string();
     match (burst.render)(&parts) {
-        Some(body) => transaction.execute(
-            "UPDATE deliveries SET parts = ?2, body = ?3 WHERE id = ?1",
-            params![id, parts_text, body],
-        )?,
+        Some(body) => transaction
+            .prepare_cached("UPDATE deliveries SET parts = ?2, body = ?3 WHERE id = ?1")?
+            .execute(params![id, parts_text, body])?,
         // The burst's template failed: keep the message as it was, and the part.
-        None => {
-            transaction.execute("UPDATE deliveries SET parts = ?2 WHERE id = ?1", params![id, parts_text])?
-        }
+        None => transaction
+            .prepare_cached("UPDATE deliveries SET parts = ?2 WHERE id = ?1")?
+            .execute(params![id, parts_text])?,
     };
     Ok(true)
 }
@@ -238,6 +233,22 @@ fn writer_loop(mut connection: Connection, queue: mpsc::Receiver<Operation>, opt
     }
 }
 
+/// A channel's next messages, oldest first. Served by the partial index
+/// `deliveries_pending` (see `plans_use_the_partial_indexes`).
+fn claim_sql() -> String {
+    format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
+         WHERE d.channel = ?1 AND d.status = 'pending'
+           AND (d.held_until IS NULL OR d.held_until <= ?2)
+         ORDER BY d.id LIMIT ?3"
+    )
+}
+
+/// The burst still collecting changes under a key. Served by `deliveries_held`.
+const OPEN_BURST_SQL: &str = "SELECT id, parts FROM deliveries
+     WHERE coalesce_key = ?1 AND status = 'pending' AND attempts = 0 AND held_until > ?2
+     ORDER BY id LIMIT 1";
+
 const DELIVERY_COLUMNS: &str =
     "d.id, e.event_id, e.source, d.rule, d.channel, d.body, d.status, d.attempts, \
      d.failures, d.next_attempt_at, d.queued_at, d.created_at, d.delivered_at, d.last_status, d.last_error";
@@ -266,10 +277,12 @@ fn delivery_from_row(row: &Row) -> rusqlite::Result<Delivery> {
 impl Store for SqliteStore {
     fn accept(&self, event: NewEvent, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, Accepted> {
         self.run(move |transaction| {
-            let inserted = transaction.execute(
-                "INSERT INTO events (source, event_id, received_at, content_type, headers, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, event_id) DO NOTHING",
-                params![
+            let inserted = transaction
+                .prepare_cached(
+                    "INSERT INTO events (source, event_id, received_at, content_type, headers, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, event_id) DO NOTHING",
+                )?
+                .execute(params![
                     event.source,
                     event.event_id,
                     event.received_at,
@@ -334,12 +347,7 @@ impl Store for SqliteStore {
     fn pending_batch(&self, channel: &str, limit: usize) -> StoreFuture<'_, Vec<Delivery>> {
         let channel = channel.to_owned();
         self.run_with(false, move |transaction| {
-            let mut statement = transaction.prepare_cached(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
-                 WHERE d.channel = ?1 AND d.status = 'pending'
-                   AND (d.held_until IS NULL OR d.held_until <= ?2)
-                 ORDER BY d.id LIMIT ?3"
-            ))?;
+            let mut statement = transaction.prepare_cached(&claim_sql())?;
             let rows =
                 statement.query_map(params![channel, now_millis(), limit as i64], delivery_from_row)?;
             rows.collect()
@@ -448,11 +456,10 @@ impl Store for SqliteStore {
         let channel = channel.to_owned();
         self.run_with(false, move |transaction| {
             transaction
-                .query_row(
-                    "SELECT url_fingerprint, reason FROM channel_pauses WHERE channel = ?1",
-                    params![channel],
-                    |row| Ok(Pause { url_fingerprint: row.get(0)?, reason: row.get(1)? }),
-                )
+                .prepare_cached("SELECT url_fingerprint, reason FROM channel_pauses WHERE channel = ?1")?
+                .query_row(params![channel], |row| {
+                    Ok(Pause { url_fingerprint: row.get(0)?, reason: row.get(1)? })
+                })
                 .optional()
         })
     }
@@ -492,5 +499,63 @@ impl Store for SqliteStore {
             })?;
             rows.collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod plans {
+    use super::*;
+
+    fn plan(connection: &Connection, sql: &str) -> String {
+        let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let unbound = [rusqlite::types::Null; 3];
+        let count = statement.parameter_count();
+        let details = statement
+            .query_map(rusqlite::params_from_iter(&unbound[..count]), |row| row.get::<_, String>(3))
+            .unwrap();
+        details.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn plans_use_the_partial_indexes() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        migrate(&mut connection).unwrap();
+        assert!(
+            plan(&connection, &claim_sql()).contains("INDEX deliveries_pending"),
+            "{}",
+            plan(&connection, &claim_sql())
+        );
+        assert!(
+            plan(&connection, OPEN_BURST_SQL).contains("INDEX deliveries_held"),
+            "{}",
+            plan(&connection, OPEN_BURST_SQL)
+        );
+        let dead = "SELECT id FROM deliveries WHERE status = 'dead' AND channel = 'x'";
+        assert!(plan(&connection, dead).contains("INDEX deliveries_dead"), "{}", plan(&connection, dead));
+    }
+
+    #[test]
+    fn a_version_2_database_keeps_its_queue_through_the_migration() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        for migration in &crate::store::schema::MIGRATIONS[..2] {
+            connection.execute_batch(migration).unwrap();
+        }
+        connection.pragma_update(None, "user_version", 2).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO events (seq, source, event_id, received_at, headers, body) VALUES (1, 's', 'e', 0, '{}', x'7b7d');
+                 INSERT INTO deliveries (event_seq, change_index, rule, channel, body, status, next_attempt_at, queued_at, created_at)
+                 VALUES (1, 0, 'r', 'team', '{}', 'pending', 0, 0, 0), (1, 0, 'r', 'team', '{}', 'delivered', 0, 0, 0);",
+            )
+            .unwrap();
+
+        migrate(&mut connection).unwrap();
+
+        let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+        assert_eq!(version, crate::store::schema::MIGRATIONS.len() as i64);
+        let mut claim = connection.prepare(&claim_sql()).unwrap();
+        let pending: Vec<i64> =
+            claim.query_map(params!["team", 0, 10], |row| row.get(0)).unwrap().map(Result::unwrap).collect();
+        assert_eq!(pending, [1]);
     }
 }
