@@ -21,8 +21,7 @@ COPY templates /etc/storybridge/templates
 COPY --from=build --chown=65532:65532 /state /var/lib/storybridge
 ENV STORYBRIDGE_LISTEN=0.0.0.0:8080 \
     STORYBRIDGE_TEMPLATES=/etc/storybridge/templates \
-    STORYBRIDGE_STORAGE=sqlite:///var/lib/storybridge/storybridge.db \
-    MIMALLOC_ARENA_EAGER_COMMIT=0
+    STORYBRIDGE_STORAGE=sqlite:///var/lib/storybridge/storybridge.db
 VOLUME /var/lib/storybridge
 USER nonroot
 EXPOSE 8080

@@ -11,6 +11,21 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// do not export it).
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
+/// Commit arena memory as it is used, not a whole arena up front: idle RSS
+/// 11.7 MiB instead of 18.5. It must be set before the first allocation, which
+/// the Rust runtime makes before `main`: hence a constructor, run by the loader
+/// before the runtime starts.
+extern "C" fn lazy_arena_commit() {
+    // SAFETY: sets a mimalloc option; safe to call at any time, and no Rust
+    // allocation has happened yet.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
+}
+
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static LAZY_ARENA_COMMIT: extern "C" fn() = lazy_arena_commit;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -84,12 +99,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    // Commit arena memory as it is used, not all at once. Set here, idle RSS is
-    // 19.1 MiB instead of 21.6 (the runtime allocates before main); with
-    // MIMALLOC_ARENA_EAGER_COMMIT=0 in the environment (the Dockerfile and the
-    // systemd unit set it) it is 12.8 MiB.
-    // SAFETY: sets a mimalloc option; safe to call at any time.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
+    #[cfg(not(target_os = "linux"))]
+    lazy_arena_commit();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
     let (bridge, config_file) = match load(cli.config.as_deref()) {
