@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use storybridge::verify::sign_hex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::app::{sign_clubmed, SHORTCUT_SECRET};
+use crate::support::app::{sign_clubmed, PIVOTAL_TOKEN, SHORTCUT_SECRET};
 use crate::support::{fixture, spawn_app, FakeSink};
 
 const NO_RULES: &str = "  - name: none\n    when: { entity_type: nothing }\n    send: [deploys]\n";
@@ -44,6 +44,136 @@ async fn each_bad_request_gets_its_documented_status() {
     }
     let valid = app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
     assert_eq!(valid.status(), 202, "still serving after every bad request");
+}
+
+/// How a request proves where it comes from, per source.
+#[derive(Clone, Copy)]
+enum Proof<'a> {
+    /// This signature header, over the body as sent.
+    Good,
+    /// The right algorithm, the wrong secret.
+    WrongSecret,
+    /// A valid signature of another body.
+    OtherBody,
+    /// A valid signature with its hex digits in alternating case.
+    MixedCase,
+    /// This header value or token, as is.
+    Raw(&'a str),
+}
+
+/// What a request carries as proof: a header to add, or a query string (Pivotal's token).
+type Credentials = (Option<(&'static str, String)>, String);
+
+struct Source {
+    path: &'static str,
+    prove: fn(Proof, &[u8]) -> Credentials,
+}
+
+fn mixed_case(hex: &str) -> String {
+    hex.chars().enumerate().map(|(i, c)| if i % 2 == 0 { c.to_ascii_uppercase() } else { c }).collect()
+}
+
+fn hmac_proof(proof: Proof, body: &[u8], sign: fn(&[u8]) -> String) -> String {
+    match proof {
+        Proof::Good => sign(body),
+        Proof::WrongSecret => sign_hex("guess", body),
+        Proof::OtherBody => sign(b"{}"),
+        Proof::MixedCase => mixed_case(&sign(body)),
+        Proof::Raw(text) => text.to_owned(),
+    }
+}
+
+const SOURCES: [Source; 3] = [
+    Source {
+        path: "/hooks/shortcut",
+        prove: |proof, body| {
+            let signature = hmac_proof(proof, body, |body| sign_hex(SHORTCUT_SECRET, body));
+            (Some(("payload-signature", signature)), String::new())
+        },
+    },
+    Source {
+        path: "/hooks/clubmed",
+        prove: |proof, body| {
+            let signature = hmac_proof(proof, body, sign_clubmed);
+            (Some(("x-clubmed-signature", format!("sha256={signature}"))), String::new())
+        },
+    },
+    Source {
+        path: "/hooks/tracker",
+        // Pivotal cannot sign: the token is the proof, and it is compared exactly.
+        prove: |proof, _| {
+            let token = match proof {
+                Proof::Good => PIVOTAL_TOKEN.to_owned(),
+                Proof::WrongSecret | Proof::OtherBody => "guess".to_owned(),
+                Proof::MixedCase => PIVOTAL_TOKEN.to_uppercase(),
+                Proof::Raw(text) => text.to_owned(),
+            };
+            (None, format!("?token={token}"))
+        },
+    },
+];
+
+/// The README's bad-input matrix, for every kind of source: each request gets
+/// its documented status, the server keeps serving, and nothing a rejected
+/// request carried is stored: the same valid event, posted last, is new (202).
+#[tokio::test]
+async fn the_bad_input_matrix_holds_for_every_source() {
+    let sink = FakeSink::start().await;
+    let app = spawn_app(&sink, NO_RULES).await;
+    let valid_bodies: [Vec<u8>; 3] = [
+        fixture("shortcut/zulip_story_update_change_state.json"),
+        br#"{"id": "matrix-1", "name": "A story"}"#.to_vec(),
+        fixture("pivotal/zulip_v5_story_started.json"),
+    ];
+    let deep = format!("{{\"a\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes();
+    for (source, valid) in SOURCES.iter().zip(valid_bodies) {
+        let cases: Vec<(&str, Vec<u8>, Proof, u16)> = vec![
+            ("empty body", Vec::new(), Proof::Good, 200),
+            ("not JSON", b"story moved".to_vec(), Proof::Good, 400),
+            ("a JSON array", b"[1,2]".to_vec(), Proof::Good, 400),
+            ("a JSON string", b"\"story\"".to_vec(), Proof::Good, 400),
+            ("nested 10,000 deep", deep.clone(), Proof::Good, 400),
+            ("invalid UTF-8", b"{\"id\":\"\xff\xfe\"}".to_vec(), Proof::Good, 400),
+            ("a 10 MB body", vec![b' '; 10 * 1024 * 1024], Proof::Good, 413),
+            ("wrong secret", valid.clone(), Proof::WrongSecret, 401),
+            ("signature of another body", valid.clone(), Proof::OtherBody, 401),
+            ("no proof at all", valid.clone(), Proof::Raw(""), 401),
+        ];
+        for (case, body, proof, expected) in cases {
+            let (status, _) = send(&app, source, proof, body).await;
+            assert_eq!(status, expected, "{} {case}", source.path);
+        }
+        // Last, the same valid event: it must be new. Hex is case-insensitive;
+        // Pivotal's token is not.
+        let (status, _) = send(&app, source, Proof::MixedCase, valid.clone()).await;
+        let mixed_case = if source.path == "/hooks/tracker" { 401 } else { 202 };
+        assert_eq!(status, mixed_case, "{} mixed case", source.path);
+        let (status, answer) = send(&app, source, Proof::Good, valid.clone()).await;
+        let expected = if mixed_case == 202 { "duplicate" } else { "accepted" };
+        assert_eq!(answer["status"], expected, "{}: {status} {answer}", source.path);
+        let stored = app.store.events(answer["event_id"].as_str().unwrap()).await.unwrap();
+        assert_eq!(stored.len(), 1, "{}: stored once", source.path);
+    }
+}
+
+async fn send(
+    app: &crate::support::app::TestApp,
+    source: &Source,
+    proof: Proof<'_>,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let (header, query) = (source.prove)(proof, &body);
+    let mut request = app
+        .http
+        .post(app.url(&format!("{}{query}", source.path)))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some((name, value)) = header {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]
