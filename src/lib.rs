@@ -211,7 +211,7 @@ pub struct Launch {
     pub listener: TcpListener,
     /// Serve the admin API here instead of on `listener` (`admin_listen`).
     pub admin_listener: Option<TcpListener>,
-    /// Where to reload the config from (file watch, SIGHUP, `POST /-/reload`).
+    /// Where to reload the config from (file poll, SIGHUP, `POST /-/reload`).
     pub reloader: Option<reload::Reloader>,
 }
 
