@@ -63,7 +63,7 @@ pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> 
                     channel: channel_name,
                     mentions: channel.mentions,
                     platform: channel.kind,
-                    with_payload: bridge.templates.uses_payload(),
+                    wanted: bridge.templates.wanted(),
                 };
                 let context = RenderContext::from(context(&subject));
                 let outcome = match bridge.templates.render(template, channel.kind, &context) {

@@ -51,12 +51,34 @@ pub struct Subject<'a> {
     /// The channel lets messages mention people (`mentions: true`).
     pub mentions: bool,
     pub platform: crate::config::ChannelKind,
-    /// Copy the raw payload in (`Templates::uses_payload`).
-    pub with_payload: bool,
+    /// The costly fields to build (`Templates::wanted`).
+    pub wanted: Wanted,
+}
+
+/// Context fields that cost the most to build and that the default templates do
+/// not read: the raw payload (a copy of the whole event), the entity's
+/// attributes and the changes by field. A context carries each only when some
+/// template's text mentions its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    pub payload: bool,
+    pub attributes: bool,
+    pub changes: bool,
+}
+
+impl Wanted {
+    pub fn by<'a>(templates: impl Iterator<Item = &'a str> + Clone) -> Wanted {
+        let mentioned = |name: &str| templates.clone().any(|text| text.contains(name));
+        Wanted {
+            payload: mentioned("payload"),
+            attributes: mentioned("attributes"),
+            changes: mentioned("changes"),
+        }
+    }
 }
 
 pub fn context(subject: &Subject) -> Value {
-    let Subject { event, change, names, rule, channel, mentions, platform, with_payload } = subject;
+    let Subject { event, change, names, rule, channel, mentions, platform, wanted } = subject;
     let person = |id: &str| person(names, id, *platform, *mentions);
     let people = |ids: &[String]| Value::Array(ids.iter().map(|id| person(id)).collect());
     let kind = kind(event, change);
@@ -91,16 +113,22 @@ pub fn context(subject: &Subject) -> Value {
         ("parent", change.parent.as_ref().map(parent).into()),
         ("text", text.into()),
         ("story_type", change.attributes.get("story_type").cloned().into()),
-        ("attributes", Value::Object(change.attributes.clone())),
+        (
+            "attributes",
+            if wanted.attributes { Value::Object(change.attributes.clone()) } else { Value::Null },
+        ),
         ("comment_text", comment_alongside(event, change).into()),
-        ("changes", Value::Object(changes_by_field(change, names))),
+        (
+            "changes",
+            if wanted.changes { Value::Object(changes_by_field(change, names)) } else { Value::Null },
+        ),
         ("change_list", Value::Array(change_list(change, kind, names, *platform, *mentions))),
         ("subject", card_subject(change)),
         ("facts", Value::Array(facts(event, change, names))),
         ("color", color(kind, change, names).into()),
         ("rule", (*rule).into()),
         ("channel", (*channel).into()),
-        ("payload", if *with_payload { event.payload.clone() } else { Value::Null }),
+        ("payload", if wanted.payload { event.payload.clone() } else { Value::Null }),
     ])
 }
 

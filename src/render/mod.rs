@@ -12,7 +12,7 @@ use std::path::Path;
 use handlebars::Handlebars;
 use serde_json::{Map, Value};
 
-pub use context::{context, merge_burst, Subject};
+pub use context::{context, merge_burst, Subject, Wanted};
 
 use crate::config::{ChannelKind, ConfigError};
 use catalog::TemplateKey;
@@ -68,8 +68,8 @@ pub struct Templates {
     names: BTreeSet<String>,
     /// Names of the templates that came from the `templates:` directory.
     overrides: BTreeSet<String>,
-    /// Some template reads `payload`: only then does a context carry a copy of it.
-    uses_payload: bool,
+    /// The costly context fields some template mentions: only those are built.
+    wanted: Wanted,
 }
 
 impl Templates {
@@ -107,7 +107,7 @@ impl Templates {
         }
         Ok(Templates {
             registries,
-            uses_payload: files.values().any(|file| file.text.contains("payload")),
+            wanted: Wanted::by(files.values().map(|file| file.text.as_str())),
             overrides: files
                 .iter()
                 .filter(|(_, file)| !file.origin.starts_with("<embedded"))
@@ -128,10 +128,10 @@ impl Templates {
         self.overrides.iter().map(String::as_str)
     }
 
-    /// Whether any template mentions `payload` (the raw event, the largest part
-    /// of a context); contexts leave it out when none does.
-    pub fn uses_payload(&self) -> bool {
-        self.uses_payload
+    /// Which costly context fields any template mentions; contexts leave the
+    /// others out.
+    pub fn wanted(&self) -> Wanted {
+        self.wanted
     }
 
     pub fn has(&self, name: &str, platform: ChannelKind) -> bool {

@@ -89,22 +89,27 @@ async fn a_comment_is_quoted_under_its_story_with_the_rules_template() {
 }
 
 #[tokio::test]
-async fn a_template_can_read_the_raw_payload() {
-    // Contexts carry the payload only when some template names it: this one does.
+async fn a_template_can_read_the_raw_payload_attributes_and_changes() {
+    // Contexts carry the payload, attributes and changes only when some template
+    // names them: this one does.
     let mut sink = FakeSink::start().await;
     let dir = std::env::temp_dir().join(format!("storybridge-payload-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("templates")).unwrap();
-    std::fs::write(dir.join("templates/raw.hbs"), "{{payload.id}} {{payload.version}}: {{name}}").unwrap();
+    std::fs::write(
+        dir.join("templates/raw.hbs"),
+        "{{payload.id}} {{payload.version}}: {{name}} ({{attributes.story_type}}, {{changes.workflow_state_id.new}})",
+    )
+    .unwrap();
     let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n    template: raw\n";
     let yaml = format!("templates: templates\n{}", config_with(rules));
     let options = Options { config_file: Some(dir.join("bridge.yaml")), ..Default::default() };
     let app = spawn(&sink.base(), &yaml, options).await;
 
-    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json")).await;
 
     assert_eq!(
         sink.next().await.body,
-        json!({"text": "5b1fdcea-4b6a-4128-9f78-7e58214191fc v1: Add cool feature!"})
+        json!({"text": "5b1fe334-1258-408e-85eb-8ecb6acdcc82 v1: Add cool feature! (bug, Ready for Review)"})
     );
 }
 
