@@ -16,7 +16,9 @@ struct Counts {
     last_millis: AtomicU64,
 }
 
-#[tokio::main]
+/// One thread: the bridge sends to it over one connection per channel, and the
+/// sink should take as little of the machine from the bridge as it can.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).expect("port");
     let counts = Arc::new(Counts::default());
