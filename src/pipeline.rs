@@ -211,20 +211,29 @@ rules:
   - { name: moved, when: { primary: false, changed: [workflow_state_id] }, send: [out] }
 "#;
 
-    /// The console texts the default template produces for a fixture.
-    fn texts(source: &str, fixture: &str) -> Vec<String> {
+    pub(super) fn bridge(yaml: &str) -> Bridge {
         let origin = ConfigOrigin { name: "test.yaml".into(), base_dir: ".".into() };
-        let bridge = Arc::new(Bridge::build(load_str(CONFIG, &origin, &|_| None).unwrap(), origin).unwrap());
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(fixture);
-        let body = std::fs::read(path).unwrap();
-        let verified = Verified::local_file(body.clone().into());
+        Bridge::build(load_str(yaml, &origin, &|_| None).unwrap(), origin).unwrap()
+    }
+
+    /// `body` from `source`, normalized.
+    pub(super) fn event(bridge: &Bridge, source: &str, body: &[u8]) -> Box<Event> {
+        let verified = Verified::local_file(body.to_vec().into());
+        let payload = serde_json::from_slice(body).unwrap();
         let source_config = &bridge.config.sources[source];
-        let payload = serde_json::from_slice(&body).unwrap();
         let Ok(Normalized::Event(event)) =
             normalize(source, source_config, &HeaderMap::new(), &verified, payload)
         else {
             panic!("normalizes");
         };
+        event
+    }
+
+    /// The console texts the default template produces for a fixture.
+    fn texts(source: &str, fixture: &str) -> Vec<String> {
+        let bridge = Arc::new(bridge(CONFIG));
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(fixture);
+        let event = event(&bridge, source, &std::fs::read(path).unwrap());
         deliveries(&event, &route(&bridge, &event), &bridge, 0)
             .into_iter()
             .map(|d| serde_json::from_str::<Value>(&d.body).unwrap()["text"].as_str().unwrap().to_owned())
@@ -293,13 +302,9 @@ rules:
 
 #[cfg(test)]
 mod limit_tests {
-    use axum::http::HeaderMap;
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::config::{load_str, ConfigOrigin};
-    use crate::normalize::{normalize, Normalized};
-    use crate::verify::Verified;
 
     const CONFIG: &str = r#"
 sources:
@@ -313,20 +318,11 @@ rules:
 "#;
 
     fn bridge() -> Bridge {
-        let origin = ConfigOrigin { name: "test.yaml".into(), base_dir: ".".into() };
-        Bridge::build(load_str(CONFIG, &origin, &|_| None).unwrap(), origin).unwrap()
+        super::tests::bridge(CONFIG)
     }
 
     fn routes(bridge: &Bridge, source: &str, body: &[u8]) -> Vec<Routed> {
-        let verified = Verified::local_file(body.to_vec().into());
-        let payload = serde_json::from_slice(body).unwrap();
-        let source_config = &bridge.config.sources[source];
-        let Ok(Normalized::Event(event)) =
-            normalize(source, source_config, &HeaderMap::new(), &verified, payload)
-        else {
-            panic!("normalizes");
-        };
-        route(bridge, &event)
+        route(bridge, &super::tests::event(bridge, source, body))
     }
 
     fn chars(value: &Value) -> usize {

@@ -58,13 +58,14 @@ impl Worker {
             let mut channel_left = false;
             for delivery in batch {
                 // The channel's config as of now: a reload may have changed its URL.
-                let Some(channel) = self.shared.bridge().config.channels.get(&self.channel).cloned() else {
+                let bridge = self.shared.bridge();
+                let Some(channel) = bridge.config.channels.get(&self.channel) else {
                     channel_left = true;
                     break;
                 };
                 let settings = (channel.kind, channel.rate_limit);
                 if self.pace.as_ref().is_none_or(|(_, built_from)| *built_from != settings) {
-                    self.pace = Some((Pace::for_channel(&channel), settings));
+                    self.pace = Some((Pace::for_channel(channel), settings));
                 }
                 let (pace, _) = self.pace.as_mut().expect("set above");
                 tokio::select! {
@@ -73,8 +74,8 @@ impl Worker {
                 }
                 // Once a send starts it finishes: cancelling it could leave Slack
                 // holding a message the store says was never sent.
-                let (attempt, answer) = self.send(&channel, &delivery).await;
-                let resolution = self.decide(&channel, &delivery, &attempt, &answer).await;
+                let (attempt, answer) = self.send(channel, &delivery).await;
+                let resolution = self.decide(channel, &delivery, &attempt, &answer).await;
                 let gone = matches!(answer.outcome, SendOutcome::Gone { .. });
                 records.push((delivery.id, attempt, resolution));
                 // A message waiting for its retry holds back the rest of its
