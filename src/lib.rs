@@ -234,6 +234,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let shared = Shared::new(launch.bridge, launch.store, launch.reloader);
     shared.workers.ensure(&shared);
+    // The workers run on their own thread and hold `shared`: if this future is
+    // dropped rather than shut down, they must end with it.
+    let _workers_end_with_this = AbandonOnDrop(shared.clone());
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -260,6 +263,14 @@ pub async fn serve(
     }
     shared.workers.stop(DRAIN_DEADLINE).await;
     Ok(())
+}
+
+struct AbandonOnDrop(Arc<Shared>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.workers.abandon();
+    }
 }
 
 #[cfg(test)]
