@@ -19,11 +19,12 @@ pub mod reload;
 pub mod render;
 pub mod resolve;
 pub mod rules;
+pub mod server;
 pub mod sinks;
 pub mod store;
 pub mod verify;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +70,16 @@ impl Bridge {
 }
 
 impl Bridge {
+    /// What each listener's connections may hold. Read at start: like `listen`,
+    /// a change takes effect at the next restart.
+    pub fn connection_limits(&self) -> server::ConnectionLimits {
+        server::ConnectionLimits {
+            max_connections: self.config.max_connections,
+            max_buffer_bytes: server::MAX_BUFFER_BYTES,
+            head_timeout: self.config.body_timeout.0,
+        }
+    }
+
     /// Things that are valid but probably not meant: `storybridge check` prints
     /// them as warnings. Channels no rule sends to, and templates in the
     /// `templates:` directory that no rule or channel names.
@@ -150,6 +161,8 @@ pub struct Shared {
     pub client: reqwest::Client,
     pub wakers: deliver::Wakers,
     pub workers: deliver::Workers,
+    /// Sized at start (`max_body_bytes_in_flight`); a reload leaves it.
+    pub body_budget: ingest::BodyBudget,
     pub reloader: Option<reload::Reloader>,
     /// Tracker API clients by source name; their caches outlive reloads that
     /// leave the source's API settings alone.
@@ -164,6 +177,7 @@ impl Shared {
     ) -> Arc<Shared> {
         let metrics = metrics::Metrics::default();
         metrics.prime(&bridge);
+        let body_budget = ingest::BodyBudget::new(bridge.config.max_body_bytes_in_flight);
         Arc::new(Shared {
             bridge: ArcSwap::new(bridge),
             store,
@@ -171,6 +185,7 @@ impl Shared {
             client: http_client(),
             wakers: deliver::Wakers::default(),
             workers: deliver::Workers::default(),
+            body_budget,
             reloader,
             apis: Default::default(),
         })
@@ -253,11 +268,14 @@ pub async fn serve(
         Some(_) => public,
         None => public.merge(admin::router(shared.clone())),
     };
+    // Each listener has its own connection slots: a flood of webhooks cannot
+    // lock the admin out.
+    let limits = shared.bridge().connection_limits();
     let admin = launch.admin_listener.map(|listener| {
         let app = admin::router(shared.clone()).merge(admin::health_router(shared.clone()));
-        tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(until(stopped.clone())).into_future())
+        tokio::spawn(server::serve(listener, app, limits, until(stopped.clone())))
     });
-    axum::serve(launch.listener, public).with_graceful_shutdown(until(stopped)).await?;
+    server::serve(launch.listener, public, limits, until(stopped)).await;
     if let Some(admin) = admin {
         let _ = admin.await;
     }

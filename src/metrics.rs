@@ -121,6 +121,7 @@ const EVENT_OUTCOMES: &[&str] = &[
     "timeout",
     "unsupported_media_type",
     "store_unavailable",
+    "busy",
 ];
 const MESSAGE_OUTCOMES: &[&str] = &["delivered", "retried", "rate_limited", "dead"];
 
@@ -148,7 +149,8 @@ impl Metrics {
     }
 
     /// `outcome`: accepted, duplicate, ignored, ping, bad_signature, bad_request,
-    /// too_large, unsupported_media_type, unknown_source, store_unavailable.
+    /// too_large, timeout, unsupported_media_type, unknown_source,
+    /// store_unavailable, busy.
     pub fn event(&self, source: &str, outcome: &'static str) {
         self.events.get_or_create(&EventLabels { source: source.to_owned(), outcome }).inc();
     }

@@ -29,6 +29,20 @@ pub struct Reloader {
     lookup: Lookup,
 }
 
+/// Keys read once, at start: a reload that changes one says so.
+fn warn_of_restart_keys(running: &crate::config::Config, loaded: &crate::config::Config) {
+    let changed = [
+        ("listen", running.listen != loaded.listen),
+        ("admin_listen", running.admin_listen != loaded.admin_listen),
+        ("max_connections", running.max_connections != loaded.max_connections),
+        ("max_body_bytes_in_flight", running.max_body_bytes_in_flight != loaded.max_body_bytes_in_flight),
+        ("storage", running.storage != loaded.storage),
+    ];
+    for (key, _) in changed.into_iter().filter(|(_, changed)| *changed) {
+        tracing::warn!(key, "changed: it takes effect at the next restart");
+    }
+}
+
 impl Reloader {
     pub fn new(path: PathBuf, lookup: Lookup) -> Self {
         Reloader { path, lookup }
@@ -44,9 +58,7 @@ impl Reloader {
             .and_then(|(config, origin)| Bridge::build(config, origin));
         match loaded {
             Ok(bridge) => {
-                if bridge.config.listen != shared.bridge().config.listen {
-                    tracing::warn!("`listen` changed: it takes effect at the next restart");
-                }
+                warn_of_restart_keys(&shared.bridge().config, &bridge.config);
                 let rules = bridge.rules.len();
                 shared.swap(bridge);
                 shared.metrics.reload("success");

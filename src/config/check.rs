@@ -30,6 +30,16 @@ pub(super) fn check(config: &Config, file: &str) -> Vec<ConfigError> {
     if config.max_body_bytes == 0 {
         problems.add("max_body_bytes", "must be greater than 0");
     }
+    if config.max_body_bytes_in_flight < config.max_body_bytes {
+        let message = format!(
+            "must be at least max_body_bytes ({}), or a body of that size could never be read",
+            config.max_body_bytes
+        );
+        problems.add("max_body_bytes_in_flight", message);
+    }
+    if config.max_connections == 0 {
+        problems.add("max_connections", "must be greater than 0");
+    }
     problems.found
 }
 

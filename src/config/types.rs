@@ -24,6 +24,14 @@ pub struct Config {
     /// cannot hold connections open.
     #[serde(default = "default_body_timeout")]
     pub body_timeout: ConfigDuration,
+    /// Connections served at once on each listener; more wait to be accepted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Request-body bytes held at once across all requests. A request that
+    /// would pass it waits for room, up to `body_timeout`, then gets 503: memory
+    /// stays bounded whatever many senders do at once.
+    #[serde(default = "default_max_body_bytes_in_flight")]
+    pub max_body_bytes_in_flight: usize,
     /// Where events and deliveries are kept: `sqlite://FILE` (relative to the
     /// config file) or `sqlite::memory:` (tests only: nothing survives a restart).
     #[serde(default = "default_storage")]
@@ -68,6 +76,14 @@ fn default_listen() -> SocketAddr {
 
 fn default_max_body_bytes() -> usize {
     DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_max_connections() -> usize {
+    512
+}
+
+fn default_max_body_bytes_in_flight() -> usize {
+    16 * 1024 * 1024
 }
 
 fn default_body_timeout() -> ConfigDuration {

@@ -1,7 +1,8 @@
 //! Every way a request can be refused, and the one place that maps each to an
 //! HTTP status. Nothing a client sends can produce a 5xx.
 
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -21,6 +22,10 @@ pub enum IngestError {
     UnreadableBody,
     #[error("the body did not arrive in time")]
     SlowBody,
+    /// Our limit, not the client's fault: bodies in flight hold all the
+    /// memory allowed for them (`max_body_bytes_in_flight`).
+    #[error("too many requests in progress; send it again later")]
+    Busy,
     #[error("{0}")]
     Unauthorized(#[from] VerifyError),
     #[error(transparent)]
@@ -43,7 +48,7 @@ impl IngestError {
             IngestError::UnreadableBody | IngestError::Decode(_) | IngestError::Normalize(_) => {
                 StatusCode::BAD_REQUEST
             }
-            IngestError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Store(_) | IngestError::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -59,6 +64,7 @@ impl IngestError {
             IngestError::Unauthorized(_) => "bad_signature",
             IngestError::UnreadableBody | IngestError::Decode(_) | IngestError::Normalize(_) => "bad_request",
             IngestError::Store(_) => "store_unavailable",
+            IngestError::Busy => "busy",
         }
     }
 }
@@ -71,6 +77,27 @@ impl IntoResponse for IngestError {
             IngestError::Unauthorized(_) => "invalid or missing signature".to_owned(),
             other => other.to_string(),
         };
-        (self.status(), Json(json!({ "error": message }))).into_response()
+        let mut response = (self.status(), Json(json!({ "error": message }))).into_response();
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_limits_answer_503_with_a_time_to_come_back() {
+        for error in [IngestError::Busy, IngestError::Store(crate::store::StoreError::Closed)] {
+            let response = error.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[RETRY_AFTER], "1");
+        }
+        let response = IngestError::SlowBody.into_response();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert!(response.headers().get(RETRY_AFTER).is_none());
     }
 }

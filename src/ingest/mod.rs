@@ -2,8 +2,8 @@
 //! to `verify`, the verified body to `normalize`, routes and renders the event,
 //! and stores the event with its messages before answering.
 //!
-//! Order of checks: unknown source (404) → content type (415) → size (413) or
-//! too slow (408) →
+//! Order of checks: unknown source (404) → content type (415) → size (413),
+//! no room for it (503) or too slow (408) →
 //! empty body (200, ignored) → signature (401) → JSON (400) → event shape (400)
 //! → store (200 duplicate, 202 accepted, 503 if the store fails).
 //!
@@ -22,6 +22,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+pub use body::BodyBudget;
 pub use error::IngestError;
 
 use crate::normalize::{decode, normalize, Normalized};
@@ -82,10 +83,10 @@ async fn handle(
         .get(&source_name)
         .ok_or_else(|| IngestError::UnknownSource(source_name.clone()))?;
     let format = body::format(&headers)?;
-    let reading = body::read_limited(&headers, body, bridge.config.max_body_bytes);
-    let bytes = tokio::time::timeout(bridge.config.body_timeout.0, reading)
-        .await
-        .map_err(|_| IngestError::SlowBody)??;
+    let config = &bridge.config;
+    // Held until the answer: the body and what is made of it stay in memory until then.
+    let (bytes, _reserved) =
+        body::read(&headers, body, config.max_body_bytes, &shared.body_budget, config.body_timeout.0).await?;
     if body::is_empty(&bytes) {
         // Shortcut sends empty POSTs now and then; they carry nothing to route.
         let answer = json!({ "status": "ignored", "reason": "empty body" });

@@ -281,6 +281,23 @@ async fn a_body_that_trickles_in_too_slowly_gets_408_and_frees_the_connection() 
 }
 
 #[tokio::test]
+async fn a_request_head_that_trickles_in_too_slowly_is_cut_off_and_so_is_an_idle_connection() {
+    let sink = FakeSink::start().await;
+    let yaml = format!("body_timeout: 1s\n{}", crate::support::app::config_with(NO_RULES));
+    let app = crate::support::app::spawn_with_storage(&sink.base(), &yaml, None).await;
+    for opening in ["POST /hooks/shortcut HTTP/1.1\r\nhost: x\r\n", ""] {
+        let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+        stream.write_all(opening.as_bytes()).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = vec![0; 1024];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer)).await;
+        // Closed (0 bytes, or a reset), not left hanging.
+        assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{opening:?}: {read:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "after {:?}", started.elapsed());
+    }
+}
+
+#[tokio::test]
 async fn repeated_signature_headers_pass_only_with_a_valid_one_and_huge_headers_are_refused() {
     let sink = FakeSink::start().await;
     let app = spawn_app(&sink, NO_RULES).await;

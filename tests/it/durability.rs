@@ -2,9 +2,7 @@
 //! channel, through rate limits, outages, dead URLs and a SIGKILL.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -12,21 +10,11 @@ use storybridge::store::DeliveryStatus;
 use storybridge::verify::sign_hex;
 
 use crate::support::app::{config_with, spawn_with_storage, variables, SHORTCUT_SECRET};
+use crate::support::process::{free_address, start_bridge, temp_dir, wait_until_serving};
 use crate::support::{fixture, spawn_app, FakeSink, Reply};
 
 const ALL_TO_SLACK: &str = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
 const ALL_TO_DISCORD: &str = "  - name: all\n    when: { primary: true }\n    send: [team]\n";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("storybridge-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn free_address() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
 
 /// A signed-able Shortcut state change for story `n`, with its own event id.
 fn story_event(n: usize) -> Vec<u8> {
@@ -206,28 +194,6 @@ async fn a_dead_message_shows_in_the_cli_and_replay_delivers_it_while_the_server
     app.settled().await;
     let row = &app.deliveries().await[0];
     assert_eq!((row.status, row.attempts), (DeliveryStatus::Delivered, 2));
-}
-
-/// The real binary, as a child process, on `address`.
-fn start_bridge(config: &std::path::Path, address: SocketAddr) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_storybridge"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("STORYBRIDGE_LISTEN", address.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_until_serving(address: SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let client = reqwest::Client::new();
-    while client.get(format!("http://{address}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the bridge did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

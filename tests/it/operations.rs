@@ -9,17 +9,11 @@ use storybridge::verify::sign_hex;
 
 use crate::support::app::{config_with, spawn, Options, TestApp, SHORTCUT_SECRET};
 use crate::support::flaky_store::FlakyStore;
+use crate::support::process::temp_dir;
 use crate::support::{fixture, FakeSink, Reply};
 
 const TOKEN: &str = "admin-token-0123456789abcdef";
 const ALL_TO_SLACK: &str = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("storybridge-ops-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn with_admin(yaml: &str) -> String {
     format!("admin_token: \"{TOKEN}\"\n{yaml}")

@@ -1,0 +1,50 @@
+//! The real binary as a child process, for what only a process shows: a
+//! SIGKILL, its memory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A fresh, empty directory for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("storybridge-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A port nothing listens on now.
+pub fn free_address() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// The real binary, as a child process, on `address`.
+pub fn start_bridge(config: &Path, address: SocketAddr) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_storybridge"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("STORYBRIDGE_LISTEN", address.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+pub async fn wait_until_serving(address: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let client = reqwest::Client::new();
+    while client.get(format!("http://{address}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the bridge did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A field of `/proc/<pid>/status` in MiB: `VmRSS` now, `VmHWM` at its peak.
+pub fn memory_mib(child: &Child, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let line = status.lines().find(|line| line.starts_with(field)).unwrap();
+    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024.0
+}
