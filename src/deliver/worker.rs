@@ -42,8 +42,10 @@ impl Worker {
     }
 
     pub async fn run_until_stopped(mut self, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
+        // The last batch's attempts, recorded with the next claim.
+        let mut records = Vec::new();
         while !*stopped.borrow() {
-            let batch = match self.claim().await {
+            let batch = match self.claim(std::mem::take(&mut records)).await {
                 Next::Send(batch) => batch,
                 Next::Wait(wait) => {
                     tokio::select! {
@@ -54,7 +56,6 @@ impl Worker {
                     continue;
                 }
             };
-            let mut records = Vec::with_capacity(batch.len());
             let mut channel_left = false;
             for delivery in batch {
                 // The channel's config as of now: a reload may have changed its URL.
@@ -84,34 +85,39 @@ impl Worker {
                     break;
                 }
             }
-            self.flush(records).await;
             if channel_left {
+                self.flush(records).await;
                 tracing::info!(channel = %self.channel, "channel left the config; its worker stops");
                 return;
             }
         }
+        self.flush(records).await;
     }
 
-    /// The channel's next due messages, unless it is paused. Only the due prefix:
-    /// one waiting for its retry holds back those after it.
-    async fn claim(&self) -> Next {
-        let batch = match self.shared.store.pending_batch(&self.channel, BATCH).await {
-            Ok(batch) => batch,
+    /// Records the last batch's attempts, then returns the channel's next due
+    /// messages, unless it is paused. Only the due prefix: one waiting for its
+    /// retry holds back those after it.
+    async fn claim(&self, finished: Vec<(i64, Attempt, Resolution)>) -> Next {
+        let count = finished.len();
+        let claim = match self.shared.store.record_and_claim(&self.channel, finished, BATCH).await {
+            Ok(claim) => claim,
             Err(error) => {
-                tracing::warn!(channel = %self.channel, %error, "cannot read the queue; will retry");
+                // Attempts not recorded stay pending and are sent again:
+                // duplicates, never a loss.
+                tracing::warn!(channel = %self.channel, unrecorded = count, %error, "cannot read the queue; will retry");
                 return Next::Wait(IDLE_POLL);
             }
         };
-        let Some(head) = batch.first() else { return Next::Wait(IDLE_POLL) };
+        let Some(head) = claim.pending.first() else { return Next::Wait(IDLE_POLL) };
         let now = now_millis();
         let due_in = head.next_attempt_at - now;
         if due_in > 0 {
             return Next::Wait(Duration::from_millis(due_in as u64).min(IDLE_POLL));
         }
-        if self.paused().await {
+        if self.paused(claim.pause).await {
             return Next::Wait(IDLE_POLL);
         }
-        Next::Send(batch.into_iter().take_while(|delivery| delivery.next_attempt_at <= now).collect())
+        Next::Send(claim.pending.into_iter().take_while(|delivery| delivery.next_attempt_at <= now).collect())
     }
 
     /// Records a batch's attempts in one transaction.
@@ -127,20 +133,19 @@ impl Worker {
     }
 
     /// A channel paused for a dead URL stays paused until its URL changes.
-    async fn paused(&self) -> bool {
+    async fn paused(&self, pause: Option<Pause>) -> bool {
         let bridge = self.shared.bridge();
         let Some(channel) = bridge.config.channels.get(&self.channel) else {
             return true;
         };
-        match self.shared.store.channel_pause(&self.channel).await {
-            Ok(Some(pause)) if pause.url_fingerprint == sinks::url_fingerprint(channel) => true,
-            Ok(Some(_)) => {
+        match pause {
+            Some(pause) if pause.url_fingerprint == sinks::url_fingerprint(channel) => true,
+            Some(_) => {
                 tracing::info!(channel = %self.channel, "channel URL changed; resuming");
                 let _ = self.shared.store.resume_channel(&self.channel).await;
                 false
             }
-            Ok(None) => false,
-            Err(_) => true,
+            None => false,
         }
     }
 

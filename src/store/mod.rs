@@ -200,6 +200,15 @@ pub struct Pause {
     pub reason: String,
 }
 
+/// What a channel's worker reads before each batch it sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// Why the channel is paused, if it is.
+    pub pause: Option<Pause>,
+    /// Up to the asked number of its oldest pending deliveries, in order.
+    pub pending: Vec<Delivery>,
+}
+
 pub trait Store: Send + Sync {
     /// Stores `event` and its deliveries in one transaction, unless the source
     /// already sent this event id. Returns only once committed.
@@ -221,6 +230,24 @@ pub trait Store: Send + Sync {
                 self.finish_attempt(delivery, attempt, resolution).await?;
             }
             Ok(())
+        })
+    }
+    /// Records the attempts a channel's worker just made, then reads what it
+    /// needs for its next batch: the channel's pause and up to `limit` pending
+    /// deliveries. The worker's one trip to the store per batch.
+    fn record_and_claim(
+        &self,
+        channel: &str,
+        finished: Vec<(i64, Attempt, Resolution)>,
+        limit: usize,
+    ) -> StoreFuture<'_, Claim> {
+        let channel = channel.to_owned();
+        Box::pin(async move {
+            if !finished.is_empty() {
+                self.finish_attempts(finished).await?;
+            }
+            let pause = self.channel_pause(&channel).await?;
+            Ok(Claim { pause, pending: self.pending_batch(&channel, limit).await? })
         })
     }
     /// Most recent first.

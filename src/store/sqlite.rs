@@ -17,8 +17,8 @@ use tokio::sync::oneshot;
 
 use super::schema::migrate;
 use super::{
-    now_millis, Accepted, Attempt, Delivery, DeliveryFilter, DeliveryStatus, NewDelivery, NewEvent, Pause,
-    QueueStats, Replay, Resolution, Store, StoreError, StoreFuture, StoredEvent,
+    now_millis, Accepted, Attempt, Claim, Delivery, DeliveryFilter, DeliveryStatus, NewDelivery, NewEvent,
+    Pause, QueueStats, Replay, Resolution, Store, StoreError, StoreFuture, StoredEvent,
 };
 
 /// How the SQLite store commits. The defaults are what the bridge runs with;
@@ -233,6 +233,19 @@ fn writer_loop(mut connection: Connection, queue: mpsc::Receiver<Operation>, opt
     }
 }
 
+fn pause_of(transaction: &Transaction, channel: &str) -> rusqlite::Result<Option<Pause>> {
+    transaction
+        .prepare_cached("SELECT url_fingerprint, reason FROM channel_pauses WHERE channel = ?1")?
+        .query_row(params![channel], |row| Ok(Pause { url_fingerprint: row.get(0)?, reason: row.get(1)? }))
+        .optional()
+}
+
+fn pending(transaction: &Transaction, channel: &str, limit: usize) -> rusqlite::Result<Vec<Delivery>> {
+    let mut statement = transaction.prepare_cached(&claim_sql())?;
+    let rows = statement.query_map(params![channel, now_millis(), limit as i64], delivery_from_row)?;
+    rows.collect()
+}
+
 /// A channel's next messages, oldest first. Served by the partial index
 /// `deliveries_pending` (see `plans_use_the_partial_indexes`).
 fn claim_sql() -> String {
@@ -346,11 +359,23 @@ impl Store for SqliteStore {
 
     fn pending_batch(&self, channel: &str, limit: usize) -> StoreFuture<'_, Vec<Delivery>> {
         let channel = channel.to_owned();
+        self.run_with(false, move |transaction| pending(transaction, &channel, limit))
+    }
+
+    fn record_and_claim(
+        &self,
+        channel: &str,
+        finished: Vec<(i64, Attempt, Resolution)>,
+        limit: usize,
+    ) -> StoreFuture<'_, Claim> {
+        let channel = channel.to_owned();
+        // One operation, so one wait for the writer thread instead of three.
         self.run_with(false, move |transaction| {
-            let mut statement = transaction.prepare_cached(&claim_sql())?;
-            let rows =
-                statement.query_map(params![channel, now_millis(), limit as i64], delivery_from_row)?;
-            rows.collect()
+            for (delivery, attempt, resolution) in &finished {
+                record_attempt(transaction, *delivery, attempt, *resolution)?;
+            }
+            let pause = pause_of(transaction, &channel)?;
+            Ok(Claim { pause, pending: pending(transaction, &channel, limit)? })
         })
     }
 
@@ -454,14 +479,7 @@ impl Store for SqliteStore {
 
     fn channel_pause(&self, channel: &str) -> StoreFuture<'_, Option<Pause>> {
         let channel = channel.to_owned();
-        self.run_with(false, move |transaction| {
-            transaction
-                .prepare_cached("SELECT url_fingerprint, reason FROM channel_pauses WHERE channel = ?1")?
-                .query_row(params![channel], |row| {
-                    Ok(Pause { url_fingerprint: row.get(0)?, reason: row.get(1)? })
-                })
-                .optional()
-        })
+        self.run_with(false, move |transaction| pause_of(transaction, &channel))
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {

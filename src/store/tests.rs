@@ -153,6 +153,27 @@ async fn a_channel_pause_is_kept_until_resumed() {
 }
 
 #[tokio::test]
+async fn a_claim_records_the_last_batch_first_and_carries_the_pause() {
+    for (name, store, _) in backends() {
+        let messages = vec![message("a", "one"), message("a", "two"), message("a", "three")];
+        store.accept(event("e1", 1000), messages).await.unwrap();
+        let first = store.record_and_claim("a", Vec::new(), 2).await.unwrap();
+        assert_eq!(first.pause, None, "{name}");
+        let ids: Vec<i64> = first.pending.iter().map(|d| d.id).collect();
+        assert_eq!(ids.len(), 2, "{name}");
+
+        let pause = Pause { url_fingerprint: "abc".into(), reason: "404".into() };
+        store.pause_channel("a", pause.clone()).await.unwrap();
+        let finished = ids.iter().map(|id| (*id, attempt(2000, 200), Resolution::Delivered)).collect();
+        let next = store.record_and_claim("a", finished, 2).await.unwrap();
+        assert_eq!(next.pause, Some(pause), "{name}");
+        assert_eq!(next.pending.len(), 1, "{name}: the two just recorded are no longer pending");
+        assert!(next.pending[0].body.contains("three"), "{name}");
+        assert_eq!(store.attempts(ids[0]).await.unwrap(), [attempt(2000, 200)], "{name}");
+    }
+}
+
+#[tokio::test]
 async fn concurrent_accepts_are_all_committed() {
     for (name, store, _) in backends() {
         let tasks: Vec<_> = (0..200)
