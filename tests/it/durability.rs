@@ -10,7 +10,7 @@ use storybridge::store::DeliveryStatus;
 use storybridge::verify::sign_hex;
 
 use crate::support::app::{config_with, spawn_with_storage, variables, SHORTCUT_SECRET};
-use crate::support::process::{free_address, start_bridge, temp_dir, wait_until_serving};
+use crate::support::process::{config_file, free_address, start_bridge, temp_dir, wait_until_serving};
 use crate::support::{fixture, spawn_app, FakeSink, Reply};
 
 const ALL_TO_SLACK: &str = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
@@ -200,23 +200,8 @@ async fn a_dead_message_shows_in_the_cli_and_replay_delivers_it_while_the_server
 async fn every_accepted_event_survives_a_sigkill_right_after_its_2xx() {
     let dir = temp_dir("sigkill");
     let mut sink = FakeSink::start().await;
-    let config = dir.join("bridge.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-storage: "sqlite://bridge.db"
-sources:
-  shortcut: {{ kind: shortcut, secrets: ["{SHORTCUT_SECRET}"] }}
-channels:
-  deploys: {{ kind: slack, url: "{}", rate_limit: {{ per_second: 50, burst: 1 }} }}
-rules:
-  - {{ name: all, when: {{ primary: true }}, send: [deploys] }}
-"#,
-            sink.url("/slack/deploys")
-        ),
-    )
-    .unwrap();
+    let rate = "rate_limit: { per_second: 50, burst: 1 }";
+    let config = config_file(&dir, "", &sink.url("/slack/deploys"), rate);
     let address = free_address();
     let mut bridge = start_bridge(&config, address);
     wait_until_serving(address).await;

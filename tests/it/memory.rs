@@ -7,7 +7,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::support::app::SHORTCUT_SECRET;
-use crate::support::process::{free_address, memory_mib, start_bridge, temp_dir, wait_until_serving};
+use crate::support::process::{
+    config_file, free_address, memory_mib, start_bridge, temp_dir, wait_until_serving,
+};
 use crate::support::{fixture, FakeSink};
 use storybridge::verify::sign_hex;
 
@@ -35,24 +37,7 @@ async fn push(address: std::net::SocketAddr, head: String, body: &[u8]) -> TcpSt
 async fn a_thousand_connections_of_large_bodies_and_huge_headers_leave_memory_bounded() {
     let dir = temp_dir("memory");
     let sink = FakeSink::start().await;
-    let config = dir.join("bridge.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-storage: "sqlite://bridge.db"
-body_timeout: 3s
-sources:
-  shortcut: {{ kind: shortcut, secrets: ["{SHORTCUT_SECRET}"] }}
-channels:
-  deploys: {{ kind: slack, url: "{}" }}
-rules:
-  - {{ name: all, when: {{ primary: true }}, send: [deploys] }}
-"#,
-            sink.url("/slack/deploys")
-        ),
-    )
-    .unwrap();
+    let config = config_file(&dir, "body_timeout: 3s", &sink.url("/slack/deploys"), "");
     let address = free_address();
     let mut bridge = start_bridge(&config, address);
     wait_until_serving(address).await;

@@ -19,6 +19,29 @@ pub fn free_address() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
+/// A config for the real binary: its store in a file beside the config, one
+/// Shortcut source, one Slack channel at `slack_url` (with `channel` settings
+/// added, e.g. `rate_limit: …`) and a rule sending every primary change there;
+/// `top` adds top-level keys.
+pub fn config_file(dir: &Path, top: &str, slack_url: &str, channel: &str) -> PathBuf {
+    let secret = super::app::SHORTCUT_SECRET;
+    let path = dir.join("bridge.yaml");
+    let yaml = format!(
+        r#"
+storage: "sqlite://bridge.db"
+{top}
+sources:
+  shortcut: {{ kind: shortcut, secrets: ["{secret}"] }}
+channels:
+  deploys: {{ kind: slack, url: "{slack_url}", {channel} }}
+rules:
+  - {{ name: all, when: {{ primary: true }}, send: [deploys] }}
+"#
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
 /// The real binary, as a child process, on `address`.
 pub fn start_bridge(config: &Path, address: SocketAddr) -> Child {
     Command::new(env!("CARGO_BIN_EXE_storybridge"))
