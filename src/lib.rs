@@ -76,7 +76,7 @@ impl Bridge {
         server::ConnectionLimits {
             max_connections: self.config.max_connections,
             max_buffer_bytes: server::MAX_BUFFER_BYTES,
-            head_timeout: self.config.body_timeout.0,
+            head_timeout: self.config.idle_timeout.0,
         }
     }
 

@@ -35,6 +35,7 @@ fn warn_of_restart_keys(running: &crate::config::Config, loaded: &crate::config:
         ("listen", running.listen != loaded.listen),
         ("admin_listen", running.admin_listen != loaded.admin_listen),
         ("max_connections", running.max_connections != loaded.max_connections),
+        ("idle_timeout", running.idle_timeout != loaded.idle_timeout),
         ("max_body_bytes_in_flight", running.max_body_bytes_in_flight != loaded.max_body_bytes_in_flight),
         ("storage", running.storage != loaded.storage),
     ];

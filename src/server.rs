@@ -28,8 +28,9 @@ pub struct ConnectionLimits {
     /// The most a connection buffers while reading: a request head larger than
     /// this is answered 431.
     pub max_buffer_bytes: usize,
-    /// A request head must arrive within this long, and an idle keep-alive
-    /// connection is closed after it.
+    /// A request head must arrive within this long of the connection's start
+    /// or its last answer: hyper's one timer serves as both the head's
+    /// deadline and the keep-alive idle timeout.
     pub head_timeout: Duration,
 }
 

@@ -37,6 +37,9 @@ pub(super) fn check(config: &Config, file: &str) -> Vec<ConfigError> {
         );
         problems.add("max_body_bytes_in_flight", message);
     }
+    if config.idle_timeout.0.is_zero() {
+        problems.add("idle_timeout", "must be longer than 0s");
+    }
     if config.max_connections == 0 {
         problems.add("max_connections", "must be greater than 0");
     }

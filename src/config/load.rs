@@ -22,6 +22,7 @@ const ENV_OVERRIDABLE: &[&str] = &[
     "listen",
     "max_body_bytes",
     "body_timeout",
+    "idle_timeout",
     "max_connections",
     "max_body_bytes_in_flight",
     "templates",

@@ -138,3 +138,15 @@ fn a_numeric_name_key_reads_as_text() {
     let config = load("names:\n  workflow-state:\n    500000010: Ready for Deploy\n").unwrap();
     assert_eq!(config.names["workflow-state"]["500000010"], "Ready for Deploy");
 }
+
+#[test]
+fn the_memory_limits_must_leave_room_for_one_whole_body() {
+    assert_eq!(
+        errors(&format!(
+            "max_body_bytes: 2097152\nmax_body_bytes_in_flight: 1048576\nmax_connections: 0\nidle_timeout: 0s\n{CONTRACT}"
+        )),
+        "bridge.yaml: max_body_bytes_in_flight: must be at least max_body_bytes (2097152), or a body of that size could never be read\n\
+         bridge.yaml: idle_timeout: must be longer than 0s\n\
+         bridge.yaml: max_connections: must be greater than 0"
+    );
+}

@@ -24,6 +24,12 @@ pub struct Config {
     /// cannot hold connections open.
     #[serde(default = "default_body_timeout")]
     pub body_timeout: ConfigDuration,
+    /// How long a connection may wait for its next request head, and so how
+    /// long a head may take to arrive. Longer than the 60 s for which reverse
+    /// proxies keep idle connections to their backends: a proxy must never
+    /// send a request on a connection we are closing.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: ConfigDuration,
     /// Connections served at once on each listener; more wait to be accepted.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
@@ -84,6 +90,10 @@ fn default_max_connections() -> usize {
 
 fn default_max_body_bytes_in_flight() -> usize {
     16 * 1024 * 1024
+}
+
+fn default_idle_timeout() -> ConfigDuration {
+    ConfigDuration(std::time::Duration::from_secs(75))
 }
 
 fn default_body_timeout() -> ConfigDuration {

@@ -283,7 +283,7 @@ async fn a_body_that_trickles_in_too_slowly_gets_408_and_frees_the_connection() 
 #[tokio::test]
 async fn a_request_head_that_trickles_in_too_slowly_is_cut_off_and_so_is_an_idle_connection() {
     let sink = FakeSink::start().await;
-    let yaml = format!("body_timeout: 1s\n{}", crate::support::app::config_with(NO_RULES));
+    let yaml = format!("idle_timeout: 1s\n{}", crate::support::app::config_with(NO_RULES));
     let app = crate::support::app::spawn_with_storage(&sink.base(), &yaml, None).await;
     for opening in ["POST /hooks/shortcut HTTP/1.1\r\nhost: x\r\n", ""] {
         let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
