@@ -43,7 +43,9 @@ pub struct BodyBudget {
 }
 
 /// A body's share of the budget, given back when dropped.
-pub struct Reservation(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Reservation {
+    _permit: OwnedSemaphorePermit,
+}
 
 impl BodyBudget {
     pub fn new(bytes: usize) -> Self {
@@ -95,7 +97,7 @@ pub async fn read(
     if unused > 0 {
         drop(reserved.split(unused));
     }
-    Ok((bytes, Reservation(reserved)))
+    Ok((bytes, Reservation { _permit: reserved }))
 }
 
 async fn read_limited(body: Body, limit: usize) -> Result<Bytes, IngestError> {
