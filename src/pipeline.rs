@@ -8,7 +8,9 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::normalize::{decode, normalize, BodyFormat, Event, Normalized};
-use crate::render::{context, merge_burst, RenderContext, RenderError, Subject, DEFAULT_TEMPLATE};
+use crate::render::{
+    context, merge_burst, EventFacts, RenderContext, RenderError, Subject, DEFAULT_TEMPLATE,
+};
 use crate::resolve::{resolve, Names};
 use crate::rules::matching;
 use crate::sinks::compose;
@@ -49,6 +51,7 @@ pub fn route(bridge: &Bridge, event: &Event) -> Vec<Routed> {
 /// `route`, with names already resolved (ingest adds the tracker API's).
 pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> {
     let mut routed = Vec::new();
+    let event_facts = EventFacts::of(event);
     for (index, change) in event.changes.iter().enumerate() {
         for rule in matching(&bridge.rules, event, change, names) {
             for channel_name in &rule.send {
@@ -57,6 +60,7 @@ pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> 
                     rule.template.as_deref().or(channel.template.as_deref()).unwrap_or(DEFAULT_TEMPLATE);
                 let subject = Subject {
                     event,
+                    event_facts: &event_facts,
                     change,
                     names,
                     rule: &rule.name,

@@ -5,6 +5,8 @@
 //! Pivotal's `url` fields are unreliable (the docs' own example has no host), so
 //! links are built from ids.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value};
 
 use super::time::rfc3339_from_millis;
@@ -29,7 +31,9 @@ pub fn normalize(
     };
     let kind = string_at(activity, "kind").ok_or(NormalizeError::Missing("kind"))?;
     let resources = primary_resources(activity);
-    let primary = primary_index(&kind, &changes, &resources);
+    let by_kind_and_id: Resources =
+        resources.iter().map(|r| ((r.entity_type.as_str(), r.id.as_str()), r)).rev().collect();
+    let primary = primary_index(&kind, &changes, &by_kind_and_id);
     let story = resources.iter().find(|r| r.entity_type == "story").cloned();
 
     let performed_by = activity.get("performed_by").and_then(Value::as_object);
@@ -58,7 +62,7 @@ pub fn normalize(
         changes: changes
             .iter()
             .enumerate()
-            .map(|(index, change)| to_change(change, Some(index) == primary, &resources, story.as_ref()))
+            .map(|(index, change)| to_change(change, Some(index) == primary, &by_kind_and_id, story.as_ref()))
             .collect(),
         references,
         summary: string_at(activity, "message"),
@@ -69,7 +73,7 @@ pub fn normalize(
 /// The change the activity is about: the first whose kind is the activity's
 /// resource (`comment` for `comment_create_activity`), else one naming a primary
 /// resource, else the first.
-fn primary_index(kind: &str, changes: &[&Map<String, Value>], resources: &[Reference]) -> Option<usize> {
+fn primary_index(kind: &str, changes: &[&Map<String, Value>], resources: &Resources) -> Option<usize> {
     let resource = kind.split('_').next().unwrap_or_default();
     let kind_of = |change: &Map<String, Value>| string_at(change, "kind").unwrap_or_default();
     changes
@@ -78,7 +82,7 @@ fn primary_index(kind: &str, changes: &[&Map<String, Value>], resources: &[Refer
         .or_else(|| {
             changes.iter().position(|change| {
                 let id = change.get("id").and_then(id_text);
-                resources.iter().any(|r| r.entity_type == kind_of(change) && Some(&r.id) == id.as_ref())
+                id.is_some_and(|id| resources.contains_key(&(kind_of(change).as_str(), id.as_str())))
             })
         })
         .or(if changes.is_empty() { None } else { Some(0) })
@@ -87,7 +91,7 @@ fn primary_index(kind: &str, changes: &[&Map<String, Value>], resources: &[Refer
 fn to_change(
     change: &Map<String, Value>,
     primary: bool,
-    resources: &[Reference],
+    resources: &Resources,
     story: Option<&Reference>,
 ) -> Change {
     let entity_type = string_at(change, "kind").unwrap_or_else(|| "unknown".into());
@@ -95,8 +99,7 @@ fn to_change(
     let empty = Map::new();
     let new_values = change.get("new_values").and_then(Value::as_object).unwrap_or(&empty);
     let original_values = change.get("original_values").and_then(Value::as_object).unwrap_or(&empty);
-    let resource =
-        resources.iter().find(|r| r.entity_type == entity_type && Some(&r.id) == entity_id.as_ref());
+    let resource = entity_id.as_deref().and_then(|id| resources.get(&(entity_type.as_str(), id)).copied());
 
     let mut attributes = Map::new();
     for key in ["story_type", "text", "description"] {
@@ -142,13 +145,25 @@ fn field_changes(original: &Map<String, Value>, new: &Map<String, Value>) -> Vec
         .collect()
 }
 
+/// Items in `new` and not in `old`, and the reverse, each in its list's order.
+/// By their JSON text in sets: comparing every pair of two 40,000-id lists
+/// took 6 s.
 fn set_delta(old: Option<&Value>, new: Option<&Value>) -> Delta {
-    let items = |value: Option<&Value>| value.and_then(Value::as_array).cloned().unwrap_or_default();
     let (old, new) = (items(old), items(new));
-    Delta::Set {
-        adds: new.iter().filter(|item| !old.contains(item)).cloned().collect(),
-        removes: old.iter().filter(|item| !new.contains(item)).cloned().collect(),
-    }
+    let (old_texts, new_texts) = (texts(old), texts(new));
+    Delta::Set { adds: missing_from(new, &old_texts), removes: missing_from(old, &new_texts) }
+}
+
+fn items(value: Option<&Value>) -> &[Value] {
+    value.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+}
+
+fn texts(items: &[Value]) -> HashSet<String> {
+    items.iter().map(Value::to_string).collect()
+}
+
+fn missing_from(items: &[Value], others: &HashSet<String>) -> Vec<Value> {
+    items.iter().filter(|item| !others.contains(&item.to_string())).cloned().collect()
 }
 
 fn story_parent(new_values: &Map<String, Value>, story: Option<&Reference>) -> Option<Parent> {
@@ -171,6 +186,10 @@ fn entity_url(entity_type: &str, id: Option<&str>) -> Option<String> {
     };
     Some(format!("{TRACKER}/{path}/{}", id?))
 }
+
+/// The primary resources by kind and id, the first of any repeated: an
+/// activity of thousands of changes would otherwise search them all for each.
+type Resources<'a> = HashMap<(&'a str, &'a str), &'a Reference>;
 
 fn primary_resources(activity: &Map<String, Value>) -> Vec<Reference> {
     activity

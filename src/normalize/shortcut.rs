@@ -6,6 +6,8 @@
 //! story moved by a GitHub branch). An event without it is a batch: every action
 //! is primary.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::{
@@ -41,10 +43,8 @@ pub fn normalize(
 
     let primary_id = envelope.get("primary_id").and_then(id_text);
     let references = references(envelope, &actions);
-    let changes = actions
-        .iter()
-        .map(|action| to_change(action, primary_id.as_deref(), &actions, &references))
-        .collect();
+    let stories = Stories::of(&actions, &references);
+    let changes = actions.iter().map(|action| to_change(action, primary_id.as_deref(), &stories)).collect();
 
     Ok(Event {
         source: source.to_owned(),
@@ -59,12 +59,7 @@ pub fn normalize(
     })
 }
 
-fn to_change(
-    action: &Map<String, Value>,
-    primary_id: Option<&str>,
-    actions: &[&Map<String, Value>],
-    references: &[Reference],
-) -> Change {
+fn to_change(action: &Map<String, Value>, primary_id: Option<&str>, stories: &Stories) -> Change {
     let entity_id = action.get("id").and_then(id_text);
     let entity_type = string_at(action, "entity_type").unwrap_or_else(|| "unknown".into());
     let primary = match primary_id {
@@ -72,7 +67,7 @@ fn to_change(
         None => true,
     };
     let parent = if STORY_CHILDREN.contains(&entity_type.as_str()) {
-        entity_id.as_deref().and_then(|id| find_story(action, id, actions, references))
+        entity_id.as_deref().and_then(|id| stories.parent_of(action, id))
     } else {
         None
     };
@@ -95,48 +90,67 @@ fn to_change(
     }
 }
 
-/// The story a child entity belongs to: its `story_id` when sent, else the story
-/// action in the same event whose id lists (`comment_ids`, `branch_ids`…) gained it.
-fn find_story(
-    child: &Map<String, Value>,
-    child_id: &str,
-    actions: &[&Map<String, Value>],
-    references: &[Reference],
-) -> Option<Parent> {
-    let stories =
-        actions.iter().filter(|action| action.get("entity_type").and_then(Value::as_str) == Some("story"));
-    let by_story_id = child.get("story_id").and_then(id_text);
-    let story = match &by_story_id {
-        Some(story_id) => {
-            stories.clone().find(|story| story.get("id").and_then(id_text).as_deref() == Some(story_id))
-        }
-        None => stories.clone().find(|story| lists_id(story, child_id)),
-    };
-    if let Some(story) = story {
-        return Some(Parent {
-            entity_type: "story".into(),
-            id: story.get("id").and_then(id_text)?,
-            name: string_at(story, "name"),
-            url: string_at(story, "app_url"),
-        });
-    }
-    let story_id = by_story_id?;
-    let reference = references.iter().find(|r| r.entity_type == "story" && r.id == story_id);
-    Some(Parent {
-        entity_type: "story".into(),
-        name: reference.map(|r| r.name.clone()),
-        url: reference.and_then(|r| r.url.clone()),
-        id: story_id,
-    })
+/// The event's stories, found by id, by the child ids their id lists
+/// (`comment_ids`, `branch_ids`…) gained or lost, and by the references that
+/// name them. Built once: a batch of thousands of comments would otherwise
+/// search every action for each comment (4,000 took 1.4 s).
+struct Stories<'a> {
+    by_id: HashMap<String, &'a Map<String, Value>>,
+    by_child: HashMap<String, &'a Map<String, Value>>,
+    referenced: HashMap<&'a str, &'a Reference>,
 }
 
-fn lists_id(story: &Map<String, Value>, child_id: &str) -> bool {
-    parse_field_changes(story.get("changes")).iter().any(|change| match &change.delta {
-        Delta::Set { adds, removes } => {
-            adds.iter().chain(removes).any(|id| id_text(id).as_deref() == Some(child_id))
+impl<'a> Stories<'a> {
+    fn of(actions: &[&'a Map<String, Value>], references: &'a [Reference]) -> Self {
+        let mut stories =
+            Stories { by_id: HashMap::new(), by_child: HashMap::new(), referenced: HashMap::new() };
+        let story_actions = actions
+            .iter()
+            .filter(|action| action.get("entity_type").and_then(Value::as_str) == Some("story"));
+        // In action order, the first story wins, as a search in order would find it.
+        for story in story_actions {
+            if let Some(id) = story.get("id").and_then(id_text) {
+                stories.by_id.entry(id).or_insert(story);
+            }
+            for change in parse_field_changes(story.get("changes")) {
+                if let Delta::Set { adds, removes } = &change.delta {
+                    for child in adds.iter().chain(removes).filter_map(id_text) {
+                        stories.by_child.entry(child).or_insert(story);
+                    }
+                }
+            }
         }
-        Delta::Value { .. } => false,
-    })
+        for reference in references.iter().filter(|r| r.entity_type == "story") {
+            stories.referenced.entry(reference.id.as_str()).or_insert(reference);
+        }
+        stories
+    }
+
+    /// The story a child entity belongs to: its `story_id` when sent, else the
+    /// story action in the same event whose id lists gained (or lost) it.
+    fn parent_of(&self, child: &Map<String, Value>, child_id: &str) -> Option<Parent> {
+        let by_story_id = child.get("story_id").and_then(id_text);
+        let story = match &by_story_id {
+            Some(story_id) => self.by_id.get(story_id),
+            None => self.by_child.get(child_id),
+        };
+        if let Some(story) = story {
+            return Some(Parent {
+                entity_type: "story".into(),
+                id: story.get("id").and_then(id_text)?,
+                name: string_at(story, "name"),
+                url: string_at(story, "app_url"),
+            });
+        }
+        let story_id = by_story_id?;
+        let reference = self.referenced.get(story_id.as_str());
+        Some(Parent {
+            entity_type: "story".into(),
+            name: reference.map(|r| r.name.clone()),
+            url: reference.and_then(|r| r.url.clone()),
+            id: story_id,
+        })
+    }
 }
 
 /// The envelope's `references`, then every named action, so a label created in

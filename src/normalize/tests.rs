@@ -114,6 +114,26 @@ fn a_comment_is_primary_and_finds_its_story_through_comment_ids() {
 }
 
 #[test]
+fn a_child_finds_the_first_story_that_lists_it_or_names_it_or_a_reference() {
+    let body = json!({
+        "id": "e", "actions": [
+            {"id": 1, "entity_type": "story", "action": "update", "name": "first",
+             "changes": {"task_ids": {"adds": [7]}}},
+            {"id": 2, "entity_type": "story", "action": "update", "name": "second",
+             "changes": {"task_ids": {"adds": [7]}}},
+            {"id": 7, "entity_type": "story-task", "action": "create"},
+            {"id": 8, "entity_type": "story-task", "action": "create", "story_id": 2},
+            {"id": 9, "entity_type": "story-comment", "action": "create", "story_id": 3},
+        ],
+        "references": [{"id": 3, "entity_type": "story", "name": "only referenced"}]
+    });
+    let event = event(&shortcut(), body.to_string().as_bytes());
+    let parent_names: Vec<Option<&str>> =
+        event.changes[2..].iter().map(|c| c.parent.as_ref().and_then(|p| p.name.as_deref())).collect();
+    assert_eq!(parent_names, [Some("first"), Some("second"), Some("only referenced")]);
+}
+
+#[test]
 fn an_event_without_primary_id_is_a_batch_of_primary_changes() {
     let event = event(&shortcut(), &fixture("shortcut/zulip_story_update_multiple_at_once.json"));
     let ids: Vec<_> = event.changes.iter().map(|c| c.entity_id.clone().unwrap()).collect();
@@ -210,6 +230,22 @@ fn pivotal_id_lists_become_adds_and_removes() {
     let story = event.changes.iter().find(|c| c.primary).unwrap();
     assert!(
         matches!(story.field("owner_ids"), Some(Delta::Set { adds, removes }) if adds.len() == 1 && removes.is_empty())
+    );
+}
+
+#[test]
+fn pivotal_id_list_changes_keep_each_list_order_and_tell_numbers_from_strings() {
+    let body = json!({
+        "kind": "story_update_activity", "guid": "g",
+        "changes": [{"kind": "story", "id": 1, "change_type": "update",
+                     "original_values": {"label_ids": [5, 3, 9, "4"]},
+                     "new_values": {"label_ids": [4, 9, 8, 2]}}]
+    });
+    let event = event(&pivotal(), body.to_string().as_bytes());
+    let Some(Delta::Set { adds, removes }) = event.changes[0].field("label_ids") else { panic!("a set") };
+    assert_eq!(
+        (adds.clone(), removes.clone()),
+        (vec![json!(4), json!(8), json!(2)], vec![json!(5), json!(3), json!("4")])
     );
 }
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use handlebars::Handlebars;
 use serde_json::{Map, Value};
 
-pub use context::{context, merge_burst, Subject, Wanted};
+pub use context::{context, merge_burst, EventFacts, Subject, Wanted};
 
 use crate::config::{ChannelKind, ConfigError};
 use catalog::TemplateKey;

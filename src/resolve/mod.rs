@@ -179,10 +179,12 @@ pub async fn with_api(event: &Event, directory: &Directory, api: Option<Arc<Shor
 /// The (entity type, id) pairs an event mentions that nothing has named yet.
 pub fn unnamed(event: &Event, names: &Names) -> Vec<(String, String)> {
     let mut wanted: Vec<(String, String)> = Vec::new();
+    // A set beside the list: a batch can mention thousands of ids.
+    let mut seen = std::collections::HashSet::new();
     let mut want = |entity_type: String, value: &Value| {
         if let Some(id) = id_text(value) {
             let key = (entity_type, id);
-            if names.entity(&key.0, &key.1).is_none() && !wanted.contains(&key) {
+            if names.entity(&key.0, &key.1).is_none() && seen.insert(key.clone()) {
                 wanted.push(key);
             }
         }
