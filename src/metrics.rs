@@ -172,10 +172,9 @@ impl Metrics {
 
     /// Counts each rule once per change it matched, and each failed render.
     pub fn routed(&self, routed: &[Routed]) {
-        let mut counted: Vec<(usize, &str)> = Vec::new();
+        let mut counted = std::collections::HashSet::new();
         for route in routed {
-            if !counted.contains(&(route.change, route.rule.as_str())) {
-                counted.push((route.change, route.rule.as_str()));
+            if counted.insert((route.change, route.rule.as_str())) {
                 self.rule_matches.get_or_create(&RuleLabels { rule: route.rule.clone() }).inc();
             }
             if let RouteOutcome::Failed(_) = route.outcome {

@@ -109,7 +109,7 @@ async fn handle(
     let routed = pipeline::route_with(bridge, &event, &names);
     let received_at = now_millis();
     let deliveries = pipeline::deliveries(&event, &routed, bridge, received_at);
-    let channels: Vec<String> = deliveries.iter().map(|d| d.channel.clone()).collect();
+    let channels: std::collections::BTreeSet<String> = deliveries.iter().map(|d| d.channel.clone()).collect();
     let stored = NewEvent {
         source: source_name.clone(),
         event_id: event.id.clone(),
