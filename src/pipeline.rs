@@ -36,10 +36,27 @@ pub struct Routed {
 #[derive(Debug, Clone)]
 pub enum RouteOutcome {
     /// The exact JSON body the channel will receive.
-    Message(Value),
+    Message(Body),
     /// The template rendered nothing: no message, on purpose.
     Silent,
     Failed(RenderError),
+}
+
+/// A message's body as the channel will receive it: serialized as soon as it
+/// is composed, since one event can make thousands and the text is what is
+/// stored and sent (a JSON value per message held several times the memory).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Body(String);
+
+impl Body {
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    /// The body as JSON again, for showing it.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.0).expect("serialized from a JSON value")
+    }
 }
 
 /// Every message `event` produces, in change order, then rule order, then the
@@ -76,7 +93,7 @@ pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> 
                             if !composed.cuts.is_empty() {
                                 tracing::warn!(rule = %rule.name, channel = %channel_name, cuts = ?composed.cuts, "message cut to fit the platform's limits");
                             }
-                            RouteOutcome::Message(composed.body)
+                            RouteOutcome::Message(Body(composed.body.to_string()))
                         }
                         None => RouteOutcome::Silent,
                     },
@@ -117,7 +134,7 @@ pub fn deliveries(event: &Event, routed: &[Routed], bridge: &Arc<Bridge>, now: M
                 change_index: routed.change,
                 rule: routed.rule.clone(),
                 channel: routed.channel.clone(),
-                body: body.to_string(),
+                body: body.text().to_owned(),
                 coalesce: routed.burst.as_ref().map(|(key, window, part)| Coalesce {
                     key: key.clone(),
                     hold_until: now + window.as_millis() as Millis,
@@ -169,7 +186,7 @@ pub fn preview(
                 .map(|r| {
                     let mut shown = json!({ "rule": r.rule, "channel": r.channel, "template": r.template });
                     match &r.outcome {
-                        RouteOutcome::Message(body) => shown["body"] = body.clone(),
+                        RouteOutcome::Message(body) => shown["body"] = body.json(),
                         RouteOutcome::Silent => shown["silent"] = Value::Bool(true),
                         RouteOutcome::Failed(failure) => shown["error"] = Value::String(failure.to_string()),
                     }
@@ -382,7 +399,7 @@ rules:
                     let what = format!("{} change {} on {}", path.display(), routed.change, routed.channel);
                     match &routed.outcome {
                         RouteOutcome::Message(message) => {
-                            assert_within_limits(&routed.channel, message, &what)
+                            assert_within_limits(&routed.channel, &message.json(), &what)
                         }
                         other => panic!("{what}: {other:?}"),
                     }
@@ -413,6 +430,7 @@ rules:
         assert_eq!(routed.len(), 2);
         for route in &routed {
             let RouteOutcome::Message(message) = &route.outcome else { panic!("{:?}", route.outcome) };
+            let message = &message.json();
             assert_within_limits(&route.channel, message, &route.channel);
             if route.channel == "slack" {
                 let section = message["blocks"][0]["text"]["text"].as_str().unwrap();
@@ -466,7 +484,7 @@ rules:
         let bodies: Vec<Value> = route(&bridge, &event)
             .into_iter()
             .map(|r| match r.outcome {
-                RouteOutcome::Message(body) => body,
+                RouteOutcome::Message(body) => body.json(),
                 other => panic!("{other:?}"),
             })
             .collect();

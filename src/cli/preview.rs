@@ -72,7 +72,7 @@ pub fn preview(
         for routed in mine {
             println!("  rule {} → channel {} (template {})", routed.rule, routed.channel, routed.template);
             match &routed.outcome {
-                RouteOutcome::Message(body) => println!("{}", indent(&pretty(body), 4)),
+                RouteOutcome::Message(body) => println!("{}", indent(&pretty(&body.json()), 4)),
                 RouteOutcome::Silent => println!("    (template rendered nothing: no message)"),
                 RouteOutcome::Failed(error) => println!("    template error: {error}"),
             }
