@@ -1,12 +1,12 @@
 //! What one message costs to route and render, per platform's default layout:
-//! a real Shortcut state change through `pipeline::route_with` (context, template,
+//! a real Shortcut state change through `pipeline::process` (context, template,
 //! limits). Run: cargo bench --bench render
 
 use axum::http::HeaderMap;
 use criterion::{criterion_group, criterion_main, Criterion};
 use storybridge::config::{load_str, ConfigOrigin};
 use storybridge::normalize::{normalize, Normalized};
-use storybridge::pipeline::route_with;
+use storybridge::pipeline::process;
 use storybridge::resolve::resolve;
 use storybridge::verify::Verified;
 use storybridge::Bridge;
@@ -44,8 +44,8 @@ fn render(criterion: &mut Criterion) {
             panic!("the fixture normalizes");
         };
         let names = resolve(&event, &bridge.directory);
-        assert_eq!(route_with(&bridge, &event, &names).len(), 1);
-        group.bench_function(kind, |bench| bench.iter(|| route_with(&bridge, &event, &names)));
+        assert_eq!(process(&bridge, &event, &names).len(), 1);
+        group.bench_function(kind, |bench| bench.iter(|| process(&bridge, &event, &names)));
     }
     group.finish();
 }

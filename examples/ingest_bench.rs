@@ -1,7 +1,7 @@
 //! Ingest throughput per store mode, measured in one run: the full ingest path
-//! (verify → normalize → route → render → store → 2xx) under 16 concurrent
-//! keep-alive connections. Delivery workers are not started, so the figures are
-//! the ingest path's alone. Run through `bench/ingest`.
+//! (verify → normalize → store → 2xx) under 16 concurrent keep-alive
+//! connections. Neither the router nor the delivery workers are started, so the
+//! figures are the ingest path's alone. Run through `bench/ingest`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,8 +12,8 @@ use serde_json::json;
 use storybridge::config::{load_str, ConfigOrigin};
 use storybridge::ingest::router;
 use storybridge::store::{
-    Accepted, Attempt, Delivery, DeliveryFilter, Millis, NewDelivery, NewEvent, Pause, QueueStats, Replay,
-    Resolution, SqliteOptions, SqliteStore, Store, StoreFuture, StoredEvent,
+    Accepted, Attempt, Delivery, DeliveryFilter, EventRoutes, EventSelection, Millis, NewEvent, Pause,
+    QueueStats, Queued, Replay, Resolution, SqliteOptions, SqliteStore, Store, StoreFuture, StoredEvent,
 };
 use storybridge::verify::sign_hex;
 use storybridge::{Bridge, Shared};
@@ -40,8 +40,23 @@ rules:
 struct NullStore;
 
 impl Store for NullStore {
-    fn accept(&self, _: NewEvent, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, Accepted> {
-        Box::pin(async move { Ok(Accepted::Inserted { deliveries: deliveries.len(), coalesced: 0 }) })
+    fn accept(&self, _: NewEvent) -> StoreFuture<'_, Accepted> {
+        Box::pin(async move { Ok(Accepted::Inserted { seq: 0 }) })
+    }
+    fn unrouted(&self, _: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn commit_routes(&self, _: Vec<EventRoutes>) -> StoreFuture<'_, Vec<Queued>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn stored_events(&self, _: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn parts(&self, _: i64) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn rendered(&self, _: i64, _: Result<String, String>) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
     }
     fn pending_batch(&self, _: &str, _: usize) -> StoreFuture<'_, Vec<Delivery>> {
         Box::pin(async { Ok(Vec::new()) })

@@ -2,11 +2,12 @@
 //!
 //! A request travels the modules in this order:
 //! `ingest` (HTTP, limits) → `verify` (HMAC / token) → `normalize` (one event
-//! model) → `resolve` (names for ids) → `rules` (which rules fire) → `render`
-//! (templates) → `store` (event and messages, committed before the 2xx) →
-//! `deliver` (per-channel workers, pace, retries) → `sinks` (Slack, Discord,
-//! console). `pipeline::route` shows the middle of that path in one
-//! function. `config` turns `bridge.yaml` into typed values before any of it runs.
+//! model) → `store` (the raw event, committed before the 2xx). Off the request
+//! path, `route` takes it from there: `resolve` (names for ids) → `rules`
+//! (which rules fire) → `render` (templates), shown in one function by
+//! `pipeline::process`, and commits the messages → `deliver` (per-channel
+//! workers, pace, retries) → `sinks` (Slack, Discord, console). `config` turns
+//! `bridge.yaml` into typed values before any of it runs.
 
 pub mod admin;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod pipeline;
 pub mod reload;
 pub mod render;
 pub mod resolve;
+pub mod route;
 pub mod rules;
 pub mod server;
 pub mod sinks;
@@ -160,6 +162,8 @@ pub struct Shared {
     pub metrics: metrics::Metrics,
     pub client: reqwest::Client,
     pub wakers: deliver::Wakers,
+    /// Wakes the router when ingest stored an event.
+    pub router_wake: Arc<tokio::sync::Notify>,
     pub workers: deliver::Workers,
     /// Sized at start (`max_body_bytes_in_flight`); a reload leaves it.
     pub body_budget: ingest::BodyBudget,
@@ -184,6 +188,7 @@ impl Shared {
             metrics,
             client: http_client(),
             wakers: deliver::Wakers::default(),
+            router_wake: Arc::default(),
             workers: deliver::Workers::default(),
             body_budget,
             reloader,
@@ -260,6 +265,9 @@ pub async fn serve(
     if shared.reloader.is_some() {
         tokio::spawn(reload::watch_loop(shared.clone(), stopped.clone()));
     }
+    // Events stored but not routed before a crash are routed first.
+    let router =
+        tokio::spawn(route::run_until_stopped(shared.clone(), shared.router_wake.clone(), stopped.clone()));
     let until = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
@@ -279,6 +287,8 @@ pub async fn serve(
     if let Some(admin) = admin {
         let _ = admin.await;
     }
+    // The router ends between batches; one cut short is routed again at start.
+    let _ = tokio::time::timeout(DRAIN_DEADLINE, router).await;
     shared.workers.stop(DRAIN_DEADLINE).await;
     Ok(())
 }

@@ -96,6 +96,19 @@ enum Command {
         #[arg(long)]
         since: Option<String>,
     },
+    /// Route stored events again under the current config and templates (after
+    /// fixing a rule or a template): queues only messages not already queued or
+    /// delivered for the same change, rule and channel, and prints them.
+    Reroute {
+        /// Event ids, as the tracker sent them.
+        ids: Vec<String>,
+        /// Every event received since: a duration ago (2h) or a time.
+        #[arg(long)]
+        since: Option<String>,
+        /// With --since: only events from this source.
+        #[arg(long)]
+        source: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -137,6 +150,12 @@ fn main() -> anyhow::Result<()> {
         Command::Replay { ids, dead, channel, since } => with_store(&bridge, |store| async move {
             cli::deliveries::replay(store, ids, dead, channel, since.as_deref()).await
         }),
+        Command::Reroute { ids, since, source } => {
+            let bridge = Arc::new(bridge);
+            with_store(&bridge.clone(), |store| async move {
+                cli::reroute::reroute(bridge, store, ids, since, source).await
+            })
+        }
     }
 }
 

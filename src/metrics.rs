@@ -8,8 +8,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::pipeline::{RouteOutcome, Routed};
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
     pub source: String,
@@ -170,19 +168,15 @@ impl Metrics {
         self.queue_oldest_seconds.get_or_create(&labels).set(oldest_seconds);
     }
 
-    /// Counts each rule once per change it matched, and each failed render.
-    pub fn routed(&self, routed: &[Routed]) {
-        let mut counted = std::collections::HashSet::new();
-        for route in routed {
-            if counted.insert((route.change, route.rule.as_str())) {
-                self.rule_matches.get_or_create(&RuleLabels { rule: route.rule.clone() }).inc();
-            }
-            if let RouteOutcome::Failed(_) = route.outcome {
-                let labels =
-                    TemplateLabels { template: route.template.clone(), channel: route.channel.clone() };
-                self.template_errors.get_or_create(&labels).inc();
-            }
-        }
+    /// A rule matched `count` changes of one event.
+    pub fn rule_matched(&self, rule: &str, count: u64) {
+        self.rule_matches.get_or_create(&RuleLabels { rule: rule.to_owned() }).inc_by(count);
+    }
+
+    /// A template failed to render a message for `channel`.
+    pub fn template_failed(&self, template: &str, channel: &str) {
+        let labels = TemplateLabels { template: template.to_owned(), channel: channel.to_owned() };
+        self.template_errors.get_or_create(&labels).inc();
     }
 
     /// `outcome`: success or failure.

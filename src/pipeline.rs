@@ -1,20 +1,16 @@
-//! resolve → rules → render → compose, readable in one function (`route_with`).
-//! Ingest calls it to queue messages; `preview` and the admin API to show them.
-
-use std::sync::Arc;
+//! rules → render → compose for one event, readable in one function
+//! (`process`): pure, no I/O, no store or HTTP types. The router calls it to
+//! queue messages; `preview` and the admin API to show them.
 
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::normalize::{decode, normalize, BodyFormat, Event, Normalized};
-use crate::render::{
-    context, merge_burst, EventFacts, RenderContext, RenderError, Subject, DEFAULT_TEMPLATE,
-};
+use crate::render::{context, EventFacts, RenderContext, RenderError, Subject, DEFAULT_TEMPLATE};
 use crate::resolve::{resolve, Names};
 use crate::rules::matching;
 use crate::sinks::compose;
-use crate::store::{Coalesce, Millis, NewDelivery, RenderBurst};
 use crate::verify::Verified;
 use crate::Bridge;
 
@@ -28,9 +24,19 @@ pub struct Routed {
     /// The template used, as named in the config or the default.
     pub template: String,
     pub outcome: RouteOutcome,
-    /// For rules or channels that coalesce: the burst key, the window, and this
-    /// change's template context (a part of the burst's message).
-    pub burst: Option<(String, std::time::Duration, Value)>,
+    /// For rules or channels that coalesce: which burst the message joins.
+    pub burst: Option<Burst>,
+    /// The template context, kept only where delivery renders the message
+    /// itself: a burst's part, or the input of a render that failed.
+    pub part: Option<Value>,
+}
+
+/// A burst: changes to one entity, for one rule and channel, within a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Burst {
+    /// Channel, rule, source, entity type and id: changes with the same key join.
+    pub key: String,
+    pub window: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +59,10 @@ impl Body {
         &self.0
     }
 
+    pub fn into_text(self) -> String {
+        self.0
+    }
+
     /// The body as JSON again, for showing it.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.0).expect("serialized from a JSON value")
@@ -60,13 +70,14 @@ impl Body {
 }
 
 /// Every message `event` produces, in change order, then rule order, then the
-/// order of each rule's `send` list. Does no I/O.
+/// order of each rule's `send` list, with names from the config and payload.
 pub fn route(bridge: &Bridge, event: &Event) -> Vec<Routed> {
-    route_with(bridge, event, &resolve(event, &bridge.directory))
+    process(bridge, event, &resolve(event, &bridge.directory))
 }
 
-/// `route`, with names already resolved (ingest adds the tracker API's).
-pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> {
+/// `route`, with names already resolved (the router adds the tracker API's).
+/// Does no I/O.
+pub fn process(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> {
     let mut routed = Vec::new();
     let event_facts = EventFacts::of(event);
     for (index, change) in event.changes.iter().enumerate() {
@@ -87,29 +98,25 @@ pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> 
                     wanted: bridge.templates.wanted(),
                 };
                 let context = RenderContext::from(context(&subject));
-                let outcome = match bridge.templates.render(template, channel.kind, &context) {
-                    Ok(draft) => match compose(channel, draft) {
-                        Some(composed) => {
-                            if !composed.cuts.is_empty() {
-                                tracing::warn!(rule = %rule.name, channel = %channel_name, cuts = ?composed.cuts, "message cut to fit the platform's limits");
-                            }
-                            RouteOutcome::Message(Body(composed.body.to_string()))
-                        }
-                        None => RouteOutcome::Silent,
-                    },
-                    Err(error) => RouteOutcome::Failed(error),
-                };
+                let outcome = render_message(bridge, channel_name, template, &context);
                 let burst = rule.coalesce.or(channel.coalesce.map(|window| window.0)).map(|window| {
                     let entity = change.entity_id.as_deref().unwrap_or("-");
                     let key = format!(
                         "{channel_name}|{}|{}|{}|{entity}",
                         rule.name, event.source, change.entity_type
                     );
-                    let mut part = context.into_data();
-                    // The raw payload is in the events table; the part needs no copy.
-                    part["payload"] = Value::Null;
-                    (key, window, part)
+                    Burst { key, window }
                 });
+                let part = match (&burst, &outcome) {
+                    (Some(_), _) => {
+                        let mut part = context.into_data();
+                        // The raw payload is in the events table; a burst's part needs no copy.
+                        part["payload"] = Value::Null;
+                        Some(part)
+                    }
+                    (None, RouteOutcome::Failed(_)) => Some(context.into_data()),
+                    (None, _) => None,
+                };
                 routed.push(Routed {
                     change: index,
                     rule: rule.name.clone(),
@@ -117,6 +124,7 @@ pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> 
                     template: template.to_owned(),
                     outcome,
                     burst,
+                    part,
                 });
             }
         }
@@ -124,31 +132,26 @@ pub fn route_with(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> 
     routed
 }
 
-/// The messages to queue for `event` (received at `now`) from its routes,
-/// rendered once, now; render failures are logged and skipped.
-pub fn deliveries(event: &Event, routed: &[Routed], bridge: &Arc<Bridge>, now: Millis) -> Vec<NewDelivery> {
-    routed
-        .iter()
-        .filter_map(|routed| match &routed.outcome {
-            RouteOutcome::Message(body) => Some(NewDelivery {
-                change_index: routed.change,
-                rule: routed.rule.clone(),
-                channel: routed.channel.clone(),
-                body: body.text().to_owned(),
-                coalesce: routed.burst.as_ref().map(|(key, window, part)| Coalesce {
-                    key: key.clone(),
-                    hold_until: now + window.as_millis() as Millis,
-                    part: part.clone(),
-                    render: burst_renderer(bridge.clone(), routed.channel.clone(), routed.template.clone()),
-                }),
-            }),
-            RouteOutcome::Silent => None,
-            RouteOutcome::Failed(error) => {
-                tracing::error!(event_id = %event.id, rule = %routed.rule, channel = %routed.channel, %error, "template failed; message skipped");
-                None
+/// One message: `template` rendered for `channel` and shaped to its platform.
+pub fn render_message(
+    bridge: &Bridge,
+    channel_name: &str,
+    template: &str,
+    context: &RenderContext,
+) -> RouteOutcome {
+    let channel = &bridge.config.channels[channel_name];
+    match bridge.templates.render(template, channel.kind, context) {
+        Ok(draft) => match compose(channel, draft) {
+            Some(composed) => {
+                if !composed.cuts.is_empty() {
+                    tracing::warn!(channel = %channel_name, template, cuts = ?composed.cuts, "message cut to fit the platform's limits");
+                }
+                RouteOutcome::Message(Body(composed.body.to_string()))
             }
-        })
-        .collect()
+            None => RouteOutcome::Silent,
+        },
+        Err(error) => RouteOutcome::Failed(error),
+    }
 }
 
 /// Normalizes and routes a body without sending or storing anything: the
@@ -201,17 +204,6 @@ pub fn preview(
     Ok(json!({ "event_id": event.id, "actor": event.actor, "changes": changes }))
 }
 
-/// Renders a whole burst: the parts' contexts merged into one, through the
-/// route's template, composed for its channel.
-fn burst_renderer(bridge: Arc<Bridge>, channel: String, template: String) -> Arc<RenderBurst> {
-    Arc::new(move |parts: &[Value]| {
-        let config = bridge.config.channels.get(&channel)?;
-        let context = RenderContext::from(merge_burst(parts));
-        let draft = bridge.templates.render(&template, config.kind, &context).ok()?;
-        Some(compose(config, draft)?.body.to_string())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderMap;
@@ -252,12 +244,15 @@ rules:
 
     /// The console texts the default template produces for a fixture.
     fn texts(source: &str, fixture: &str) -> Vec<String> {
-        let bridge = Arc::new(bridge(CONFIG));
+        let bridge = bridge(CONFIG);
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(fixture);
         let event = event(&bridge, source, &std::fs::read(path).unwrap());
-        deliveries(&event, &route(&bridge, &event), &bridge, 0)
+        route(&bridge, &event)
             .into_iter()
-            .map(|d| serde_json::from_str::<Value>(&d.body).unwrap()["text"].as_str().unwrap().to_owned())
+            .map(|routed| match routed.outcome {
+                RouteOutcome::Message(body) => body.json()["text"].as_str().unwrap().to_owned(),
+                other => panic!("{other:?}"),
+            })
             .collect()
     }
 

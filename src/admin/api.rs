@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 
 use crate::render::Draft;
 use crate::sinks::{self, SendOutcome};
-use crate::store::{parse_since, Delivery, DeliveryFilter, DeliveryStatus, Replay, StoredEvent};
+use crate::store::{
+    parse_since, Delivery, DeliveryFilter, DeliveryStatus, EventSelection, Replay, StoredEvent,
+};
 use crate::{Bridge, Shared};
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -139,11 +141,7 @@ pub async fn event(State(shared): State<Arc<Shared>>, Path(id): Path<String>) ->
 }
 
 fn stored_event_json(bridge: &Bridge, stored: &StoredEvent, deliveries: &[Delivery]) -> Value {
-    let headers: HeaderMap = serde_json::from_str::<serde_json::Map<String, Value>>(&stored.headers)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(name, value)| Some((name.parse().ok()?, value.as_str()?.parse().ok()?)))
-        .collect();
+    let headers = crate::route::headers_from_json(&stored.headers);
     let analysis = crate::pipeline::preview(bridge, &stored.source, &headers, stored.body.clone().into());
     json!({
         "source": stored.source,
@@ -154,6 +152,16 @@ fn stored_event_json(bridge: &Bridge, stored: &StoredEvent, deliveries: &[Delive
         "analysis": analysis.unwrap_or_else(|message| json!({ "error": message })),
         "deliveries": deliveries.iter().filter(|d| d.source == stored.source).map(delivery_json).collect::<Vec<_>>(),
     })
+}
+
+/// `POST /api/events/{id}/reroute`: route the stored event again under the
+/// current config and templates; answers what was queued.
+pub async fn reroute(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    match crate::route::reroute(&shared, EventSelection::Ids(vec![id.clone()])).await {
+        Ok(reports) if reports.is_empty() => error(StatusCode::NOT_FOUND, format!("no event {id}")),
+        Ok(reports) => Json(json!({ "events": reports })).into_response(),
+        Err(failure) => store_error(failure),
+    }
 }
 
 #[derive(Deserialize)]

@@ -31,6 +31,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/deliveries", get(api::deliveries))
         .route("/api/deliveries/{id}/retry", post(api::retry))
         .route("/api/events/{id}", get(api::event))
+        .route("/api/events/{id}/reroute", post(api::reroute))
         .route("/api/replay", post(api::replay))
         .route("/api/channels/{name}/test", post(api::test_channel))
         .route("/api/preview", post(api::preview))

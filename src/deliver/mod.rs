@@ -4,6 +4,7 @@
 //! channels go on.
 
 mod pace;
+mod render;
 mod retention;
 mod retry;
 mod worker;

@@ -28,6 +28,15 @@ pub struct Worker {
 /// SIGKILL can make the bridge send twice: sent, but not yet recorded.
 const BATCH: usize = 32;
 
+/// What rendering a message at send time came to.
+enum Rendered {
+    Body(String),
+    /// The template failed; the message is recorded dead.
+    Dead,
+    /// The store could not be read or written: try the batch again later.
+    StoreFailed,
+}
+
 /// What the worker found to do next.
 enum Next {
     /// Due messages, oldest first.
@@ -57,13 +66,20 @@ impl Worker {
                 }
             };
             let mut channel_left = false;
-            for delivery in batch {
+            for mut delivery in batch {
                 // The channel's config as of now: a reload may have changed its URL.
                 let bridge = self.shared.bridge();
                 let Some(channel) = bridge.config.channels.get(&self.channel) else {
                     channel_left = true;
                     break;
                 };
+                if delivery.needs_render() {
+                    match self.render(&bridge, &delivery).await {
+                        Rendered::Body(body) => delivery.body = body,
+                        Rendered::Dead => continue,
+                        Rendered::StoreFailed => break,
+                    }
+                }
                 let settings = (channel.kind, channel.rate_limit);
                 if self.pace.as_ref().is_none_or(|(_, built_from)| *built_from != settings) {
                     self.pace = Some((Pace::for_channel(channel), settings));
@@ -118,6 +134,38 @@ impl Worker {
             return Next::Wait(IDLE_POLL);
         }
         Next::Send(claim.pending.into_iter().take_while(|delivery| delivery.next_attempt_at <= now).collect())
+    }
+
+    /// Renders a message stored without a body (a burst whose window closed, a
+    /// template failure replayed) and keeps the result, so a retry sends the
+    /// same body. A template that fails makes the message dead, kept for the
+    /// next replay.
+    async fn render(&self, bridge: &crate::Bridge, delivery: &Delivery) -> Rendered {
+        let store = &self.shared.store;
+        let parts = match store.parts(delivery.id).await {
+            Ok(parts) => parts,
+            Err(error) => {
+                tracing::warn!(delivery = delivery.id, channel = %self.channel, %error, "cannot read the message's parts; will retry");
+                return Rendered::StoreFailed;
+            }
+        };
+        let rendered = super::render::from_parts(bridge, delivery, &parts);
+        if let Err(error) = &rendered {
+            tracing::error!(delivery = delivery.id, event_id = %delivery.event_id, rule = %delivery.rule, channel = %self.channel, %error, "template failed: the message is kept dead; fix the template, then replay it");
+            let template = delivery.template.as_deref().unwrap_or(crate::render::DEFAULT_TEMPLATE);
+            self.shared.metrics.template_failed(template, &self.channel);
+            self.shared.metrics.message(&self.channel, "dead");
+        }
+        match store.rendered(delivery.id, rendered.clone()).await {
+            Ok(()) => match rendered {
+                Ok(body) => Rendered::Body(body),
+                Err(_) => Rendered::Dead,
+            },
+            Err(error) => {
+                tracing::warn!(delivery = delivery.id, channel = %self.channel, %error, "cannot keep the rendered message; will retry");
+                Rendered::StoreFailed
+            }
+        }
     }
 
     /// Records a batch's attempts in one transaction.
@@ -277,6 +325,8 @@ mod tests {
             delivered_at: None,
             last_status: None,
             last_error: None,
+            template: None,
+            render_error: None,
         }
     }
 

@@ -1,13 +1,15 @@
 //! The HTTP edge: `POST /hooks/<source>`. Limits the body, hands the raw bytes
-//! to `verify`, the verified body to `normalize`, routes and renders the event,
-//! and stores the event with its messages before answering.
+//! to `verify`, the verified body to `normalize` (so a malformed event is
+//! refused at once), and stores the raw event before answering. Nothing else
+//! happens before the answer: the router takes the event from the store.
 //!
 //! Order of checks: unknown source (404) → content type (415) → size (413),
 //! no room for it (503) or too slow (408) →
 //! empty body (200, ignored) → signature (401) → JSON (400) → event shape (400)
 //! → store (200 duplicate, 202 accepted, 503 if the store fails).
 //!
-//! A 2xx means the event and every message it owes are committed to the store.
+//! A 2xx means the event is committed to the store (fsynced): every message
+//! it owes follows from it, whatever happens to this process.
 
 mod body;
 mod error;
@@ -27,7 +29,7 @@ pub use error::IngestError;
 
 use crate::normalize::{decode, normalize, Normalized};
 use crate::store::{now_millis, Accepted, NewEvent};
-use crate::{pipeline, resolve, verify, Shared};
+use crate::{verify, Shared};
 
 /// Headers never worth keeping with a stored event.
 const UNSTORED_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
@@ -104,46 +106,25 @@ async fn handle(
         }
         Normalized::Event(event) => event,
     };
-    let api = shared.tracker_api(&source_name, source);
-    let names = resolve::with_api(&event, &bridge.directory, api).await;
-    let routed = pipeline::route_with(bridge, &event, &names);
-    let received_at = now_millis();
-    let deliveries = pipeline::deliveries(&event, &routed, bridge, received_at);
-    let channels: std::collections::BTreeSet<String> = deliveries.iter().map(|d| d.channel.clone()).collect();
     let stored = NewEvent {
         source: source_name.clone(),
         event_id: event.id.clone(),
-        received_at,
+        received_at: now_millis(),
         content_type: headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned),
         headers: headers_json(&headers),
         body: verified.body().to_vec(),
     };
-    let (answer, coalesced) = match shared.store.accept(stored, deliveries).await? {
-        Accepted::Duplicate => {
-            tracing::info!(source = %source_name, event_id = %event.id, "duplicate: already accepted");
-            let answer = json!({ "status": "duplicate", "event_id": event.id, "messages": 0 });
-            return Ok(Handled {
-                outcome: "duplicate",
-                response: (StatusCode::OK, Json(answer)).into_response(),
-            });
-        }
-        Accepted::Inserted { deliveries, coalesced } => (deliveries, coalesced),
-    };
-    // Counted once stored: a duplicate matched nothing new.
-    shared.metrics.routed(&routed);
-    for channel in &channels {
-        shared.wakers.wake(channel);
+    if let Accepted::Duplicate = shared.store.accept(stored).await? {
+        tracing::info!(source = %source_name, event_id = %event.id, "duplicate: already accepted");
+        let answer = json!({ "status": "duplicate", "event_id": event.id });
+        return Ok(Handled {
+            outcome: "duplicate",
+            response: (StatusCode::OK, Json(answer)).into_response(),
+        });
     }
-    tracing::info!(source = %source_name, event_id = %event.id, changes = event.changes.len(), messages = answer, "accepted");
-    let mut answer = json!({
-        "status": "accepted",
-        "event_id": event.id,
-        "changes": event.changes.len(),
-        "messages": answer,
-    });
-    if coalesced > 0 {
-        answer["coalesced"] = json!(coalesced);
-    }
+    shared.router_wake.notify_one();
+    tracing::info!(source = %source_name, event_id = %event.id, changes = event.changes.len(), "accepted");
+    let answer = json!({ "status": "accepted", "event_id": event.id, "changes": event.changes.len() });
     Ok(Handled { outcome: "accepted", response: (StatusCode::ACCEPTED, Json(answer)).into_response() })
 }
 

@@ -140,9 +140,10 @@ pub fn resolve(event: &Event, directory: &Directory) -> Names {
     Names { names, people: directory.people.clone(), state_kinds, actor }
 }
 
-/// How long ingest waits for the API before routing with what it knows. The
-/// lookup goes on in the background and fills the cache for the next event.
-const API_BUDGET: Duration = Duration::from_millis(800);
+/// How long the router waits for the API before routing with what it knows.
+/// The sender never waits for it (it was answered when the event was stored);
+/// the lookup goes on in the background and fills the cache for later events.
+pub const API_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Attributes of a created entity worth a name (the rest of a change's ids are
 /// in its fields).
@@ -158,22 +159,48 @@ pub const NAMED_ATTRIBUTES: &[&str] = &[
     "requested_by_id",
 ];
 
-/// `resolve`, then the API for whatever is still unnamed, within `API_BUDGET`.
+/// `resolve`, then the API for whatever is still unnamed, within `API_TIMEOUT`.
 pub async fn with_api(event: &Event, directory: &Directory, api: Option<Arc<ShortcutApi>>) -> Names {
-    let mut names = resolve(event, directory);
-    let Some(api) = api else { return names };
-    let wanted = unnamed(event, &names);
-    if wanted.is_empty() {
-        return names;
-    }
-    let lookup = tokio::spawn(async move { api.names(wanted).await });
-    match tokio::time::timeout(API_BUDGET, lookup).await {
-        Ok(Ok(found)) => names.add_fallback(found, event),
-        _ => {
-            tracing::info!(event_id = %event.id, "tracker API slower than {API_BUDGET:?}: routing with the names known")
+    let deadline = tokio::time::Instant::now() + API_TIMEOUT;
+    start_lookup(event, directory, api).finish(event, deadline).await
+}
+
+/// What the API named: (entity type, id) → name.
+type Found = Vec<((String, String), String)>;
+
+/// Names from the config and payload, and the API's look-up for the rest
+/// under way: several events' look-ups run at once, then each is finished.
+pub struct PendingNames {
+    names: Names,
+    lookup: Option<tokio::task::JoinHandle<Found>>,
+}
+
+pub fn start_lookup(event: &Event, directory: &Directory, api: Option<Arc<ShortcutApi>>) -> PendingNames {
+    let names = resolve(event, directory);
+    let wanted = match &api {
+        Some(_) => unnamed(event, &names),
+        None => Vec::new(),
+    };
+    let lookup = match (api, wanted.is_empty()) {
+        (Some(api), false) => Some(tokio::spawn(async move { api.names(wanted).await })),
+        _ => None,
+    };
+    PendingNames { names, lookup }
+}
+
+impl PendingNames {
+    /// The names, with what the API found by `deadline`.
+    pub async fn finish(self, event: &Event, deadline: tokio::time::Instant) -> Names {
+        let PendingNames { mut names, lookup } = self;
+        let Some(lookup) = lookup else { return names };
+        match tokio::time::timeout_at(deadline, lookup).await {
+            Ok(Ok(found)) => names.add_fallback(found, event),
+            _ => {
+                tracing::info!(event_id = %event.id, "tracker API slower than {API_TIMEOUT:?}: routing with the names known")
+            }
         }
+        names
     }
-    names
 }
 
 /// The (entity type, id) pairs an event mentions that nothing has named yet.

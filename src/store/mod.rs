@@ -1,6 +1,9 @@
-//! The spine both ends write to: ingest puts a verified event and the messages it
-//! owes there before answering 2xx; the delivery workers take messages from there
-//! and record every attempt. The only module with SQL.
+//! The spine every stage writes to: ingest puts a verified event there before
+//! answering 2xx; the router takes unrouted events and commits the messages
+//! they owe; the delivery workers take messages and record every attempt. The
+//! only module with SQL, and it runs no template: what the router could not
+//! render yet (a burst, a template failure) is stored as data for delivery to
+//! render.
 //!
 //! One interface ([`Store`]) so a PostgreSQL back end can sit beside SQLite; the
 //! SQL in `sqlite.rs` stays plain enough to port.
@@ -52,46 +55,63 @@ pub struct NewEvent {
     pub body: Vec<u8>,
 }
 
-/// A rendered message, owed to a channel.
+/// A message one route owes a channel: the route's key (event, change, rule,
+/// channel) makes queueing it twice impossible.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
     pub change_index: usize,
     pub rule: String,
     pub channel: String,
-    /// The exact JSON body, rendered once when queued.
-    pub body: String,
-    /// Set when the message may join a burst of changes to the same entity.
-    pub coalesce: Option<Coalesce>,
+    /// The template it was (or will be) rendered with.
+    pub template: String,
+    pub plan: Plan,
 }
 
-/// How a message joins a burst: the burst's key, how long the first message
-/// of a burst is held, this change's part, and how to render a whole burst.
-#[derive(Clone)]
-pub struct Coalesce {
-    /// Channel, rule and entity: changes with the same key form one burst.
-    pub key: String,
-    /// A new burst is held until then; joining one never extends it.
-    pub hold_until: Millis,
-    /// This change's template context.
-    pub part: serde_json::Value,
-    /// Renders the body for all parts so far, oldest first.
-    pub render: Arc<RenderBurst>,
+/// What the router made of a route.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// The exact JSON body, rendered once when routed.
+    Body(String),
+    /// The template failed: stored dead with the error and the template
+    /// context (`part`), so a replay renders it again with the templates of then.
+    Failed { error: String, part: String },
+    /// Joins the burst waiting under `key`, or opens one held until
+    /// `hold_until`; delivery renders the burst from its parts when it is due.
+    Burst { key: String, hold_until: Millis, part: String },
 }
 
-/// Renders a burst's message from its parts (`None` if the template failed).
-pub type RenderBurst = dyn Fn(&[serde_json::Value]) -> Option<String> + Send + Sync;
-
-impl std::fmt::Debug for Coalesce {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Coalesce").field("key", &self.key).field("hold_until", &self.hold_until).finish()
-    }
+/// One event's routes, committed with the mark that it is routed.
+#[derive(Debug, Clone)]
+pub struct EventRoutes {
+    pub seq: EventSeq,
+    pub deliveries: Vec<NewDelivery>,
 }
+
+/// What committing one event's routes did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Queued {
+    pub seq: EventSeq,
+    /// New messages queued.
+    pub queued: usize,
+    /// Changes added to bursts already waiting.
+    pub coalesced: usize,
+    /// New messages stored dead because their template failed.
+    pub failed: usize,
+    /// Dead messages of the same routes queued again with a new body.
+    pub requeued: usize,
+    /// Routes that already had their message (pending or delivered): untouched.
+    pub already: usize,
+    /// Channels that got something to send.
+    pub channels: std::collections::BTreeSet<String>,
+}
+
+/// An event's place in acceptance order: routing and per-channel order follow it.
+pub type EventSeq = i64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepted {
-    /// Stored with this many new deliveries, and this many changes added to
-    /// bursts already waiting, all committed.
-    Inserted { deliveries: usize, coalesced: usize },
+    /// Stored, committed, and waiting for the router.
+    Inserted { seq: EventSeq },
     /// This source already sent an event with this id; nothing was stored.
     Duplicate,
 }
@@ -143,6 +163,19 @@ pub struct Delivery {
     pub delivered_at: Option<Millis>,
     pub last_status: Option<u16>,
     pub last_error: Option<String>,
+    /// The template that rendered it (none for messages queued before routing
+    /// was a stage of its own).
+    pub template: Option<String>,
+    /// Why its template failed, while it is dead for that reason.
+    pub render_error: Option<String>,
+}
+
+impl Delivery {
+    /// A message rendered when it is sent: a burst, or a template failure
+    /// replayed. Its body is empty until then.
+    pub fn needs_render(&self) -> bool {
+        self.body.is_empty()
+    }
 }
 
 /// One try at sending a delivery.
@@ -175,8 +208,26 @@ pub struct DeliveryFilter {
     pub limit: usize,
 }
 
-/// An event as it was received and stored: what `accept` was given.
-pub type StoredEvent = NewEvent;
+/// An event as it was received and stored, with its place in acceptance order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: EventSeq,
+    pub source: String,
+    pub event_id: String,
+    pub received_at: Millis,
+    pub content_type: Option<String>,
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+/// Which stored events to route again.
+#[derive(Debug, Clone)]
+pub enum EventSelection {
+    /// By the sender's event id (one per source that sent it).
+    Ids(Vec<String>),
+    /// Received since then, from one source or all.
+    Since { since: Millis, source: Option<String> },
+}
 
 /// A channel's waiting messages, for the queue metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,9 +261,24 @@ pub struct Claim {
 }
 
 pub trait Store: Send + Sync {
-    /// Stores `event` and its deliveries in one transaction, unless the source
-    /// already sent this event id. Returns only once committed.
-    fn accept(&self, event: NewEvent, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, Accepted>;
+    /// Stores `event`, not yet routed, unless the source already sent this
+    /// event id. Returns only once committed (and fsynced).
+    fn accept(&self, event: NewEvent) -> StoreFuture<'_, Accepted>;
+    /// Up to `limit` of the oldest events not routed yet, in acceptance order.
+    fn unrouted(&self, limit: usize) -> StoreFuture<'_, Vec<StoredEvent>>;
+    /// Commits each event's deliveries and marks it routed, all in one
+    /// transaction. A route (event, change, rule, channel) that already has
+    /// its message is left alone, unless that message is dead: then it is
+    /// queued again with the new plan. Routing an event twice never queues a
+    /// message twice.
+    fn commit_routes(&self, routes: Vec<EventRoutes>) -> StoreFuture<'_, Vec<Queued>>;
+    /// Stored events, oldest first.
+    fn stored_events(&self, which: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>>;
+    /// The template contexts a delivery renders from, oldest first.
+    fn parts(&self, delivery: i64) -> StoreFuture<'_, Vec<String>>;
+    /// Keeps what rendering a delivery's parts gave: its body, or (the
+    /// template failed) the delivery dead with the error.
+    fn rendered(&self, delivery: i64, outcome: Result<String, String>) -> StoreFuture<'_, ()>;
     /// Up to `limit` of the channel's oldest pending deliveries, in order (held
     /// bursts left out): what the channel must send next.
     fn pending_batch(&self, channel: &str, limit: usize) -> StoreFuture<'_, Vec<Delivery>>;
@@ -265,7 +331,9 @@ pub trait Store: Send + Sync {
     /// Pending messages per channel that has any.
     fn queue_stats(&self) -> StoreFuture<'_, Vec<QueueStats>>;
     /// Stored events with this id (one per source that sent it).
-    fn events(&self, event_id: &str) -> StoreFuture<'_, Vec<StoredEvent>>;
+    fn events(&self, event_id: &str) -> StoreFuture<'_, Vec<StoredEvent>> {
+        self.stored_events(EventSelection::Ids(vec![event_id.to_owned()]))
+    }
 }
 
 /// `2h` (that long ago) or an RFC 3339 UTC time (`2026-11-25T13:00:00Z`).

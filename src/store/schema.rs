@@ -64,6 +64,37 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_pending ON deliveries (channel, id) WHERE status = 'pending';
     CREATE INDEX deliveries_dead ON deliveries (channel, id) WHERE status = 'dead';
     CREATE INDEX deliveries_held ON deliveries (coalesce_key) WHERE coalesce_key IS NOT NULL AND status = 'pending';",
+    // 4: routing is a stage of its own. Ingest stores the event unrouted; the
+    // router commits its deliveries and the mark together. `routes` is the
+    // ledger that makes routing idempotent: one row per (event, change, rule,
+    // channel), naming the delivery that carries it (a burst carries several).
+    // `parts` holds the template contexts a delivery is rendered from when it
+    // is sent (bursts, replayed template failures), one row each, so joining a
+    // burst is one small insert. Events stored before this were routed at
+    // ingest; their messages enter the ledger, and open bursts their parts.
+    "ALTER TABLE events ADD COLUMN routed INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX events_unrouted ON events (seq) WHERE routed = 0;
+    ALTER TABLE deliveries ADD COLUMN template TEXT;
+    ALTER TABLE deliveries ADD COLUMN render_error TEXT;
+    CREATE TABLE routes (
+        event_seq    INTEGER NOT NULL,
+        change_index INTEGER NOT NULL,
+        rule         TEXT    NOT NULL,
+        channel      TEXT    NOT NULL,
+        delivery_id  INTEGER NOT NULL,
+        PRIMARY KEY (event_seq, change_index, rule, channel)
+    ) WITHOUT ROWID;
+    CREATE TABLE parts (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_id INTEGER NOT NULL,
+        part        TEXT    NOT NULL
+    );
+    CREATE INDEX parts_by_delivery ON parts (delivery_id, id);
+    INSERT OR IGNORE INTO routes (event_seq, change_index, rule, channel, delivery_id)
+        SELECT event_seq, change_index, rule, channel, id FROM deliveries;
+    INSERT INTO parts (delivery_id, part)
+        SELECT d.id, p.value FROM deliveries d, json_each(d.parts) p
+        WHERE d.parts IS NOT NULL AND d.status = 'pending';",
 ];
 
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {

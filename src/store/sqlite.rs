@@ -12,13 +12,13 @@ use std::sync::mpsc;
 use std::thread;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
-use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::schema::migrate;
 use super::{
-    now_millis, Accepted, Attempt, Claim, Delivery, DeliveryFilter, DeliveryStatus, NewDelivery, NewEvent,
-    Pause, QueueStats, Replay, Resolution, Store, StoreError, StoreFuture, StoredEvent,
+    now_millis, Accepted, Attempt, Claim, Delivery, DeliveryFilter, DeliveryStatus, EventRoutes,
+    EventSelection, Millis, NewDelivery, NewEvent, Pause, Plan, QueueStats, Queued, Replay, Resolution,
+    Store, StoreError, StoreFuture, StoredEvent,
 };
 
 /// How the SQLite store commits. The defaults are what the bridge runs with;
@@ -167,33 +167,6 @@ fn record_attempt(
     Ok(())
 }
 
-/// Adds a change to the burst waiting under its key, if one is still held;
-/// re-renders the burst's message with every part. False when there is none.
-fn join_burst(
-    transaction: &Transaction,
-    burst: &super::Coalesce,
-    now: super::Millis,
-) -> rusqlite::Result<bool> {
-    let open: Option<(i64, String)> = transaction
-        .prepare_cached(OPEN_BURST_SQL)?
-        .query_row(params![burst.key, now], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    let Some((id, parts)) = open else { return Ok(false) };
-    let mut parts: Vec<Value> = serde_json::from_str(&parts).unwrap_or_default();
-    parts.push(burst.part.clone());
-    let parts_text = Value::Array(parts.clone()).to_string();
-    match (burst.render)(&parts) {
-        Some(body) => transaction
-            .prepare_cached("UPDATE deliveries SET parts = ?2, body = ?3 WHERE id = ?1")?
-            .execute(params![id, parts_text, body])?,
-        // The burst's template failed: keep the message as it was, and the part.
-        None => transaction
-            .prepare_cached("UPDATE deliveries SET parts = ?2 WHERE id = ?1")?
-            .execute(params![id, parts_text])?,
-    };
-    Ok(true)
-}
-
 fn writer_loop(mut connection: Connection, queue: mpsc::Receiver<Operation>, options: SqliteOptions) {
     let max_batch = options.max_batch.max(1);
     let mut synchronous_full = options.fsync_every_commit;
@@ -258,13 +231,181 @@ fn claim_sql() -> String {
 }
 
 /// The burst still collecting changes under a key. Served by `deliveries_held`.
-const OPEN_BURST_SQL: &str = "SELECT id, parts FROM deliveries
+const OPEN_BURST_SQL: &str = "SELECT id FROM deliveries
      WHERE coalesce_key = ?1 AND status = 'pending' AND attempts = 0 AND held_until > ?2
      ORDER BY id LIMIT 1";
 
 const DELIVERY_COLUMNS: &str =
     "d.id, e.event_id, e.source, d.rule, d.channel, d.body, d.status, d.attempts, \
-     d.failures, d.next_attempt_at, d.queued_at, d.created_at, d.delivered_at, d.last_status, d.last_error";
+     d.failures, d.next_attempt_at, d.queued_at, d.created_at, d.delivered_at, d.last_status, d.last_error, \
+     d.template, d.render_error";
+
+const EVENT_COLUMNS: &str = "seq, source, event_id, received_at, content_type, headers, body";
+
+fn event_from_row(row: &Row) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        seq: row.get(0)?,
+        source: row.get(1)?,
+        event_id: row.get(2)?,
+        received_at: row.get(3)?,
+        content_type: row.get(4)?,
+        headers: row.get(5)?,
+        body: row.get(6)?,
+    })
+}
+
+/// Commits one event's routes (see `Store::commit_routes`) and marks it routed.
+fn commit_event_routes(
+    transaction: &Transaction,
+    routes: &EventRoutes,
+    now: Millis,
+) -> rusqlite::Result<Queued> {
+    let mut queued = Queued { seq: routes.seq, ..Default::default() };
+    for delivery in &routes.deliveries {
+        let existing: Option<(i64, Option<String>)> = transaction
+            .prepare_cached(
+                "SELECT r.delivery_id, d.status FROM routes r LEFT JOIN deliveries d ON d.id = r.delivery_id
+                 WHERE r.event_seq = ?1 AND r.change_index = ?2 AND r.rule = ?3 AND r.channel = ?4",
+            )?
+            .query_row(
+                params![routes.seq, delivery.change_index as i64, delivery.rule, delivery.channel],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        match existing {
+            // Pending or delivered (or delivered and pruned): the route has its message.
+            Some((_, status)) if status.as_deref() != Some("dead") => queued.already += 1,
+            Some((id, _)) => {
+                requeue_dead(transaction, id, delivery, now)?;
+                match delivery.plan {
+                    Plan::Failed { .. } => queued.failed += 1,
+                    _ => {
+                        queued.requeued += 1;
+                        queued.channels.insert(delivery.channel.clone());
+                    }
+                }
+            }
+            None => {
+                let (id, joined) = insert_delivery(transaction, routes.seq, delivery, now)?;
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO routes (event_seq, change_index, rule, channel, delivery_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![
+                        routes.seq,
+                        delivery.change_index as i64,
+                        delivery.rule,
+                        delivery.channel,
+                        id
+                    ])?;
+                match (&delivery.plan, joined) {
+                    (Plan::Failed { .. }, _) => queued.failed += 1,
+                    (_, true) => queued.coalesced += 1,
+                    (_, false) => {
+                        queued.queued += 1;
+                        queued.channels.insert(delivery.channel.clone());
+                    }
+                }
+            }
+        }
+    }
+    transaction
+        .prepare_cached("UPDATE events SET routed = 1 WHERE seq = ?1")?
+        .execute(params![routes.seq])?;
+    Ok(queued)
+}
+
+/// Stores a route's message: a new row, or (a burst still open under its key)
+/// one more part of that row. Returns the row and whether it joined a burst.
+fn insert_delivery(
+    transaction: &Transaction,
+    seq: i64,
+    delivery: &NewDelivery,
+    now: Millis,
+) -> rusqlite::Result<(i64, bool)> {
+    if let Plan::Burst { key, part, .. } = &delivery.plan {
+        let open: Option<i64> = transaction
+            .prepare_cached(OPEN_BURST_SQL)?
+            .query_row(params![key, now], |row| row.get(0))
+            .optional()?;
+        if let Some(id) = open {
+            add_part(transaction, id, part)?;
+            // The body, if the burst had one, no longer holds every part.
+            transaction
+                .prepare_cached("UPDATE deliveries SET body = '' WHERE id = ?1")?
+                .execute(params![id])?;
+            return Ok((id, true));
+        }
+    }
+    let (body, status, key, held_until, error, part) = match &delivery.plan {
+        Plan::Body(body) => (body.as_str(), "pending", None, None, None, None),
+        Plan::Failed { error, part } => ("", "dead", None, None, Some(error), Some(part)),
+        Plan::Burst { key, hold_until, part } => {
+            ("", "pending", Some(key), Some(*hold_until), None, Some(part))
+        }
+    };
+    transaction
+        .prepare_cached(
+            "INSERT INTO deliveries (event_seq, change_index, rule, channel, body, status, next_attempt_at,
+                                     queued_at, created_at, coalesce_key, held_until, template, render_error,
+                                     last_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8, ?9, ?10, ?11, ?11)",
+        )?
+        .execute(params![
+            seq,
+            delivery.change_index as i64,
+            delivery.rule,
+            delivery.channel,
+            body,
+            status,
+            now,
+            key,
+            held_until,
+            delivery.template,
+            error,
+        ])?;
+    let id = transaction.last_insert_rowid();
+    if let Some(part) = part {
+        add_part(transaction, id, part)?;
+    }
+    Ok((id, false))
+}
+
+/// A dead route's message, routed again: queued with the new plan (or, its
+/// template failing again, left dead with the new error).
+fn requeue_dead(
+    transaction: &Transaction,
+    id: i64,
+    delivery: &NewDelivery,
+    now: Millis,
+) -> rusqlite::Result<()> {
+    let (body, status, error) = match &delivery.plan {
+        Plan::Body(body) => (body.as_str(), "pending", None),
+        Plan::Failed { error, .. } => ("", "dead", Some(error)),
+        // A burst may hold other events' parts: render it again from all of them.
+        Plan::Burst { .. } => ("", "pending", None),
+    };
+    if let Plan::Failed { part, .. } = &delivery.plan {
+        transaction.prepare_cached("DELETE FROM parts WHERE delivery_id = ?1")?.execute(params![id])?;
+        add_part(transaction, id, part)?;
+    }
+    transaction
+        .prepare_cached(
+            "UPDATE deliveries SET body = ?2, status = ?3, template = ?4, render_error = ?5,
+                    last_error = COALESCE(?5, last_error), next_attempt_at = ?6, queued_at = ?6, failures = 0
+             WHERE id = ?1",
+        )?
+        .execute(params![id, body, status, delivery.template, error, now])?;
+    Ok(())
+}
+
+fn add_part(transaction: &Transaction, delivery: i64, part: &str) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached("INSERT INTO parts (delivery_id, part) VALUES (?1, ?2)")?
+        .execute(params![delivery, part])?;
+    Ok(())
+}
 
 fn delivery_from_row(row: &Row) -> rusqlite::Result<Delivery> {
     let status: String = row.get(6)?;
@@ -284,16 +425,18 @@ fn delivery_from_row(row: &Row) -> rusqlite::Result<Delivery> {
         delivered_at: row.get(12)?,
         last_status: row.get(13)?,
         last_error: row.get(14)?,
+        template: row.get(15)?,
+        render_error: row.get(16)?,
     })
 }
 
 impl Store for SqliteStore {
-    fn accept(&self, event: NewEvent, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, Accepted> {
+    fn accept(&self, event: NewEvent) -> StoreFuture<'_, Accepted> {
         self.run(move |transaction| {
             let inserted = transaction
                 .prepare_cached(
-                    "INSERT INTO events (source, event_id, received_at, content_type, headers, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, event_id) DO NOTHING",
+                    "INSERT INTO events (source, event_id, received_at, content_type, headers, body, routed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0) ON CONFLICT (source, event_id) DO NOTHING",
                 )?
                 .execute(params![
                     event.source,
@@ -302,45 +445,79 @@ impl Store for SqliteStore {
                     event.content_type,
                     event.headers,
                     event.body
-                ],
-            )?;
-            if inserted == 0 {
-                return Ok(Accepted::Duplicate);
-            }
-            let seq = transaction.last_insert_rowid();
-            let mut inserted = 0;
-            let mut coalesced = 0;
-            for delivery in &deliveries {
-                if let Some(burst) = &delivery.coalesce {
-                    if join_burst(transaction, burst, event.received_at)? {
-                        coalesced += 1;
-                        continue;
+                ])?;
+            Ok(match inserted {
+                0 => Accepted::Duplicate,
+                _ => Accepted::Inserted { seq: transaction.last_insert_rowid() },
+            })
+        })
+    }
+
+    fn unrouted(&self, limit: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
+        self.run_with(false, move |transaction| {
+            let mut statement = transaction.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE routed = 0 ORDER BY seq LIMIT ?1"
+            ))?;
+            let rows = statement.query_map(params![limit as i64], event_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn commit_routes(&self, routes: Vec<EventRoutes>) -> StoreFuture<'_, Vec<Queued>> {
+        // Not fsynced: lost to a power cut, the events are simply routed again
+        // (and the ledger keeps that from queueing anything twice).
+        self.run_with(false, move |transaction| {
+            let now = now_millis();
+            routes.iter().map(|event| commit_event_routes(transaction, event, now)).collect()
+        })
+    }
+
+    fn stored_events(&self, which: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>> {
+        self.run_with(false, move |transaction| match which {
+            EventSelection::Ids(ids) => {
+                let mut statement = transaction
+                    .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1 ORDER BY seq"))?;
+                let mut found = Vec::new();
+                for id in ids {
+                    for row in statement.query_map(params![id], event_from_row)? {
+                        found.push(row?);
                     }
                 }
-                let (key, held_until, parts) = match &delivery.coalesce {
-                    Some(burst) => (Some(&burst.key), Some(burst.hold_until), Some(Value::Array(vec![burst.part.clone()]).to_string())),
-                    None => (None, None, None),
-                };
-                transaction
-                    .prepare_cached(
-                        "INSERT INTO deliveries (event_seq, change_index, rule, channel, body, status,
-                                                 next_attempt_at, queued_at, created_at, coalesce_key, held_until, parts)
-                         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6, ?7, ?8, ?9)",
-                    )?
-                    .execute(params![
-                        seq,
-                        delivery.change_index as i64,
-                        delivery.rule,
-                        delivery.channel,
-                        delivery.body,
-                        event.received_at,
-                        key,
-                        held_until,
-                        parts
-                    ])?;
-                inserted += 1;
+                Ok(found)
             }
-            Ok(Accepted::Inserted { deliveries: inserted, coalesced })
+            EventSelection::Since { since, source } => {
+                let mut statement = transaction.prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE received_at >= ?1 AND (?2 IS NULL OR source = ?2)
+                     ORDER BY seq"
+                ))?;
+                let rows = statement.query_map(params![since, source], event_from_row)?;
+                rows.collect()
+            }
+        })
+    }
+
+    fn parts(&self, delivery: i64) -> StoreFuture<'_, Vec<String>> {
+        self.run_with(false, move |transaction| {
+            let mut statement =
+                transaction.prepare_cached("SELECT part FROM parts WHERE delivery_id = ?1 ORDER BY id")?;
+            let rows = statement.query_map(params![delivery], |row| row.get(0))?;
+            rows.collect()
+        })
+    }
+
+    fn rendered(&self, delivery: i64, outcome: Result<String, String>) -> StoreFuture<'_, ()> {
+        self.run_with(false, move |transaction| {
+            match outcome {
+                Ok(body) => transaction
+                    .prepare_cached("UPDATE deliveries SET body = ?2, render_error = NULL WHERE id = ?1")?
+                    .execute(params![delivery, body])?,
+                Err(error) => transaction
+                    .prepare_cached(
+                        "UPDATE deliveries SET status = 'dead', render_error = ?2, last_error = ?2 WHERE id = ?1",
+                    )?
+                    .execute(params![delivery, error])?,
+            };
+            Ok(())
         })
     }
 
@@ -416,7 +593,9 @@ impl Store for SqliteStore {
     fn replay(&self, which: Replay) -> StoreFuture<'_, usize> {
         self.run(move |transaction| {
             let now = now_millis();
-            let requeue = "UPDATE deliveries SET status = 'pending', next_attempt_at = ?1, queued_at = ?1, failures = 0";
+            // A template failure has no body: emptied, it is rendered again when sent.
+            let requeue = "UPDATE deliveries SET status = 'pending', next_attempt_at = ?1, queued_at = ?1, failures = 0,
+                           body = CASE WHEN render_error IS NULL THEN body ELSE '' END, render_error = NULL";
             match which {
                 Replay::Ids(ids) => {
                     let mut statement = transaction.prepare_cached(&format!("{requeue} WHERE id = ?2"))?;
@@ -444,12 +623,25 @@ impl Store for SqliteStore {
                    (SELECT id FROM deliveries WHERE status = 'delivered' AND delivered_at < ?1)",
                 params![before],
             )?;
+            transaction.execute(
+                "DELETE FROM parts WHERE delivery_id IN
+                   (SELECT id FROM deliveries WHERE status = 'delivered' AND delivered_at < ?1)",
+                params![before],
+            )?;
             let deliveries = transaction.execute(
                 "DELETE FROM deliveries WHERE status = 'delivered' AND delivered_at < ?1",
                 params![before],
             )?;
+            // An event leaves with its last message, and only once routed. Its
+            // ledger rows go with it; while it stays, they keep a reroute from
+            // sending its pruned messages again.
             transaction.execute(
-                "DELETE FROM events WHERE received_at < ?1
+                "DELETE FROM routes WHERE event_seq IN (SELECT seq FROM events WHERE received_at < ?1 AND routed = 1
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq))",
+                params![before],
+            )?;
+            transaction.execute(
+                "DELETE FROM events WHERE received_at < ?1 AND routed = 1
                    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq)",
                 params![before],
             )?;
@@ -493,27 +685,6 @@ impl Store for SqliteStore {
             )?;
             let rows = statement.query_map([], |row| {
                 Ok(QueueStats { channel: row.get(0)?, pending: row.get(1)?, oldest_created_at: row.get(2)? })
-            })?;
-            rows.collect()
-        })
-    }
-
-    fn events(&self, event_id: &str) -> StoreFuture<'_, Vec<StoredEvent>> {
-        let event_id = event_id.to_owned();
-        self.run_with(false, move |transaction| {
-            let mut statement = transaction.prepare_cached(
-                "SELECT source, event_id, received_at, content_type, headers, body FROM events
-                 WHERE event_id = ?1 ORDER BY seq",
-            )?;
-            let rows = statement.query_map(params![event_id], |row| {
-                Ok(StoredEvent {
-                    source: row.get(0)?,
-                    event_id: row.get(1)?,
-                    received_at: row.get(2)?,
-                    content_type: row.get(3)?,
-                    headers: row.get(4)?,
-                    body: row.get(5)?,
-                })
             })?;
             rows.collect()
         })

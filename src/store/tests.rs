@@ -41,9 +41,23 @@ fn message(channel: &str, text: &str) -> NewDelivery {
         change_index: 0,
         rule: "r".into(),
         channel: channel.into(),
-        body: format!(r#"{{"text":"{text}"}}"#),
-        coalesce: None,
+        template: "default".into(),
+        plan: Plan::Body(format!(r#"{{"text":"{text}"}}"#)),
     }
+}
+
+/// Accepts `event` and routes it: its i-th change to the i-th message.
+async fn accept_routed(store: &Arc<dyn Store>, event: NewEvent, messages: Vec<NewDelivery>) -> Accepted {
+    let accepted = store.accept(event).await.unwrap();
+    if let Accepted::Inserted { seq } = accepted {
+        let deliveries = messages
+            .into_iter()
+            .enumerate()
+            .map(|(index, message)| NewDelivery { change_index: index, ..message })
+            .collect();
+        store.commit_routes(vec![EventRoutes { seq, deliveries }]).await.unwrap();
+    }
+    accepted
 }
 
 fn attempt(at: Millis, status: u16) -> Attempt {
@@ -54,9 +68,9 @@ fn attempt(at: Millis, status: u16) -> Attempt {
 async fn an_event_and_its_deliveries_are_stored_once() {
     for (name, store, _) in backends() {
         let first =
-            store.accept(event("e1", 1000), vec![message("a", "one"), message("b", "two")]).await.unwrap();
-        assert_eq!(first, Accepted::Inserted { deliveries: 2, coalesced: 0 }, "{name}");
-        let again = store.accept(event("e1", 2000), vec![message("a", "three")]).await.unwrap();
+            accept_routed(&store, event("e1", 1000), vec![message("a", "one"), message("b", "two")]).await;
+        assert!(matches!(first, Accepted::Inserted { .. }), "{name}");
+        let again = accept_routed(&store, event("e1", 2000), vec![message("a", "three")]).await;
         assert_eq!(again, Accepted::Duplicate, "{name}");
         let all = store.deliveries(DeliveryFilter { limit: 10, ..Default::default() }).await.unwrap();
         assert_eq!(all.len(), 2, "{name}");
@@ -67,8 +81,8 @@ async fn an_event_and_its_deliveries_are_stored_once() {
 #[tokio::test]
 async fn each_channel_takes_its_oldest_pending_delivery_first() {
     for (name, store, _) in backends() {
-        store.accept(event("e1", 1000), vec![message("a", "first")]).await.unwrap();
-        store.accept(event("e2", 1001), vec![message("b", "other"), message("a", "second")]).await.unwrap();
+        accept_routed(&store, event("e1", 1000), vec![message("a", "first")]).await;
+        accept_routed(&store, event("e2", 1001), vec![message("b", "other"), message("a", "second")]).await;
         let head = store.next_pending("a").await.unwrap().unwrap();
         assert_eq!(head.body, r#"{"text":"first"}"#, "{name}");
 
@@ -91,7 +105,7 @@ async fn each_channel_takes_its_oldest_pending_delivery_first() {
 #[tokio::test]
 async fn a_rate_limited_retry_is_not_a_failure() {
     for (name, store, _) in backends() {
-        store.accept(event("e1", 1000), vec![message("a", "x")]).await.unwrap();
+        accept_routed(&store, event("e1", 1000), vec![message("a", "x")]).await;
         let head = store.next_pending("a").await.unwrap().unwrap();
         store
             .finish_attempt(head.id, attempt(1001, 429), Resolution::Retry { at: 2000, failed: false })
@@ -105,7 +119,7 @@ async fn a_rate_limited_retry_is_not_a_failure() {
 #[tokio::test]
 async fn dead_deliveries_can_be_replayed_by_channel() {
     for (name, store, _) in backends() {
-        store.accept(event("e1", 1000), vec![message("a", "x"), message("b", "y")]).await.unwrap();
+        accept_routed(&store, event("e1", 1000), vec![message("a", "x"), message("b", "y")]).await;
         for channel in ["a", "b"] {
             let head = store.next_pending(channel).await.unwrap().unwrap();
             let mut refused = attempt(1001, 404);
@@ -128,15 +142,15 @@ async fn dead_deliveries_can_be_replayed_by_channel() {
 #[tokio::test]
 async fn pruning_removes_only_old_delivered_messages() {
     for (name, store, _) in backends() {
-        store.accept(event("old", 1000), vec![message("a", "old")]).await.unwrap();
-        store.accept(event("new", 1000), vec![message("a", "new")]).await.unwrap();
+        accept_routed(&store, event("old", 1000), vec![message("a", "old")]).await;
+        accept_routed(&store, event("new", 1000), vec![message("a", "new")]).await;
         let old = store.next_pending("a").await.unwrap().unwrap();
         store.finish_attempt(old.id, attempt(2000, 200), Resolution::Delivered).await.unwrap();
         assert_eq!(store.prune(3000).await.unwrap(), 1, "{name}");
         let left = store.deliveries(DeliveryFilter { limit: 10, ..Default::default() }).await.unwrap();
         assert_eq!(left.iter().map(|d| d.body.as_str()).collect::<Vec<_>>(), [r#"{"text":"new"}"#], "{name}");
         // The pruned event is forgotten; the other still dedupes.
-        assert_eq!(store.accept(event("new", 4000), vec![]).await.unwrap(), Accepted::Duplicate, "{name}");
+        assert_eq!(accept_routed(&store, event("new", 4000), vec![]).await, Accepted::Duplicate, "{name}");
     }
 }
 
@@ -156,7 +170,7 @@ async fn a_channel_pause_is_kept_until_resumed() {
 async fn a_claim_records_the_last_batch_first_and_carries_the_pause() {
     for (name, store, _) in backends() {
         let messages = vec![message("a", "one"), message("a", "two"), message("a", "three")];
-        store.accept(event("e1", 1000), messages).await.unwrap();
+        accept_routed(&store, event("e1", 1000), messages).await;
         let first = store.record_and_claim("a", Vec::new(), 2).await.unwrap();
         assert_eq!(first.pause, None, "{name}");
         let ids: Vec<i64> = first.pending.iter().map(|d| d.id).collect();
@@ -180,15 +194,12 @@ async fn concurrent_accepts_are_all_committed() {
             .map(|i| {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    store.accept(event(&format!("e{i}"), i), vec![message("a", "m")]).await
+                    accept_routed(&store, event(&format!("e{i}"), i), vec![message("a", "m")]).await
                 })
             })
             .collect();
         for task in tasks {
-            assert!(
-                matches!(task.await.unwrap(), Ok(Accepted::Inserted { deliveries: 1, coalesced: 0 })),
-                "{name}"
-            );
+            assert!(matches!(task.await.unwrap(), Accepted::Inserted { .. }), "{name}");
         }
         let all = store.deliveries(DeliveryFilter { limit: 0, ..Default::default() }).await.unwrap();
         assert_eq!(all.len(), 200, "{name}");
@@ -199,10 +210,157 @@ async fn concurrent_accepts_are_all_committed() {
 async fn a_file_store_keeps_everything_across_a_reopen() {
     let (_, store, file) = backends().pop().unwrap();
     let file = file.unwrap();
-    store.accept(event("e1", 1000), vec![message("a", "kept")]).await.unwrap();
+    accept_routed(&store, event("e1", 1000), vec![message("a", "kept")]).await;
     drop(store);
     let reopened = SqliteStore::open(&file).unwrap();
     let head = reopened.next_pending("a").await.unwrap().unwrap();
     assert_eq!(head.body, r#"{"text":"kept"}"#);
-    assert_eq!(reopened.accept(event("e1", 2000), vec![]).await.unwrap(), Accepted::Duplicate);
+    assert_eq!(reopened.accept(event("e1", 2000)).await.unwrap(), Accepted::Duplicate);
+}
+
+fn planned(change_index: usize, channel: &str, plan: Plan) -> NewDelivery {
+    NewDelivery { change_index, rule: "r".into(), channel: channel.into(), template: "t".into(), plan }
+}
+
+#[tokio::test]
+async fn events_wait_unrouted_in_acceptance_order_and_routing_twice_queues_nothing_twice() {
+    for (name, store, _) in backends() {
+        let Accepted::Inserted { seq: first } = store.accept(event("e1", 1000)).await.unwrap() else {
+            panic!()
+        };
+        let Accepted::Inserted { seq: second } = store.accept(event("e2", 900)).await.unwrap() else {
+            panic!()
+        };
+        let waiting: Vec<String> =
+            store.unrouted(10).await.unwrap().into_iter().map(|e| e.event_id).collect();
+        assert_eq!(waiting, ["e1", "e2"], "{name}: acceptance order, not the sender's time");
+        assert!(store.deliveries(DeliveryFilter::default()).await.unwrap().is_empty(), "{name}");
+
+        let routes = EventRoutes {
+            seq: first,
+            deliveries: vec![message("a", "one"), planned(1, "b", Plan::Body("{}".into()))],
+        };
+        let queued = store.commit_routes(vec![routes.clone()]).await.unwrap();
+        assert_eq!((queued[0].queued, queued[0].already), (2, 0), "{name}");
+        assert_eq!(queued[0].channels.iter().collect::<Vec<_>>(), ["a", "b"], "{name}");
+        let waiting: Vec<i64> = store.unrouted(10).await.unwrap().into_iter().map(|e| e.seq).collect();
+        assert_eq!(waiting, [second], "{name}");
+
+        // Routed again (a crash before the mark, or a reroute): nothing new.
+        let again = store.commit_routes(vec![routes]).await.unwrap();
+        assert_eq!((again[0].queued, again[0].already), (0, 2), "{name}");
+        assert_eq!(store.deliveries(DeliveryFilter::default()).await.unwrap().len(), 2, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn routing_again_requeues_only_a_dead_message() {
+    for (name, store, _) in backends() {
+        let Accepted::Inserted { seq } = store.accept(event("e1", 1000)).await.unwrap() else { panic!() };
+        let first = vec![
+            planned(0, "a", Plan::Body("{\"v\":1}".into())),
+            planned(1, "a", Plan::Body("{\"v\":1}".into())),
+        ];
+        store.commit_routes(vec![EventRoutes { seq, deliveries: first }]).await.unwrap();
+        let claimed = store.pending_batch("a", 10).await.unwrap();
+        store.finish_attempt(claimed[0].id, attempt(2000, 200), Resolution::Delivered).await.unwrap();
+        store.finish_attempt(claimed[1].id, attempt(2000, 400), Resolution::Dead).await.unwrap();
+
+        let second = vec![
+            planned(0, "a", Plan::Body("{\"v\":2}".into())),
+            planned(1, "a", Plan::Body("{\"v\":2}".into())),
+        ];
+        let queued = store.commit_routes(vec![EventRoutes { seq, deliveries: second }]).await.unwrap();
+        assert_eq!((queued[0].queued, queued[0].requeued, queued[0].already), (0, 1, 1), "{name}");
+        let pending = store.pending_batch("a", 10).await.unwrap();
+        assert_eq!(
+            pending.iter().map(|d| (d.id, d.body.as_str())).collect::<Vec<_>>(),
+            [(claimed[1].id, "{\"v\":2}")],
+            "{name}"
+        );
+        assert_eq!(pending[0].failures, 0, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_burst_collects_parts_from_several_events_and_renders_nothing_itself() {
+    for (name, store, _) in backends() {
+        let far = now_millis() + 60_000;
+        let burst =
+            |part: &str| Plan::Burst { key: "a|r|story|1".into(), hold_until: far, part: part.into() };
+        for (id, part) in [("e1", "{\"n\":1}"), ("e2", "{\"n\":2}"), ("e3", "{\"n\":3}")] {
+            let Accepted::Inserted { seq } = store.accept(event(id, 1000)).await.unwrap() else { panic!() };
+            store
+                .commit_routes(vec![EventRoutes { seq, deliveries: vec![planned(0, "a", burst(part))] }])
+                .await
+                .unwrap();
+        }
+        let all = store.deliveries(DeliveryFilter::default()).await.unwrap();
+        assert_eq!(all.len(), 1, "{name}: one message for the burst");
+        assert!(all[0].needs_render(), "{name}");
+        assert_eq!(store.parts(all[0].id).await.unwrap(), ["{\"n\":1}", "{\"n\":2}", "{\"n\":3}"], "{name}");
+        assert!(
+            store.pending_batch("a", 10).await.unwrap().is_empty(),
+            "{name}: held until its window closes"
+        );
+
+        store.rendered(all[0].id, Ok("{\"text\":\"three changes\"}".into())).await.unwrap();
+        let shown = store.deliveries(DeliveryFilter::default()).await.unwrap();
+        assert_eq!(shown[0].body, "{\"text\":\"three changes\"}", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_template_failure_is_kept_dead_with_its_context_and_replayed_for_rendering() {
+    for (name, store, _) in backends() {
+        let Accepted::Inserted { seq } = store.accept(event("e1", 1000)).await.unwrap() else { panic!() };
+        let failed = Plan::Failed {
+            error: "template `t`: unknown helper `nope`".into(),
+            part: "{\"name\":\"x\"}".into(),
+        };
+        let queued = store
+            .commit_routes(vec![EventRoutes { seq, deliveries: vec![planned(0, "a", failed)] }])
+            .await
+            .unwrap();
+        assert_eq!((queued[0].queued, queued[0].failed), (0, 1), "{name}");
+        assert!(queued[0].channels.is_empty(), "{name}: nothing to wake a worker for");
+        let dead = store
+            .deliveries(DeliveryFilter { status: Some(DeliveryStatus::Dead), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(dead.len(), 1, "{name}");
+        assert_eq!(dead[0].render_error.as_deref(), Some("template `t`: unknown helper `nope`"), "{name}");
+        assert_eq!(dead[0].last_error, dead[0].render_error, "{name}");
+        assert_eq!(dead[0].template.as_deref(), Some("t"), "{name}");
+
+        assert_eq!(store.replay(Replay::Ids(vec![dead[0].id])).await.unwrap(), 1, "{name}");
+        let pending = store.pending_batch("a", 10).await.unwrap();
+        assert!(pending[0].needs_render() && pending[0].render_error.is_none(), "{name}");
+        assert_eq!(store.parts(pending[0].id).await.unwrap(), ["{\"name\":\"x\"}"], "{name}");
+
+        // Rendering fails again at send time: dead again, with the new error.
+        store.rendered(pending[0].id, Err("template `t`: still broken".into())).await.unwrap();
+        let dead = store
+            .deliveries(DeliveryFilter { status: Some(DeliveryStatus::Dead), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(dead[0].render_error.as_deref(), Some("template `t`: still broken"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn stored_events_are_found_by_id_or_by_time_and_source() {
+    for (name, store, _) in backends() {
+        store.accept(event("e1", 1000)).await.unwrap();
+        let mut other = event("e2", 5000);
+        other.source = "tracker".into();
+        store.accept(other).await.unwrap();
+        store.accept(event("e3", 6000)).await.unwrap();
+        let ids = |events: Vec<StoredEvent>| events.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
+        assert_eq!(ids(store.events("e2").await.unwrap()), ["e2"], "{name}");
+        let since = EventSelection::Since { since: 4000, source: None };
+        assert_eq!(ids(store.stored_events(since).await.unwrap()), ["e2", "e3"], "{name}");
+        let since = EventSelection::Since { since: 0, source: Some("shortcut".into()) };
+        assert_eq!(ids(store.stored_events(since).await.unwrap()), ["e1", "e3"], "{name}");
+    }
 }

@@ -174,19 +174,31 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Waits (up to ten seconds) until no delivery is pending: every message the
-    /// bridge owes has been delivered or declared dead, so the sink has seen all
-    /// it will see.
+    /// Waits (up to ten seconds) until every accepted event is routed and no
+    /// delivery is pending: every message the bridge owes has been delivered or
+    /// declared dead, so the sink has seen all it will see.
     pub async fn settled(&self) {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
+            self.routed().await;
             let pending =
                 DeliveryFilter { status: Some(DeliveryStatus::Pending), limit: 1, ..Default::default() };
-            if self.store.deliveries(pending).await.unwrap().is_empty() {
+            if self.store.deliveries(pending).await.unwrap().is_empty()
+                && self.store.unrouted(1).await.unwrap().is_empty()
+            {
                 return;
             }
             assert!(tokio::time::Instant::now() < deadline, "deliveries still pending after 10 s");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits (up to ten seconds) until the router has routed every accepted event.
+    pub async fn routed(&self) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.store.unrouted(1).await.unwrap().is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "events still unrouted after 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 

@@ -17,6 +17,8 @@ struct Tracker {
     requests: Mutex<HashMap<String, usize>>,
     tokens: Mutex<Vec<String>>,
     down: AtomicBool,
+    /// How long each answer takes.
+    delay: Mutex<std::time::Duration>,
 }
 
 pub struct FakeTracker {
@@ -50,6 +52,10 @@ impl FakeTracker {
     pub fn set_down(&self, down: bool) {
         self.state.down.store(down, Ordering::SeqCst);
     }
+
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        *self.state.delay.lock().unwrap() = delay;
+    }
 }
 
 async fn answer(State(state): State<Arc<Tracker>>, uri: Uri, headers: HeaderMap) -> Response {
@@ -57,6 +63,8 @@ async fn answer(State(state): State<Arc<Tracker>>, uri: Uri, headers: HeaderMap)
     *state.requests.lock().unwrap().entry(path.clone()).or_default() += 1;
     let token = headers.get("shortcut-token").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     state.tokens.lock().unwrap().push(token);
+    let delay = *state.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
     if state.down.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
     }

@@ -36,8 +36,23 @@ macro_rules! guarded {
 }
 
 impl Store for FlakyStore {
-    fn accept(&self, event: NewEvent, deliveries: Vec<NewDelivery>) -> StoreFuture<'_, Accepted> {
-        guarded!(self, self.inner.accept(event, deliveries))
+    fn accept(&self, event: NewEvent) -> StoreFuture<'_, Accepted> {
+        guarded!(self, self.inner.accept(event))
+    }
+    fn unrouted(&self, limit: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
+        guarded!(self, self.inner.unrouted(limit))
+    }
+    fn commit_routes(&self, routes: Vec<EventRoutes>) -> StoreFuture<'_, Vec<Queued>> {
+        guarded!(self, self.inner.commit_routes(routes))
+    }
+    fn stored_events(&self, which: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>> {
+        guarded!(self, self.inner.stored_events(which))
+    }
+    fn parts(&self, delivery: i64) -> StoreFuture<'_, Vec<String>> {
+        guarded!(self, self.inner.parts(delivery))
+    }
+    fn rendered(&self, delivery: i64, outcome: Result<String, String>) -> StoreFuture<'_, ()> {
+        guarded!(self, self.inner.rendered(delivery, outcome))
     }
     fn pending_batch(&self, channel: &str, limit: usize) -> StoreFuture<'_, Vec<Delivery>> {
         guarded!(self, self.inner.pending_batch(channel, limit))

@@ -1,0 +1,194 @@
+//! The route stage, off the request path: takes accepted events in acceptance
+//! order, resolves names (the tracker API with a timeout of its own), runs the
+//! rules, renders, and commits each event's deliveries together with the mark
+//! that it is routed. A crash anywhere before that commit leaves the event
+//! unrouted, and it is routed again at the next start; the store's route
+//! ledger keeps that from queueing any message twice.
+//!
+//! The same path routes stored events again on demand (`reroute`): after a
+//! rule or template was fixed.
+
+mod queue;
+mod stored;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{watch, Notify};
+
+pub use stored::{headers_from_json, read, Reading};
+
+use crate::pipeline::{self, RouteOutcome, Routed};
+use crate::resolve::{self, PendingNames, API_TIMEOUT};
+use crate::store::{now_millis, EventRoutes, EventSelection, Queued, StoreError, StoredEvent};
+use crate::Shared;
+
+/// Events routed and committed together: one store trip, and their API
+/// look-ups wait together.
+pub const BATCH: usize = 32;
+
+/// How often an idle router looks for events nobody woke it for.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// Routes until `stopped`. Stopping between a batch's routing and its commit
+/// loses nothing: the batch is routed again at the next start.
+pub async fn run_until_stopped(shared: Arc<Shared>, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
+    while !*stopped.borrow() {
+        let wait = match route_next(&shared).await {
+            Ok(0) => IDLE_POLL,
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "router: the store failed; the events wait and are routed later");
+                IDLE_POLL
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+            _ = stopped.changed() => {}
+        }
+    }
+}
+
+/// The router's step: routes the oldest unrouted events (a batch) and
+/// returns how many it took.
+pub async fn route_next(shared: &Arc<Shared>) -> Result<usize, StoreError> {
+    let events = shared.store.unrouted(BATCH).await?;
+    let count = events.len();
+    if count > 0 {
+        route_stored(shared, &events).await?;
+    }
+    Ok(count)
+}
+
+/// What routing one stored event queued.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rerouted {
+    pub source: String,
+    pub event_id: String,
+    pub queued: usize,
+    pub requeued: usize,
+    pub coalesced: usize,
+    pub failed: usize,
+    pub already: usize,
+    /// Why nothing was routed, when the event no longer reads as one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// Routes the stored events `which` selects again, under the current config
+/// and templates: only messages not already queued or delivered for the same
+/// change, rule and channel are queued (a dead one is queued again).
+pub async fn reroute(shared: &Arc<Shared>, which: EventSelection) -> Result<Vec<Rerouted>, StoreError> {
+    let events = shared.store.stored_events(which).await?;
+    let mut reports = Vec::with_capacity(events.len());
+    for batch in events.chunks(BATCH) {
+        reports.extend(route_stored(shared, batch).await?);
+    }
+    Ok(reports)
+}
+
+/// Routes `events` in order and commits what they owe in one transaction.
+async fn route_stored(shared: &Arc<Shared>, events: &[StoredEvent]) -> Result<Vec<Rerouted>, StoreError> {
+    let bridge = shared.bridge();
+    let readings: Vec<Reading> = events.iter().map(|stored| read(&bridge, stored)).collect();
+    // Every event's look-up starts now and shares one deadline.
+    let deadline = tokio::time::Instant::now() + API_TIMEOUT;
+    let lookups: Vec<Option<PendingNames>> = events
+        .iter()
+        .zip(&readings)
+        .map(|(stored, reading)| {
+            let Reading::Event(event) = reading else { return None };
+            let api =
+                bridge.config.sources.get(&stored.source).and_then(|s| shared.tracker_api(&stored.source, s));
+            Some(resolve::start_lookup(event, &bridge.directory, api))
+        })
+        .collect();
+    let now = now_millis();
+    let mut routes = Vec::with_capacity(events.len());
+    let mut tallies = Vec::with_capacity(events.len());
+    let mut skipped = Vec::with_capacity(events.len());
+    for ((stored, reading), lookup) in events.iter().zip(readings).zip(lookups) {
+        let (deliveries, tally, why) = match reading {
+            Reading::Event(event) => {
+                let lookup = lookup.expect("a look-up was started for every event");
+                let names = lookup.finish(&event, deadline).await;
+                let routed = pipeline::process(&bridge, &event, &names);
+                let tally = Tally::of(&event.id, &routed);
+                (queue::plans(routed, now), tally, None)
+            }
+            Reading::Nothing(why) => {
+                tracing::debug!(source = %stored.source, event_id = %stored.event_id, %why, "nothing to route");
+                (Vec::new(), Tally::default(), Some(why))
+            }
+            Reading::Invalid(why) => {
+                tracing::warn!(source = %stored.source, event_id = %stored.event_id, %why, "stored event no longer normalizes under this config; nothing routed (reroute it once fixed)");
+                (Vec::new(), Tally::default(), Some(why))
+            }
+        };
+        routes.push(EventRoutes { seq: stored.seq, deliveries });
+        tallies.push(tally);
+        skipped.push(why);
+    }
+    let queued = shared.store.commit_routes(routes).await?;
+    let mut reports = Vec::with_capacity(events.len());
+    for (((stored, queued), tally), skipped) in events.iter().zip(queued).zip(tallies).zip(skipped) {
+        tally.count(shared);
+        for channel in &queued.channels {
+            shared.wakers.wake(channel);
+        }
+        reports.push(report(stored, queued, skipped));
+    }
+    Ok(reports)
+}
+
+fn report(stored: &StoredEvent, queued: Queued, skipped: Option<String>) -> Rerouted {
+    tracing::debug!(source = %stored.source, event_id = %stored.event_id, queued = queued.queued, coalesced = queued.coalesced, failed = queued.failed, "routed");
+    Rerouted {
+        source: stored.source.clone(),
+        event_id: stored.event_id.clone(),
+        queued: queued.queued,
+        requeued: queued.requeued,
+        coalesced: queued.coalesced,
+        failed: queued.failed,
+        already: queued.already,
+        skipped,
+    }
+}
+
+/// What an event's routing counts in the metrics, once committed: each rule
+/// once per change it matched, each template failure.
+#[derive(Default)]
+struct Tally {
+    rule_matches: BTreeMap<String, u64>,
+    template_errors: Vec<(String, String)>,
+}
+
+impl Tally {
+    fn of(event_id: &str, routed: &[Routed]) -> Tally {
+        let mut tally = Tally::default();
+        let mut counted = std::collections::HashSet::new();
+        for route in routed {
+            if counted.insert((route.change, route.rule.as_str())) {
+                *tally.rule_matches.entry(route.rule.clone()).or_default() += 1;
+            }
+            if let RouteOutcome::Failed(error) = &route.outcome {
+                // Logged here, once; the message waits dead for a replay.
+                tracing::error!(%event_id, rule = %route.rule, channel = %route.channel, %error, "template failed: the message is kept dead; fix the template, then replay it");
+                tally.template_errors.push((route.template.clone(), route.channel.clone()));
+            }
+        }
+        tally
+    }
+
+    fn count(self, shared: &Shared) {
+        for (rule, count) in self.rule_matches {
+            shared.metrics.rule_matched(&rule, count);
+        }
+        for (template, channel) in self.template_errors {
+            shared.metrics.template_failed(&template, &channel);
+        }
+    }
+}

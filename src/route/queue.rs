@@ -1,0 +1,36 @@
+//! An event's routes as the rows the store queues: each route's message
+//! rendered, or (a burst, a template failure) the context delivery renders it
+//! from later.
+
+use crate::pipeline::{RouteOutcome, Routed};
+use crate::store::{Millis, NewDelivery, Plan};
+
+/// The deliveries `routed` owes, planned at `now`. Silent routes owe nothing.
+pub fn plans(routed: Vec<Routed>, now: Millis) -> Vec<NewDelivery> {
+    routed
+        .into_iter()
+        .filter_map(|routed| {
+            let part = routed.part.map(|part| part.to_string());
+            let plan = match (routed.burst, routed.outcome, part) {
+                // A burst renders once, when its window closes, from all its parts.
+                (Some(burst), _, Some(part)) => Plan::Burst {
+                    key: burst.key,
+                    hold_until: now.saturating_add(burst.window.as_millis().min(i64::MAX as u128) as Millis),
+                    part,
+                },
+                (_, RouteOutcome::Message(body), _) => Plan::Body(body.into_text()),
+                (_, RouteOutcome::Silent, _) => return None,
+                (_, RouteOutcome::Failed(error), part) => {
+                    Plan::Failed { error: error.to_string(), part: part.unwrap_or_else(|| "{}".into()) }
+                }
+            };
+            Some(NewDelivery {
+                change_index: routed.change,
+                rule: routed.rule,
+                channel: routed.channel,
+                template: routed.template,
+                plan,
+            })
+        })
+        .collect()
+}
