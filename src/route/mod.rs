@@ -20,10 +20,11 @@ use tokio::sync::{watch, Notify};
 
 pub use stored::{headers_from_json, read, Reading};
 
+use crate::normalize::Event;
 use crate::pipeline::{self, RouteOutcome, Routed};
-use crate::resolve::{self, PendingNames, API_TIMEOUT};
-use crate::store::{now_millis, EventRoutes, EventSelection, Queued, StoreError, StoredEvent};
-use crate::Shared;
+use crate::resolve::{self, Names, PendingNames, API_TIMEOUT};
+use crate::store::{now_millis, EventRoutes, EventSelection, EventSeq, Queued, StoreError, StoredEvent};
+use crate::{Bridge, Shared};
 
 /// Events routed and committed together: one store trip, and their API
 /// look-ups wait together.
@@ -106,32 +107,29 @@ async fn route_stored(shared: &Arc<Shared>, events: &[StoredEvent]) -> Result<Ve
             Some(resolve::start_lookup(event, &bridge.directory, api))
         })
         .collect();
-    let now = now_millis();
-    let mut routes = Vec::with_capacity(events.len());
-    let mut tallies = Vec::with_capacity(events.len());
-    let mut skipped = Vec::with_capacity(events.len());
+    let mut work = Vec::with_capacity(events.len());
     for ((stored, reading), lookup) in events.iter().zip(readings).zip(lookups) {
-        let (deliveries, tally, why) = match reading {
+        work.push(match reading {
             Reading::Event(event) => {
                 let lookup = lookup.expect("a look-up was started for every event");
                 let names = lookup.finish(&event, deadline).await;
-                let routed = pipeline::process(&bridge, &event, &names);
-                let tally = Tally::of(&event.id, &routed);
-                (queue::plans(routed, now), tally, None)
+                Work::Route { seq: stored.seq, event, names }
             }
             Reading::Nothing(why) => {
                 tracing::debug!(source = %stored.source, event_id = %stored.event_id, %why, "nothing to route");
-                (Vec::new(), Tally::default(), Some(why))
+                Work::Skip { seq: stored.seq, why }
             }
             Reading::Invalid(why) => {
                 tracing::warn!(source = %stored.source, event_id = %stored.event_id, %why, "stored event no longer normalizes under this config; nothing routed (reroute it once fixed)");
-                (Vec::new(), Tally::default(), Some(why))
+                Work::Skip { seq: stored.seq, why }
             }
-        };
-        routes.push(EventRoutes { seq: stored.seq, deliveries });
-        tallies.push(tally);
-        skipped.push(why);
+        });
     }
+    // Rules and templates are CPU work (an event of thousands of changes takes
+    // a while): on a blocking thread, they never stall a request's task.
+    let routing = bridge.clone();
+    let (routes, tallies, skipped) =
+        tokio::task::spawn_blocking(move || plan_all(&routing, work)).await.expect("routing does not panic");
     let queued = shared.store.commit_routes(routes).await?;
     let mut reports = Vec::with_capacity(events.len());
     for (((stored, queued), tally), skipped) in events.iter().zip(queued).zip(tallies).zip(skipped) {
@@ -142,6 +140,35 @@ async fn route_stored(shared: &Arc<Shared>, events: &[StoredEvent]) -> Result<Ve
         reports.push(report(stored, queued, skipped));
     }
     Ok(reports)
+}
+
+/// Each event's deliveries, what its routing counts, and why nothing was
+/// routed where nothing was.
+type Planned = (Vec<EventRoutes>, Vec<Tally>, Vec<Option<String>>);
+
+/// One stored event, ready for the rules: or why there is nothing to route.
+enum Work {
+    Route { seq: EventSeq, event: Box<Event>, names: Names },
+    Skip { seq: EventSeq, why: String },
+}
+
+fn plan_all(bridge: &Bridge, work: Vec<Work>) -> Planned {
+    let now = now_millis();
+    let mut planned: Planned = (Vec::new(), Vec::new(), Vec::new());
+    for item in work {
+        let (seq, deliveries, tally, why) = match item {
+            Work::Route { seq, event, names } => {
+                let routed = pipeline::process(bridge, &event, &names);
+                let tally = Tally::of(&event.id, &routed);
+                (seq, queue::plans(routed, now), tally, None)
+            }
+            Work::Skip { seq, why } => (seq, Vec::new(), Tally::default(), Some(why)),
+        };
+        planned.0.push(EventRoutes { seq, deliveries });
+        planned.1.push(tally);
+        planned.2.push(why);
+    }
+    planned
 }
 
 fn report(stored: &StoredEvent, queued: Queued, skipped: Option<String>) -> Rerouted {

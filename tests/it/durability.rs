@@ -2,15 +2,16 @@
 //! channel, through rate limits, outages, dead URLs and a SIGKILL.
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use storybridge::store::DeliveryStatus;
 use storybridge::verify::sign_hex;
 
-use crate::support::app::{config_with, spawn_with_storage, variables, SHORTCUT_SECRET};
-use crate::support::process::{config_file, free_address, start_bridge, temp_dir, wait_until_serving};
+use crate::support::app::{config_with, spawn_with_storage, SHORTCUT_SECRET};
+use crate::support::process::{
+    config_file, free_address, start_bridge, storybridge, temp_dir, wait_until_serving,
+};
 use crate::support::{fixture, spawn_app, FakeSink, Reply};
 
 const ALL_TO_SLACK: &str = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
@@ -145,20 +146,6 @@ async fn a_discord_404_kills_the_message_and_pauses_the_channel_until_its_url_ch
     assert_eq!(delivered.path, "/discord/new-webhook");
     assert_eq!(delivered.body["embeds"][0]["title"], "story-2");
     app.settled().await;
-}
-
-fn storybridge(
-    config: &std::path::Path,
-    arguments: &[&str],
-    sink_base: &str,
-    storage: &str,
-) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_storybridge"));
-    command.args(arguments).arg("--config").arg(config);
-    for (name, value) in variables(sink_base, Some(storage)) {
-        command.env(name, value);
-    }
-    command.output().unwrap()
 }
 
 #[tokio::test]

@@ -11,4 +11,5 @@ mod memory;
 mod messages;
 mod names;
 mod operations;
+mod routing;
 mod signatures;

@@ -71,3 +71,19 @@ pub fn memory_mib(child: &Child, field: &str) -> f64 {
     let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kib / 1024.0
 }
+
+/// Runs the `storybridge` CLI with `arguments` on `config`, with the test
+/// config's variables (chat URLs under `sink_base`, the store at `storage`).
+pub fn storybridge(
+    config: &Path,
+    arguments: &[&str],
+    sink_base: &str,
+    storage: &str,
+) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_storybridge"));
+    command.args(arguments).arg("--config").arg(config);
+    for (name, value) in super::app::variables(sink_base, Some(storage)) {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
