@@ -266,8 +266,7 @@ pub async fn serve(
         tokio::spawn(reload::watch_loop(shared.clone(), stopped.clone()));
     }
     // Events stored but not routed before a crash are routed first.
-    let router =
-        tokio::spawn(route::run_until_stopped(shared.clone(), shared.router_wake.clone(), stopped.clone()));
+    let router = route::start(shared.clone(), stopped.clone());
     let until = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
@@ -287,8 +286,9 @@ pub async fn serve(
     if let Some(admin) = admin {
         let _ = admin.await;
     }
-    // The router ends between batches; one cut short is routed again at start.
-    let _ = tokio::time::timeout(DRAIN_DEADLINE, router).await;
+    // The router ends between batches (one cut short is routed again at the
+    // next start); not waited for beyond the deadline.
+    let _ = tokio::time::timeout(DRAIN_DEADLINE, tokio::task::spawn_blocking(move || router.join())).await;
     shared.workers.stop(DRAIN_DEADLINE).await;
     Ok(())
 }

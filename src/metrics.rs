@@ -50,6 +50,7 @@ pub struct Metrics {
     queue_depth: Family<ChannelLabels, Gauge>,
     queue_oldest_seconds: Family<ChannelLabels, Gauge>,
     latency: LatencyFamily,
+    routing_latency: Histogram,
     rule_matches: Family<RuleLabels, Counter>,
     template_errors: Family<TemplateLabels, Counter>,
     reloads: Family<OutcomeLabels, Counter>,
@@ -70,6 +71,9 @@ impl Default for Metrics {
             queue_depth: Family::default(),
             queue_oldest_seconds: Family::default(),
             latency: LatencyFamily::new_with_constructor(latency_histogram),
+            // 1 ms … ~9 min: routed within milliseconds, unless the tracker API
+            // is slow or the router is behind.
+            routing_latency: Histogram::new(exponential_buckets(0.001, 2.0, 20)),
             rule_matches: Family::default(),
             template_errors: Family::default(),
             reloads: Family::default(),
@@ -93,8 +97,13 @@ impl Default for Metrics {
         );
         registry.register(
             "delivery_latency_seconds",
-            "From accepting the event to delivering the message",
+            "From queueing the message (routing its event) to delivering it",
             metrics.latency.clone(),
+        );
+        registry.register(
+            "routing_latency_seconds",
+            "From accepting an event to committing its routed messages",
+            metrics.routing_latency.clone(),
         );
         registry.register("rule_matches", "Changes each rule matched", metrics.rule_matches.clone());
         registry.register(
@@ -166,6 +175,11 @@ impl Metrics {
         let labels = ChannelLabels { channel: channel.to_owned() };
         self.queue_depth.get_or_create(&labels).set(depth);
         self.queue_oldest_seconds.get_or_create(&labels).set(oldest_seconds);
+    }
+
+    /// An event was routed this long after it was accepted.
+    pub fn routed_after(&self, seconds: f64) {
+        self.routing_latency.observe(seconds);
     }
 
     /// A rule matched `count` changes of one event.

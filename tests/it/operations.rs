@@ -122,6 +122,7 @@ async fn every_metric_family_appears_and_moves_when_its_event_happens() {
         "storybridge_queue_depth",
         "storybridge_queue_oldest_age_seconds",
         "storybridge_delivery_latency_seconds",
+        "storybridge_routing_latency_seconds",
         "storybridge_rule_matches",
         "storybridge_template_errors",
         "storybridge_config_reloads",
@@ -146,6 +147,11 @@ async fn every_metric_family_appears_and_moves_when_its_event_happens() {
     let outcomes = (messages("rate_limited"), messages("retried"), messages("delivered"), messages("dead"));
     assert_eq!(outcomes, (1.0, 1.0, 2.0, 1.0));
     assert_eq!(sample(&after, "storybridge_delivery_latency_seconds_count{channel=\"deploys\"}"), 2.0);
+    assert_eq!(
+        sample(&after, "storybridge_routing_latency_seconds_count"),
+        3.0,
+        "each accepted event routed once"
+    );
     assert_eq!(sample(&after, "storybridge_queue_depth{channel=\"deploys\"}"), 0.0);
     assert!(after.contains("storybridge_queue_oldest_age_seconds{channel=\"deploys\"} 0"), "{after}");
     assert_eq!(sample(&after, "storybridge_rule_matches_total{rule=\"all\"}"), 3.0);
