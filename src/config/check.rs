@@ -72,6 +72,10 @@ fn check_source(problems: &mut Problems, name: &str, source: &SourceConfig) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") => {}
                 _ => problems.add(format!("{path}.api_url"), "is not an http(s) URL"),
             }
+            let timeout = shortcut.api_timeout.0;
+            if timeout < std::time::Duration::from_millis(10) || timeout > std::time::Duration::from_secs(60) {
+                problems.add(format!("{path}.api_timeout"), "must be between 10ms and 60s");
+            }
         }
         SourceConfig::Pivotal(pivotal) => match &pivotal.token {
             Some(token) if token.is_empty() => {

@@ -150,3 +150,19 @@ fn the_memory_limits_must_leave_room_for_one_whole_body() {
          bridge.yaml: max_connections: must be greater than 0"
     );
 }
+
+#[test]
+fn an_api_timeout_outside_its_range_is_refused_with_the_range() {
+    for timeout in ["0s", "5m"] {
+        let yaml =
+            format!("sources:\n  sc: {{ kind: shortcut, allow_unsigned: true, api_timeout: {timeout} }}\n");
+        assert_eq!(
+            errors(&yaml),
+            "bridge.yaml: sources.sc.api_timeout: must be between 10ms and 60s",
+            "{timeout}"
+        );
+    }
+    let yaml = "sources:\n  sc: { kind: shortcut, allow_unsigned: true, api_timeout: 2s }\n";
+    let config = load(yaml).unwrap();
+    assert_eq!(config.sources["sc"].api_timeout(), std::time::Duration::from_secs(2));
+}

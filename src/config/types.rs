@@ -129,6 +129,14 @@ pub enum SourceConfig {
 }
 
 impl SourceConfig {
+    /// How long the router waits for this source's tracker API.
+    pub fn api_timeout(&self) -> std::time::Duration {
+        match self {
+            SourceConfig::Shortcut(shortcut) => shortcut.api_timeout.0,
+            _ => default_api_timeout().0,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Shortcut(_) => "shortcut",
@@ -155,6 +163,10 @@ pub struct ShortcutSource {
     /// How long looked-up names are trusted before being fetched again.
     #[serde(default = "default_api_cache_ttl")]
     pub api_cache_ttl: ConfigDuration,
+    /// How long the router waits for the API before routing an event with the
+    /// names it has (the look-up goes on and fills the cache).
+    #[serde(default = "default_api_timeout")]
+    pub api_timeout: ConfigDuration,
 }
 
 impl Default for ShortcutSource {
@@ -165,12 +177,17 @@ impl Default for ShortcutSource {
             api_token: None,
             api_url: default_shortcut_api(),
             api_cache_ttl: default_api_cache_ttl(),
+            api_timeout: default_api_timeout(),
         }
     }
 }
 
 fn default_shortcut_api() -> String {
     "https://api.app.shortcut.com/api/v3".into()
+}
+
+fn default_api_timeout() -> ConfigDuration {
+    ConfigDuration(std::time::Duration::from_secs(5))
 }
 
 fn default_api_cache_ttl() -> ConfigDuration {

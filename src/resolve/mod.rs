@@ -10,7 +10,6 @@ mod shortcut_api;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use shortcut_api::ShortcutApi;
 
@@ -140,11 +139,6 @@ pub fn resolve(event: &Event, directory: &Directory) -> Names {
     Names { names, people: directory.people.clone(), state_kinds, actor }
 }
 
-/// How long the router waits for the API before routing with what it knows.
-/// The sender never waits for it (it was answered when the event was stored);
-/// the lookup goes on in the background and fills the cache for later events.
-pub const API_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Attributes of a created entity worth a name (the rest of a change's ids are
 /// in its fields).
 pub const NAMED_ATTRIBUTES: &[&str] = &[
@@ -158,12 +152,6 @@ pub const NAMED_ATTRIBUTES: &[&str] = &[
     "label_ids",
     "requested_by_id",
 ];
-
-/// `resolve`, then the API for whatever is still unnamed, within `API_TIMEOUT`.
-pub async fn with_api(event: &Event, directory: &Directory, api: Option<Arc<ShortcutApi>>) -> Names {
-    let deadline = tokio::time::Instant::now() + API_TIMEOUT;
-    start_lookup(event, directory, api).finish(event, deadline).await
-}
 
 /// What the API named: (entity type, id) → name.
 type Found = Vec<((String, String), String)>;
@@ -189,14 +177,16 @@ pub fn start_lookup(event: &Event, directory: &Directory, api: Option<Arc<Shortc
 }
 
 impl PendingNames {
-    /// The names, with what the API found by `deadline`.
+    /// The names, with what the API found by `deadline`. The sender never
+    /// waits for this (it was answered when the event was stored); a look-up
+    /// still running at the deadline goes on and fills the cache.
     pub async fn finish(self, event: &Event, deadline: tokio::time::Instant) -> Names {
         let PendingNames { mut names, lookup } = self;
         let Some(lookup) = lookup else { return names };
         match tokio::time::timeout_at(deadline, lookup).await {
             Ok(Ok(found)) => names.add_fallback(found, event),
             _ => {
-                tracing::info!(event_id = %event.id, "tracker API slower than {API_TIMEOUT:?}: routing with the names known")
+                tracing::info!(event_id = %event.id, "tracker API too slow (api_timeout): routing with the names known")
             }
         }
         names

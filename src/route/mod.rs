@@ -22,7 +22,7 @@ pub use stored::{headers_from_json, read, Reading};
 
 use crate::normalize::Event;
 use crate::pipeline::{self, RouteOutcome, Routed};
-use crate::resolve::{self, Names, PendingNames, API_TIMEOUT};
+use crate::resolve::{self, Names, PendingNames};
 use crate::store::{now_millis, EventRoutes, EventSelection, EventSeq, Queued, StoreError, StoredEvent};
 use crate::{Bridge, Shared};
 
@@ -119,24 +119,25 @@ pub async fn reroute(shared: &Arc<Shared>, which: EventSelection) -> Result<Vec<
 async fn route_stored(shared: &Arc<Shared>, events: &[StoredEvent]) -> Result<Vec<Rerouted>, StoreError> {
     let bridge = shared.bridge();
     let readings: Vec<Reading> = events.iter().map(|stored| read(&bridge, stored)).collect();
-    // Every event's look-up starts now and shares one deadline.
-    let deadline = tokio::time::Instant::now() + API_TIMEOUT;
-    let lookups: Vec<Option<PendingNames>> = events
+    // Every event's look-up starts now, and each waits its source's
+    // `api_timeout` from now: the batch's look-ups run together.
+    let started = tokio::time::Instant::now();
+    let lookups: Vec<Option<(PendingNames, Duration)>> = events
         .iter()
         .zip(&readings)
         .map(|(stored, reading)| {
             let Reading::Event(event) = reading else { return None };
-            let api =
-                bridge.config.sources.get(&stored.source).and_then(|s| shared.tracker_api(&stored.source, s));
-            Some(resolve::start_lookup(event, &bridge.directory, api))
+            let source = bridge.config.sources.get(&stored.source)?;
+            let api = shared.tracker_api(&stored.source, source);
+            Some((resolve::start_lookup(event, &bridge.directory, api), source.api_timeout()))
         })
         .collect();
     let mut work = Vec::with_capacity(events.len());
     for ((stored, reading), lookup) in events.iter().zip(readings).zip(lookups) {
         work.push(match reading {
             Reading::Event(event) => {
-                let lookup = lookup.expect("a look-up was started for every event");
-                let names = lookup.finish(&event, deadline).await;
+                let (lookup, timeout) = lookup.expect("a look-up was started for every event");
+                let names = lookup.finish(&event, started + timeout).await;
                 Work::Route { seq: stored.seq, event, names }
             }
             Reading::Nothing(why) => {

@@ -47,7 +47,8 @@ async fn a_discord_429_waits_for_the_retry_after_in_its_json_body() {
     let refused = sink.next().await;
     let accepted = sink.next().await;
     let waited = accepted.at - refused.at;
-    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(5), "waited {waited:?}");
+    // Not the header's 5 s, nor the 1 s a 429 without a usable wait gets.
+    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_millis(950), "waited {waited:?}");
 }
 
 #[tokio::test]

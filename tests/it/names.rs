@@ -123,3 +123,39 @@ async fn an_api_outage_still_delivers_promptly_with_the_ids() {
     );
     assert_eq!(tracker.requests(), 1, "one failure, then the API is left alone for a while");
 }
+
+#[tokio::test]
+async fn past_its_api_timeout_an_event_goes_out_with_ids_and_the_late_answer_names_the_next() {
+    let tracker = FakeTracker::start().await;
+    tracker.set_delay(Duration::from_millis(1200));
+    let mut sink = FakeSink::start().await;
+    let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
+    let yaml = config(&tracker, rules).replace("    api_url:", "    api_timeout: 200ms\n    api_url:");
+    let app = spawn(&sink.base(), &yaml, Options::default()).await;
+
+    let started = Instant::now();
+    app.post_shortcut(&unnamed_state_change("late-1", false)).await;
+    let first = sink.next().await;
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(1100), "routed after {waited:?}: it waited for the API");
+    assert_eq!(
+        section(&first.body),
+        "*Someone* updated feature <https://app.shortcut.com/acme/story/9|Ship the bridge>\n\
+         • *state*: 500000008 → 500000011"
+    );
+
+    // The look-up went on past the timeout (members, then workflows, 1.2 s
+    // each) and filled the cache.
+    while tracker.requests() < 2 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let asked = tracker.requests();
+    app.post_shortcut(&unnamed_state_change("late-2", false)).await;
+    assert_eq!(
+        section(&sink.next().await.body),
+        "*Grace Hopper* updated feature <https://app.shortcut.com/acme/story/9|Ship the bridge>\n\
+         • *state*: Unscheduled → Ready for Deploy"
+    );
+    assert_eq!(tracker.requests(), asked, "named from the cache");
+}

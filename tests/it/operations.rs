@@ -375,10 +375,11 @@ async fn a_config_saved_by_rename_is_reloaded_and_watched_again() {
         std::fs::rename(&saved, &file).unwrap();
         wait_for_reloads(&app, "success", round as f64 + 1.0).await;
     }
+    // The second save's rule is live: primed at zero, then matching a story.
     let text = metrics(&app).await;
-    assert_eq!(
-        sample(&text, "storybridge_rule_matches_total{rule=\"tasks\"}"),
-        0.0,
-        "the second save's rule is live"
-    );
+    assert!(text.contains("storybridge_rule_matches_total{rule=\"tasks\"} 0\n"), "{text}");
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    app.settled().await;
+    let text = metrics(&app).await;
+    assert_eq!(sample(&text, "storybridge_rule_matches_total{rule=\"tasks\"}"), 1.0, "{text}");
 }

@@ -60,6 +60,19 @@ impl Store for FlakyStore {
     fn finish_attempt(&self, delivery: i64, attempt: Attempt, resolution: Resolution) -> StoreFuture<'_, ()> {
         guarded!(self, self.inner.finish_attempt(delivery, attempt, resolution))
     }
+    // The production path, not the trait's defaults: the real store records
+    // and claims in one operation.
+    fn finish_attempts(&self, records: Vec<(i64, Attempt, Resolution)>) -> StoreFuture<'_, ()> {
+        guarded!(self, self.inner.finish_attempts(records))
+    }
+    fn record_and_claim(
+        &self,
+        channel: &str,
+        finished: Vec<(i64, Attempt, Resolution)>,
+        limit: usize,
+    ) -> StoreFuture<'_, Claim> {
+        guarded!(self, self.inner.record_and_claim(channel, finished, limit))
+    }
     fn deliveries(&self, filter: DeliveryFilter) -> StoreFuture<'_, Vec<Delivery>> {
         guarded!(self, self.inner.deliveries(filter))
     }
