@@ -2,16 +2,13 @@
 //! (`process`): pure, no I/O, no store or HTTP types. The router calls it to
 //! queue messages; `preview` and the admin API to show them.
 
-use axum::http::HeaderMap;
-use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::normalize::{decode, normalize, BodyFormat, Event, Normalized};
+use crate::normalize::Event;
 use crate::render::{context, EventFacts, RenderContext, RenderError, Subject, DEFAULT_TEMPLATE};
 use crate::resolve::{resolve, Names};
 use crate::rules::matching;
 use crate::sinks::compose;
-use crate::verify::Verified;
 use crate::Bridge;
 
 /// What one rule firing for one change produced for one channel.
@@ -152,56 +149,6 @@ pub fn render_message(
         },
         Err(error) => RouteOutcome::Failed(error),
     }
-}
-
-/// Normalizes and routes a body without sending or storing anything: the
-/// changes, and for each the rules that match and the exact body each channel
-/// would get. The admin API's preview, `preview --json`, and stored events.
-pub fn preview(
-    bridge: &Bridge,
-    source_name: &str,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<Value, String> {
-    let source =
-        bridge.config.sources.get(source_name).ok_or_else(|| format!("no source named `{source_name}`"))?;
-    let format = match headers.get("content-type").and_then(|v| v.to_str().ok()) {
-        Some(kind) if kind.starts_with("application/x-www-form-urlencoded") => BodyFormat::Form,
-        _ => BodyFormat::Json,
-    };
-    // The admin's own request, or a body this bridge verified when it arrived.
-    let verified = Verified::local_file(body);
-    let payload = decode(&verified, format).map_err(|failure| failure.to_string())?;
-    let event =
-        match normalize(source_name, source, headers, &verified, payload).map_err(|f| f.to_string())? {
-            Normalized::Ping => return Ok(json!({ "ping": true })),
-            Normalized::Event(event) => event,
-        };
-    let routed = route(bridge, &event);
-    let changes: Vec<Value> = event
-        .changes
-        .iter()
-        .enumerate()
-        .map(|(index, change)| {
-            let routes: Vec<Value> = routed
-                .iter()
-                .filter(|r| r.change == index)
-                .map(|r| {
-                    let mut shown = json!({ "rule": r.rule, "channel": r.channel, "template": r.template });
-                    match &r.outcome {
-                        RouteOutcome::Message(body) => shown["body"] = body.json(),
-                        RouteOutcome::Silent => shown["silent"] = Value::Bool(true),
-                        RouteOutcome::Failed(failure) => shown["error"] = Value::String(failure.to_string()),
-                    }
-                    shown
-                })
-                .collect();
-            let mut shown = serde_json::to_value(change).expect("changes serialize");
-            shown["routes"] = Value::Array(routes);
-            shown
-        })
-        .collect();
-    Ok(json!({ "event_id": event.id, "actor": event.actor, "changes": changes }))
 }
 
 #[cfg(test)]

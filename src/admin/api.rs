@@ -142,14 +142,14 @@ pub async fn event(State(shared): State<Arc<Shared>>, Path(id): Path<String>) ->
 
 fn stored_event_json(bridge: &Bridge, stored: &StoredEvent, deliveries: &[Delivery]) -> Value {
     let headers = crate::route::headers_from_json(&stored.headers);
-    let analysis = crate::pipeline::preview(bridge, &stored.source, &headers, stored.body.clone().into());
+    let analysis = super::preview::preview(bridge, &stored.source, &headers, stored.body.clone().into());
     json!({
         "source": stored.source,
         "event_id": stored.event_id,
         "received_at": crate::normalize::rfc3339_from_millis(stored.received_at),
         "headers": serde_json::from_str::<Value>(&stored.headers).unwrap_or(Value::Null),
         "payload": serde_json::from_slice::<Value>(&stored.body).unwrap_or_else(|_| String::from_utf8_lossy(&stored.body).into()),
-        "analysis": analysis.unwrap_or_else(|message| json!({ "error": message })),
+        "analysis": analysis.map_or_else(|failure| json!({ "error": failure.to_string() }), |preview| preview.to_json()),
         "deliveries": deliveries.iter().filter(|d| d.source == stored.source).map(delivery_json).collect::<Vec<_>>(),
     })
 }
@@ -181,9 +181,9 @@ pub async fn preview(
     if !bridge.config.sources.contains_key(&query.source) {
         return error(StatusCode::NOT_FOUND, format!("no source named `{}`", query.source));
     }
-    match crate::pipeline::preview(&bridge, &query.source, &headers, body) {
-        Ok(analysis) => Json(analysis).into_response(),
-        Err(message) => error(StatusCode::BAD_REQUEST, message),
+    match super::preview::preview(&bridge, &query.source, &headers, body) {
+        Ok(preview) => Json(preview.to_json()).into_response(),
+        Err(failure) => error(StatusCode::BAD_REQUEST, failure.to_string()),
     }
 }
 

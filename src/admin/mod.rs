@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod health;
+pub mod preview;
 
 use std::sync::Arc;
 

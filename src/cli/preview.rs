@@ -1,13 +1,13 @@
 //! `storybridge preview`: an event file through normalize → rules → render, with
-//! no network and nothing stored.
+//! no network and nothing stored; the admin API's preview, printed as text or
+//! as the API's JSON.
 
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use serde_json::Value;
-use storybridge::normalize::{decode, normalize, BodyFormat, Normalized};
-use storybridge::pipeline::{route, RouteOutcome};
-use storybridge::verify::Verified;
+use storybridge::admin::preview::{preview as analyse, Preview};
+use storybridge::pipeline::RouteOutcome;
 use storybridge::Bridge;
 
 pub fn preview(
@@ -17,10 +17,10 @@ pub fn preview(
     path: &Path,
     json: bool,
 ) -> anyhow::Result<()> {
-    let Some(source) = bridge.config.sources.get(source_name) else {
+    if !bridge.config.sources.contains_key(source_name) {
         let known: Vec<&str> = bridge.config.sources.keys().map(String::as_str).collect();
         bail!("no source named `{source_name}` (known: {})", known.join(", "));
-    };
+    }
     let mut headers = axum::http::HeaderMap::new();
     for raw in raw_headers {
         let (name, value) =
@@ -31,25 +31,30 @@ pub fn preview(
         );
     }
     let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if json {
-        let preview = storybridge::pipeline::preview(bridge, source_name, &headers, body.into())
-            .map_err(|message| anyhow::anyhow!(message))?;
-        println!("{}", serde_json::to_string_pretty(&preview)?);
-        return Ok(());
-    }
-    // The file is the admin's own: there is no signature to check.
-    let verified = Verified::local_file(body.into());
-    let payload = decode(&verified, BodyFormat::Json)?;
-    let event = match normalize(source_name, source, &headers, &verified, payload)? {
-        Normalized::Ping => {
-            println!("a ping: acknowledged, nothing routed");
-            return Ok(());
-        }
-        Normalized::Event(event) => event,
+    let preview = analyse(bridge, source_name, &headers, body.into())?;
+    let shown = match json {
+        true => format!("{}\n", serde_json::to_string_pretty(&preview.to_json())?),
+        false => text(&preview),
     };
-    let routed = route(bridge, &event);
-    println!(
-        "event {} from {} ({}), {} change(s)",
+    print_all(&shown)
+}
+
+/// Prints `text`; a reader that stopped early (`| head`) is not an error.
+fn print_all(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn text(preview: &Preview) -> String {
+    let Preview::Event { event, routes } = preview else {
+        return "a ping: acknowledged, nothing routed\n".into();
+    };
+    let mut out = format!(
+        "event {} from {} ({}), {} change(s)\n",
         event.id,
         event.source,
         event.source_kind,
@@ -58,27 +63,32 @@ pub fn preview(
     for (index, change) in event.changes.iter().enumerate() {
         let name = change.name.as_deref().unwrap_or("");
         let primary = if change.primary { "primary" } else { "side effect" };
-        println!(
-            "\nchange {}: {} {} {} \"{name}\" ({primary})",
+        out.push_str(&format!(
+            "\nchange {}: {} {} {} \"{name}\" ({primary})\n",
             index + 1,
             change.entity_type,
             change.action,
             change.entity_id.as_deref().unwrap_or("-")
-        );
-        let mine: Vec<_> = routed.iter().filter(|r| r.change == index).collect();
+        ));
+        let mine: Vec<_> = routes.iter().filter(|r| r.change == index).collect();
         if mine.is_empty() {
-            println!("  no rule matched");
+            out.push_str("  no rule matched\n");
         }
         for routed in mine {
-            println!("  rule {} → channel {} (template {})", routed.rule, routed.channel, routed.template);
+            out.push_str(&format!(
+                "  rule {} → channel {} (template {})\n",
+                routed.rule, routed.channel, routed.template
+            ));
             match &routed.outcome {
-                RouteOutcome::Message(body) => println!("{}", indent(&pretty(&body.json()), 4)),
-                RouteOutcome::Silent => println!("    (template rendered nothing: no message)"),
-                RouteOutcome::Failed(error) => println!("    template error: {error}"),
+                RouteOutcome::Message(body) => {
+                    out.push_str(&format!("{}\n", indent(&pretty(&body.json()), 4)))
+                }
+                RouteOutcome::Silent => out.push_str("    (template rendered nothing: no message)\n"),
+                RouteOutcome::Failed(error) => out.push_str(&format!("    template error: {error}\n")),
             }
         }
     }
-    Ok(())
+    out
 }
 
 fn pretty(body: &Value) -> String {

@@ -16,23 +16,11 @@ use crate::normalize::BodyFormat;
 /// JSON, or a form whose `payload` field is JSON. A sender that names no type is
 /// taken to send JSON, as trackers do.
 pub fn format(headers: &HeaderMap) -> Result<BodyFormat, IngestError> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(BodyFormat::Json);
+    let content_type = match headers.get(header::CONTENT_TYPE) {
+        Some(value) => Some(value.to_str().map_err(|_| IngestError::UnsupportedMediaType)?),
+        None => None,
     };
-    let media_type = value
-        .to_str()
-        .map_err(|_| IngestError::UnsupportedMediaType)?
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match media_type.as_str() {
-        "application/json" => Ok(BodyFormat::Json),
-        "application/x-www-form-urlencoded" => Ok(BodyFormat::Form),
-        other if other.starts_with("application/") && other.ends_with("+json") => Ok(BodyFormat::Json),
-        _ => Err(IngestError::UnsupportedMediaType),
-    }
+    BodyFormat::of(content_type).ok_or(IngestError::UnsupportedMediaType)
 }
 
 /// The request-body bytes all requests may hold at once

@@ -12,6 +12,21 @@ pub enum BodyFormat {
     Form,
 }
 
+impl BodyFormat {
+    /// The format a `Content-Type` names: JSON when there is none, `None` for
+    /// a type the bridge does not read (ingest answers 415).
+    pub fn of(content_type: Option<&str>) -> Option<BodyFormat> {
+        let Some(content_type) = content_type else { return Some(BodyFormat::Json) };
+        let media_type = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        match media_type.as_str() {
+            "application/json" => Some(BodyFormat::Json),
+            "application/x-www-form-urlencoded" => Some(BodyFormat::Form),
+            other if other.starts_with("application/") && other.ends_with("+json") => Some(BodyFormat::Json),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("body is not valid JSON: {0}")]

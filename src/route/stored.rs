@@ -24,11 +24,8 @@ pub fn read(bridge: &Bridge, stored: &StoredEvent) -> Reading {
         return Reading::Nothing(format!("source `{}` is no longer configured", stored.source));
     };
     let headers = headers_from_json(&stored.headers);
-    // It was accepted, so its type was one ingest reads: form or JSON.
-    let format = match stored.content_type.as_deref() {
-        Some(kind) if kind.starts_with("application/x-www-form-urlencoded") => BodyFormat::Form,
-        _ => BodyFormat::Json,
-    };
+    // It was accepted, so its type was one ingest reads.
+    let format = BodyFormat::of(stored.content_type.as_deref()).unwrap_or(BodyFormat::Json);
     // A body this bridge verified when it arrived.
     let verified = Verified::local_file(stored.body.clone().into());
     let payload = match decode(&verified, format) {

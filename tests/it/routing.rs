@@ -240,3 +240,27 @@ async fn events_accepted_but_not_routed_before_a_crash_are_routed_at_start_in_or
     app.settled().await;
     assert!(sink.take_all().is_empty());
 }
+
+#[tokio::test]
+async fn a_preview_piped_into_a_reader_that_stops_early_exits_cleanly() {
+    use std::io::BufRead;
+    let dir = temp_dir("preview-pipe");
+    let config = crate::support::process::config_file(&dir, "", "https://hooks.slack.com/services/T/B/x", "");
+    let event = dir.join("event.json");
+    std::fs::write(&event, burst_event(500)).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_storybridge"))
+        .args(["preview", "--source", "shortcut", "--config"])
+        .arg(&config)
+        .arg(&event)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `| head -1`: one line read, then the pipe closed under a writer with
+    // far more than a pipe's buffer left to write.
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert_eq!(first, "event burst from shortcut (shortcut), 500 change(s)\n");
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}

@@ -1,0 +1,90 @@
+//! What an event would become, with nothing sent or stored: its changes, the
+//! rules each matches and the exact body each channel would get. One typed
+//! model for the admin API (`POST /api/preview`, `GET /api/events/{id}`),
+//! `storybridge preview --json` and the CLI's text.
+
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use crate::normalize::{decode, normalize, BodyFormat, DecodeError, Event, NormalizeError, Normalized};
+use crate::pipeline::{route, RouteOutcome, Routed};
+use crate::verify::Verified;
+use crate::Bridge;
+
+pub enum Preview {
+    /// A ping: acknowledged, nothing routed.
+    Ping,
+    Event {
+        event: Box<Event>,
+        routes: Vec<Routed>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PreviewError {
+    #[error("no source named `{0}`")]
+    UnknownSource(String),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Normalize(#[from] NormalizeError),
+}
+
+/// `body` from `source_name`, with the headers it came with (its content type
+/// among them), normalized and routed under `bridge`. The body is the admin's
+/// own, or one this bridge verified when it arrived.
+pub fn preview(
+    bridge: &Bridge,
+    source_name: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Preview, PreviewError> {
+    let source = bridge
+        .config
+        .sources
+        .get(source_name)
+        .ok_or_else(|| PreviewError::UnknownSource(source_name.to_owned()))?;
+    let content_type = headers.get("content-type").and_then(|value| value.to_str().ok());
+    let format = BodyFormat::of(content_type).unwrap_or(BodyFormat::Json);
+    let verified = Verified::local_file(body);
+    let payload = decode(&verified, format)?;
+    Ok(match normalize(source_name, source, headers, &verified, payload)? {
+        Normalized::Ping => Preview::Ping,
+        Normalized::Event(event) => {
+            let routes = route(bridge, &event);
+            Preview::Event { event, routes }
+        }
+    })
+}
+
+impl Preview {
+    /// As the API answers it: `{"ping": true}`, or the event id, its actor and
+    /// its changes, each with `routes` of `{rule, channel, template}` and a
+    /// `body`, `silent: true` or an `error`.
+    pub fn to_json(&self) -> Value {
+        let Preview::Event { event, routes } = self else { return json!({ "ping": true }) };
+        let changes: Vec<Value> = event
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(index, change)| {
+                let shown: Vec<Value> = routes.iter().filter(|r| r.change == index).map(route_json).collect();
+                let mut value = serde_json::to_value(change).expect("changes serialize");
+                value["routes"] = Value::Array(shown);
+                value
+            })
+            .collect();
+        json!({ "event_id": event.id, "actor": event.actor, "changes": changes })
+    }
+}
+
+fn route_json(routed: &Routed) -> Value {
+    let mut shown = json!({ "rule": routed.rule, "channel": routed.channel, "template": routed.template });
+    match &routed.outcome {
+        RouteOutcome::Message(body) => shown["body"] = body.json(),
+        RouteOutcome::Silent => shown["silent"] = Value::Bool(true),
+        RouteOutcome::Failed(failure) => shown["error"] = Value::String(failure.to_string()),
+    }
+    shown
+}
