@@ -43,10 +43,10 @@ impl Store for NullStore {
     fn accept(&self, _: NewEvent) -> StoreFuture<'_, Accepted> {
         Box::pin(async move { Ok(Accepted::Inserted { seq: 0 }) })
     }
-    fn unrouted(&self, _: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
+    fn unrouted(&self, _: usize, _: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
         Box::pin(async { Ok(Vec::new()) })
     }
-    fn commit_routes(&self, _: Vec<EventRoutes>) -> StoreFuture<'_, Vec<Queued>> {
+    fn commit_routes(&self, _: Vec<EventRoutes>, _: Option<i64>) -> StoreFuture<'_, Vec<Queued>> {
         Box::pin(async { Ok(Vec::new()) })
     }
     fn stored_events(&self, _: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>> {

@@ -26,9 +26,13 @@ use crate::resolve::{self, Names, PendingNames};
 use crate::store::{now_millis, EventRoutes, EventSelection, EventSeq, Queued, StoreError, StoredEvent};
 use crate::{Bridge, Shared};
 
-/// Events routed and committed together: one store trip, and their API
-/// look-ups wait together.
-pub const BATCH: usize = 32;
+/// Events routed and committed together: one store trip each way, and their
+/// API look-ups wait together. Large, so the router keeps up with ingest under
+/// load (at 32, each batch's two trips through the busy store writer let it
+/// fall seconds behind); bounded in bytes, so a batch of large events stays
+/// small in memory.
+pub const BATCH: usize = 256;
+const BATCH_BYTES: usize = 8 << 20;
 
 /// How often an idle router looks for events nobody woke it for.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -76,11 +80,12 @@ pub async fn run_until_stopped(shared: Arc<Shared>, wake: Arc<Notify>, mut stopp
 /// The router's step: routes the oldest unrouted events (a batch) and
 /// returns how many it took.
 pub async fn route_next(shared: &Arc<Shared>) -> Result<usize, StoreError> {
-    let events = shared.store.unrouted(BATCH).await?;
+    let events = shared.store.unrouted(BATCH, BATCH_BYTES).await?;
     if events.is_empty() {
         return Ok(0);
     }
-    route_stored(shared, &events).await?;
+    let through = events.last().map(|event| event.seq);
+    route_stored(shared, &events, through).await?;
     let now = now_millis();
     for event in &events {
         shared.metrics.routed_after(now.saturating_sub(event.received_at).max(0) as f64 / 1000.0);
@@ -110,13 +115,18 @@ pub async fn reroute(shared: &Arc<Shared>, which: EventSelection) -> Result<Vec<
     let events = shared.store.stored_events(which).await?;
     let mut reports = Vec::with_capacity(events.len());
     for batch in events.chunks(BATCH) {
-        reports.extend(route_stored(shared, batch).await?);
+        reports.extend(route_stored(shared, batch, None).await?);
     }
     Ok(reports)
 }
 
-/// Routes `events` in order and commits what they owe in one transaction.
-async fn route_stored(shared: &Arc<Shared>, events: &[StoredEvent]) -> Result<Vec<Rerouted>, StoreError> {
+/// Routes `events` in order and commits what they owe in one transaction,
+/// with the router's new position when they are the next unrouted ones.
+async fn route_stored(
+    shared: &Arc<Shared>,
+    events: &[StoredEvent],
+    routed_through: Option<EventSeq>,
+) -> Result<Vec<Rerouted>, StoreError> {
     let bridge = shared.bridge();
     let readings: Vec<Reading> = events.iter().map(|stored| read(&bridge, stored)).collect();
     // Every event's look-up starts now, and each waits its source's
@@ -155,7 +165,7 @@ async fn route_stored(shared: &Arc<Shared>, events: &[StoredEvent]) -> Result<Ve
     let routing = bridge.clone();
     let (routes, tallies, skipped) =
         tokio::task::spawn_blocking(move || plan_all(&routing, work)).await.expect("routing does not panic");
-    let queued = shared.store.commit_routes(routes).await?;
+    let queued = shared.store.commit_routes(routes, routed_through).await?;
     let mut reports = Vec::with_capacity(events.len());
     for (((stored, queued), tally), skipped) in events.iter().zip(queued).zip(tallies).zip(skipped) {
         tally.count(shared);

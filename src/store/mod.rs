@@ -80,7 +80,7 @@ pub enum Plan {
     Burst { key: String, hold_until: Millis, part: String },
 }
 
-/// One event's routes, committed with the mark that it is routed.
+/// One event's routes.
 #[derive(Debug, Clone)]
 pub struct EventRoutes {
     pub seq: EventSeq,
@@ -264,14 +264,20 @@ pub trait Store: Send + Sync {
     /// Stores `event`, not yet routed, unless the source already sent this
     /// event id. Returns only once committed (and fsynced).
     fn accept(&self, event: NewEvent) -> StoreFuture<'_, Accepted>;
-    /// Up to `limit` of the oldest events not routed yet, in acceptance order.
-    fn unrouted(&self, limit: usize) -> StoreFuture<'_, Vec<StoredEvent>>;
-    /// Commits each event's deliveries and marks it routed, all in one
-    /// transaction. A route (event, change, rule, channel) that already has
-    /// its message is left alone, unless that message is dead: then it is
-    /// queued again with the new plan. Routing an event twice never queues a
-    /// message twice.
-    fn commit_routes(&self, routes: Vec<EventRoutes>) -> StoreFuture<'_, Vec<Queued>>;
+    /// The oldest events not routed yet, in acceptance order: up to `limit`,
+    /// and no more bodies than `max_bytes` (but always the first).
+    fn unrouted(&self, limit: usize, max_bytes: usize) -> StoreFuture<'_, Vec<StoredEvent>>;
+    /// Commits each event's deliveries, all in one transaction, and with
+    /// `routed_through` the router's position: every event up to that one is
+    /// routed. A route (event, change, rule, channel) that already has its
+    /// message is left alone, unless that message is dead: then it is queued
+    /// again with the new plan. Routing an event twice never queues a message
+    /// twice.
+    fn commit_routes(
+        &self,
+        routes: Vec<EventRoutes>,
+        routed_through: Option<EventSeq>,
+    ) -> StoreFuture<'_, Vec<Queued>>;
     /// Stored events, oldest first.
     fn stored_events(&self, which: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>>;
     /// The template contexts a delivery renders from, oldest first.

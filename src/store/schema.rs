@@ -64,16 +64,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_pending ON deliveries (channel, id) WHERE status = 'pending';
     CREATE INDEX deliveries_dead ON deliveries (channel, id) WHERE status = 'dead';
     CREATE INDEX deliveries_held ON deliveries (coalesce_key) WHERE coalesce_key IS NOT NULL AND status = 'pending';",
-    // 4: routing is a stage of its own. Ingest stores the event unrouted; the
-    // router commits its deliveries and the mark together. `routes` is the
+    // 4: routing is a stage of its own. Ingest stores the event; the router
+    // takes events in `seq` order and commits their deliveries together with
+    // its position (`router.routed_through`): every event after it is unrouted.
+    // One row moves per batch, where a flag per event would churn an index. `routes` is the
     // ledger that makes routing idempotent: one row per (event, change, rule,
     // channel), naming the delivery that carries it (a burst carries several).
     // `parts` holds the template contexts a delivery is rendered from when it
     // is sent (bursts, replayed template failures), one row each, so joining a
     // burst is one small insert. Events stored before this were routed at
     // ingest; their messages enter the ledger, and open bursts their parts.
-    "ALTER TABLE events ADD COLUMN routed INTEGER NOT NULL DEFAULT 1;
-    CREATE INDEX events_unrouted ON events (seq) WHERE routed = 0;
+    "CREATE TABLE router (
+        id             INTEGER PRIMARY KEY CHECK (id = 1),
+        routed_through INTEGER NOT NULL
+    );
+    INSERT INTO router (id, routed_through) SELECT 1, COALESCE(MAX(seq), 0) FROM events;
     ALTER TABLE deliveries ADD COLUMN template TEXT;
     ALTER TABLE deliveries ADD COLUMN render_error TEXT;
     CREATE TABLE routes (

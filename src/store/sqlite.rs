@@ -17,8 +17,8 @@ use tokio::sync::oneshot;
 use super::schema::migrate;
 use super::{
     now_millis, Accepted, Attempt, Claim, Delivery, DeliveryFilter, DeliveryStatus, EventRoutes,
-    EventSelection, Millis, NewDelivery, NewEvent, Pause, Plan, QueueStats, Queued, Replay, Resolution,
-    Store, StoreError, StoreFuture, StoredEvent,
+    EventSelection, EventSeq, Millis, NewDelivery, NewEvent, Pause, Plan, QueueStats, Queued, Replay,
+    Resolution, Store, StoreError, StoreFuture, StoredEvent,
 };
 
 /// How the SQLite store commits. The defaults are what the bridge runs with;
@@ -254,15 +254,22 @@ fn event_from_row(row: &Row) -> rusqlite::Result<StoredEvent> {
     })
 }
 
-/// Commits one event's routes (see `Store::commit_routes`) and marks it routed.
+/// Commits one event's routes (see `Store::commit_routes`).
 fn commit_event_routes(
     transaction: &Transaction,
     routes: &EventRoutes,
     now: Millis,
 ) -> rusqlite::Result<Queued> {
     let mut queued = Queued { seq: routes.seq, ..Default::default() };
+    // An event routed for the first time has no ledger rows: one probe for
+    // the event, not one per message (routing again looks each route up).
+    let routed_before: bool = transaction
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM routes WHERE event_seq = ?1)")?
+        .query_row(params![routes.seq], |row| row.get(0))?;
     for delivery in &routes.deliveries {
-        let existing: Option<(i64, Option<String>)> = transaction
+        let existing: Option<(i64, Option<String>)> = match routed_before {
+            false => None,
+            true => transaction
             .prepare_cached(
                 "SELECT r.delivery_id, d.status FROM routes r LEFT JOIN deliveries d ON d.id = r.delivery_id
                  WHERE r.event_seq = ?1 AND r.change_index = ?2 AND r.rule = ?3 AND r.channel = ?4",
@@ -271,7 +278,8 @@ fn commit_event_routes(
                 params![routes.seq, delivery.change_index as i64, delivery.rule, delivery.channel],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
-            .optional()?;
+            .optional()?,
+        };
         match existing {
             // Pending or delivered (or delivered and pruned): the route has its message.
             Some((_, status)) if status.as_deref() != Some("dead") => queued.already += 1,
@@ -310,9 +318,6 @@ fn commit_event_routes(
             }
         }
     }
-    transaction
-        .prepare_cached("UPDATE events SET routed = 1 WHERE seq = ?1")?
-        .execute(params![routes.seq])?;
     Ok(queued)
 }
 
@@ -435,8 +440,8 @@ impl Store for SqliteStore {
         self.run(move |transaction| {
             let inserted = transaction
                 .prepare_cached(
-                    "INSERT INTO events (source, event_id, received_at, content_type, headers, body, routed)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0) ON CONFLICT (source, event_id) DO NOTHING",
+                    "INSERT INTO events (source, event_id, received_at, content_type, headers, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (source, event_id) DO NOTHING",
                 )?
                 .execute(params![
                     event.source,
@@ -453,22 +458,39 @@ impl Store for SqliteStore {
         })
     }
 
-    fn unrouted(&self, limit: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
+    fn unrouted(&self, limit: usize, max_bytes: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
         self.run_with(false, move |transaction| {
+            // Served by the primary key: the events after the router's position.
             let mut statement = transaction.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE routed = 0 ORDER BY seq LIMIT ?1"
+                "SELECT {EVENT_COLUMNS} FROM (
+                     SELECT *, SUM(length(body)) OVER (ORDER BY seq) - length(body) AS before,
+                            ROW_NUMBER() OVER (ORDER BY seq) AS position
+                     FROM events WHERE seq > (SELECT routed_through FROM router) ORDER BY seq LIMIT ?1)
+                 WHERE position = 1 OR before < ?2 ORDER BY seq"
             ))?;
-            let rows = statement.query_map(params![limit as i64], event_from_row)?;
+            let rows = statement.query_map(params![limit as i64, max_bytes as i64], event_from_row)?;
             rows.collect()
         })
     }
 
-    fn commit_routes(&self, routes: Vec<EventRoutes>) -> StoreFuture<'_, Vec<Queued>> {
+    fn commit_routes(
+        &self,
+        routes: Vec<EventRoutes>,
+        routed_through: Option<EventSeq>,
+    ) -> StoreFuture<'_, Vec<Queued>> {
         // Not fsynced: lost to a power cut, the events are simply routed again
         // (and the ledger keeps that from queueing anything twice).
         self.run_with(false, move |transaction| {
             let now = now_millis();
-            routes.iter().map(|event| commit_event_routes(transaction, event, now)).collect()
+            let queued = routes.iter().map(|event| commit_event_routes(transaction, event, now)).collect();
+            if let Some(seq) = routed_through {
+                transaction
+                    .prepare_cached(
+                        "UPDATE router SET routed_through = MAX(routed_through, ?1) WHERE id = 1",
+                    )?
+                    .execute(params![seq])?;
+            }
+            queued
         })
     }
 
@@ -636,12 +658,13 @@ impl Store for SqliteStore {
             // ledger rows go with it; while it stays, they keep a reroute from
             // sending its pruned messages again.
             transaction.execute(
-                "DELETE FROM routes WHERE event_seq IN (SELECT seq FROM events WHERE received_at < ?1 AND routed = 1
+                "DELETE FROM routes WHERE event_seq IN (SELECT seq FROM events WHERE received_at < ?1
+                   AND seq <= (SELECT routed_through FROM router)
                    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq))",
                 params![before],
             )?;
             transaction.execute(
-                "DELETE FROM events WHERE received_at < ?1 AND routed = 1
+                "DELETE FROM events WHERE received_at < ?1 AND seq <= (SELECT routed_through FROM router)
                    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq)",
                 params![before],
             )?;

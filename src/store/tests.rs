@@ -55,7 +55,7 @@ async fn accept_routed(store: &Arc<dyn Store>, event: NewEvent, messages: Vec<Ne
             .enumerate()
             .map(|(index, message)| NewDelivery { change_index: index, ..message })
             .collect();
-        store.commit_routes(vec![EventRoutes { seq, deliveries }]).await.unwrap();
+        store.commit_routes(vec![EventRoutes { seq, deliveries }], Some(seq)).await.unwrap();
     }
     accepted
 }
@@ -232,7 +232,7 @@ async fn events_wait_unrouted_in_acceptance_order_and_routing_twice_queues_nothi
             panic!()
         };
         let waiting: Vec<String> =
-            store.unrouted(10).await.unwrap().into_iter().map(|e| e.event_id).collect();
+            store.unrouted(10, 1 << 20).await.unwrap().into_iter().map(|e| e.event_id).collect();
         assert_eq!(waiting, ["e1", "e2"], "{name}: acceptance order, not the sender's time");
         assert!(store.deliveries(DeliveryFilter::default()).await.unwrap().is_empty(), "{name}");
 
@@ -240,14 +240,15 @@ async fn events_wait_unrouted_in_acceptance_order_and_routing_twice_queues_nothi
             seq: first,
             deliveries: vec![message("a", "one"), planned(1, "b", Plan::Body("{}".into()))],
         };
-        let queued = store.commit_routes(vec![routes.clone()]).await.unwrap();
+        let queued = store.commit_routes(vec![routes.clone()], Some(first)).await.unwrap();
         assert_eq!((queued[0].queued, queued[0].already), (2, 0), "{name}");
         assert_eq!(queued[0].channels.iter().collect::<Vec<_>>(), ["a", "b"], "{name}");
-        let waiting: Vec<i64> = store.unrouted(10).await.unwrap().into_iter().map(|e| e.seq).collect();
+        let waiting: Vec<i64> =
+            store.unrouted(10, 1 << 20).await.unwrap().into_iter().map(|e| e.seq).collect();
         assert_eq!(waiting, [second], "{name}");
 
         // Routed again (a crash before the mark, or a reroute): nothing new.
-        let again = store.commit_routes(vec![routes]).await.unwrap();
+        let again = store.commit_routes(vec![routes], None).await.unwrap();
         assert_eq!((again[0].queued, again[0].already), (0, 2), "{name}");
         assert_eq!(store.deliveries(DeliveryFilter::default()).await.unwrap().len(), 2, "{name}");
     }
@@ -261,7 +262,7 @@ async fn routing_again_requeues_only_a_dead_message() {
             planned(0, "a", Plan::Body("{\"v\":1}".into())),
             planned(1, "a", Plan::Body("{\"v\":1}".into())),
         ];
-        store.commit_routes(vec![EventRoutes { seq, deliveries: first }]).await.unwrap();
+        store.commit_routes(vec![EventRoutes { seq, deliveries: first }], Some(seq)).await.unwrap();
         let claimed = store.pending_batch("a", 10).await.unwrap();
         store.finish_attempt(claimed[0].id, attempt(2000, 200), Resolution::Delivered).await.unwrap();
         store.finish_attempt(claimed[1].id, attempt(2000, 400), Resolution::Dead).await.unwrap();
@@ -270,7 +271,7 @@ async fn routing_again_requeues_only_a_dead_message() {
             planned(0, "a", Plan::Body("{\"v\":2}".into())),
             planned(1, "a", Plan::Body("{\"v\":2}".into())),
         ];
-        let queued = store.commit_routes(vec![EventRoutes { seq, deliveries: second }]).await.unwrap();
+        let queued = store.commit_routes(vec![EventRoutes { seq, deliveries: second }], None).await.unwrap();
         assert_eq!((queued[0].queued, queued[0].requeued, queued[0].already), (0, 1, 1), "{name}");
         let pending = store.pending_batch("a", 10).await.unwrap();
         assert_eq!(
@@ -291,7 +292,10 @@ async fn a_burst_collects_parts_from_several_events_and_renders_nothing_itself()
         for (id, part) in [("e1", "{\"n\":1}"), ("e2", "{\"n\":2}"), ("e3", "{\"n\":3}")] {
             let Accepted::Inserted { seq } = store.accept(event(id, 1000)).await.unwrap() else { panic!() };
             store
-                .commit_routes(vec![EventRoutes { seq, deliveries: vec![planned(0, "a", burst(part))] }])
+                .commit_routes(
+                    vec![EventRoutes { seq, deliveries: vec![planned(0, "a", burst(part))] }],
+                    Some(seq),
+                )
                 .await
                 .unwrap();
         }
@@ -319,7 +323,7 @@ async fn a_template_failure_is_kept_dead_with_its_context_and_replayed_for_rende
             part: "{\"name\":\"x\"}".into(),
         };
         let queued = store
-            .commit_routes(vec![EventRoutes { seq, deliveries: vec![planned(0, "a", failed)] }])
+            .commit_routes(vec![EventRoutes { seq, deliveries: vec![planned(0, "a", failed)] }], Some(seq))
             .await
             .unwrap();
         assert_eq!((queued[0].queued, queued[0].failed), (0, 1), "{name}");
@@ -362,5 +366,39 @@ async fn stored_events_are_found_by_id_or_by_time_and_source() {
         assert_eq!(ids(store.stored_events(since).await.unwrap()), ["e2", "e3"], "{name}");
         let since = EventSelection::Since { since: 0, source: Some("shortcut".into()) };
         assert_eq!(ids(store.stored_events(since).await.unwrap()), ["e1", "e3"], "{name}");
+    }
+}
+
+#[tokio::test]
+async fn unrouted_events_come_in_batches_bounded_by_count_and_bytes() {
+    for (name, store, _) in backends() {
+        for id in ["e1", "e2", "e3", "e4"] {
+            store.accept(event(id, 1000)).await.unwrap();
+        }
+        let ids = |events: Vec<StoredEvent>| events.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
+        // Each body is 10 bytes.
+        assert_eq!(ids(store.unrouted(3, 1 << 20).await.unwrap()), ["e1", "e2", "e3"], "{name}");
+        assert_eq!(
+            ids(store.unrouted(10, 15).await.unwrap()),
+            ["e1", "e2"],
+            "{name}: the second starts within the budget"
+        );
+        assert_eq!(
+            ids(store.unrouted(10, 0).await.unwrap()),
+            ["e1"],
+            "{name}: always the first, however large"
+        );
+
+        let first = store.unrouted(2, 1 << 20).await.unwrap();
+        store.commit_routes(Vec::new(), Some(first[1].seq)).await.unwrap();
+        assert_eq!(
+            ids(store.unrouted(10, 1 << 20).await.unwrap()),
+            ["e3", "e4"],
+            "{name}: after the router's position"
+        );
+        // A reroute commits without moving the position, and never moves it back.
+        store.commit_routes(Vec::new(), None).await.unwrap();
+        store.commit_routes(Vec::new(), Some(first[0].seq)).await.unwrap();
+        assert_eq!(ids(store.unrouted(10, 1 << 20).await.unwrap()), ["e3", "e4"], "{name}");
     }
 }

@@ -13,3 +13,4 @@ mod names;
 mod operations;
 mod routing;
 mod signatures;
+mod tidy;

@@ -184,7 +184,7 @@ impl TestApp {
             let pending =
                 DeliveryFilter { status: Some(DeliveryStatus::Pending), limit: 1, ..Default::default() };
             if self.store.deliveries(pending).await.unwrap().is_empty()
-                && self.store.unrouted(1).await.unwrap().is_empty()
+                && self.store.unrouted(1, 0).await.unwrap().is_empty()
             {
                 return;
             }
@@ -196,7 +196,7 @@ impl TestApp {
     /// Waits (up to ten seconds) until the router has routed every accepted event.
     pub async fn routed(&self) {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !self.store.unrouted(1).await.unwrap().is_empty() {
+        while !self.store.unrouted(1, 0).await.unwrap().is_empty() {
             assert!(tokio::time::Instant::now() < deadline, "events still unrouted after 10 s");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }

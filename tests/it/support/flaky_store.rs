@@ -39,11 +39,15 @@ impl Store for FlakyStore {
     fn accept(&self, event: NewEvent) -> StoreFuture<'_, Accepted> {
         guarded!(self, self.inner.accept(event))
     }
-    fn unrouted(&self, limit: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
-        guarded!(self, self.inner.unrouted(limit))
+    fn unrouted(&self, limit: usize, max_bytes: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
+        guarded!(self, self.inner.unrouted(limit, max_bytes))
     }
-    fn commit_routes(&self, routes: Vec<EventRoutes>) -> StoreFuture<'_, Vec<Queued>> {
-        guarded!(self, self.inner.commit_routes(routes))
+    fn commit_routes(
+        &self,
+        routes: Vec<EventRoutes>,
+        through: Option<EventSeq>,
+    ) -> StoreFuture<'_, Vec<Queued>> {
+        guarded!(self, self.inner.commit_routes(routes, through))
     }
     fn stored_events(&self, which: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>> {
         guarded!(self, self.inner.stored_events(which))
