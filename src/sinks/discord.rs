@@ -5,11 +5,9 @@
 use reqwest::Client;
 use serde_json::{json, Map, Value};
 
-use super::{classify, post, truncate_chars, Answer, Dialect, SendOutcome};
+use super::{classify, post, Answer, Dialect, SendOutcome};
 use crate::config::ChannelConfig;
 use crate::render::Draft;
-
-const CONTENT_LIMIT: usize = 2_000;
 
 /// Discord asks bots to identify themselves this way; Cloudflare may block others.
 const USER_AGENT: &str =
@@ -18,11 +16,13 @@ const USER_AGENT: &str =
 const DIALECT: Dialect =
     Dialect { retry_after_in_body: true, rate_limit_headers: true, not_found_is_gone: true };
 
+/// The body's shape and its mention policy: `limits` cuts it to Discord's
+/// limits, links kept whole.
 pub fn compose(channel: &ChannelConfig, draft: Draft) -> Value {
     let mut body = match draft {
         Draft::Text(text) => {
             let mut body = Map::new();
-            body.insert("content".into(), Value::String(truncate_chars(text.trim(), CONTENT_LIMIT)));
+            body.insert("content".into(), Value::String(text.trim().to_owned()));
             body
         }
         Draft::Body(body) => body,

@@ -223,6 +223,31 @@ mod tests {
         assert_eq!(spent_budget_wait(&reqwest::header::HeaderMap::new()), None);
     }
 
+    fn channel(yaml: &str) -> ChannelConfig {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn a_long_text_message_is_cut_once_keeping_its_links_whole_and_says_so() {
+        let link = "<https://app.shortcut.com/acme/story/1|a story> ";
+        let text = link.repeat(1_000);
+        let slack = channel("{ kind: slack, url: \"https://hooks.slack.com/services/T/B/x\" }");
+        let composed = compose(&slack, Draft::Text(text)).unwrap();
+        let cut = composed.body["text"].as_str().unwrap();
+        assert!(cut.chars().count() <= 40_000 && cut.ends_with('…'), "{}", cut.chars().count());
+        assert_eq!(cut.matches('<').count(), cut.matches('>').count(), "a link was split");
+        let length = link.chars().count() * 1_000 - 1;
+        assert_eq!(composed.cuts, [format!("text: {length} → {} characters", cut.chars().count())]);
+
+        let discord = channel("{ kind: discord, url: \"https://discord.com/api/webhooks/1/x\" }");
+        let markdown = "[a story](https://app.shortcut.com/acme/story/1) ".repeat(100);
+        let composed = compose(&discord, Draft::Text(markdown)).unwrap();
+        let cut = composed.body["content"].as_str().unwrap();
+        assert!(cut.chars().count() <= 2_000 && cut.ends_with('…'), "{cut}");
+        assert_eq!(cut.matches('[').count(), cut.matches(')').count(), "a link was split: {cut}");
+        assert_eq!(composed.cuts.len(), 1);
+    }
+
     #[test]
     fn truncation_counts_characters_not_bytes() {
         assert_eq!(truncate_chars("héllo", 5), "héllo");

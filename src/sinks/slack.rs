@@ -4,20 +4,17 @@
 use reqwest::Client;
 use serde_json::{json, Value};
 
-use super::{classify, post, truncate_chars, Answer, Dialect, SendOutcome};
+use super::{classify, post, Answer, Dialect, SendOutcome};
 use crate::config::ChannelConfig;
 use crate::render::Draft;
-
-/// Slack truncates `text` past 40,000 characters itself; cutting first keeps the
-/// ellipsis ours and the request small.
-const TEXT_LIMIT: usize = 40_000;
 
 const DIALECT: Dialect =
     Dialect { retry_after_in_body: false, rate_limit_headers: false, not_found_is_gone: false };
 
+/// The body's shape only: `limits` cuts it to Slack's limits, links kept whole.
 pub fn compose(draft: Draft) -> Value {
     match draft {
-        Draft::Text(text) => json!({ "text": truncate_chars(text.trim(), TEXT_LIMIT) }),
+        Draft::Text(text) => json!({ "text": text.trim() }),
         Draft::Body(body) => Value::Object(body),
     }
 }
