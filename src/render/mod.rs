@@ -5,6 +5,7 @@ mod catalog;
 mod context;
 pub(crate) mod escape;
 mod helpers;
+mod includes;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -84,6 +85,15 @@ impl Templates {
                     message: describe_template_error(&file.origin, &error),
                 });
             }
+        }
+        let registered: std::collections::BTreeMap<String, (&str, &str)> = files
+            .iter()
+            .map(|((name, platform), file)| {
+                (registry_name(name, *platform), (file.text.as_str(), file.origin.as_str()))
+            })
+            .collect();
+        for message in includes::problems(&registered) {
+            problems.push(ConfigError { file: config_file.into(), path: "templates".into(), message });
         }
         if !problems.is_empty() {
             return Err(problems);

@@ -136,13 +136,35 @@ fn include_renders_the_named_template_in_the_current_scope_and_sees_overrides() 
 }
 
 #[test]
-fn a_template_that_includes_itself_fails_to_render_instead_of_overflowing_the_stack() {
+fn include_cycles_are_refused_when_templates_load_naming_the_cycle() {
     let dir = temp_dir("include-loop");
     std::fs::write(dir.join("ping.hbs"), "a{{include \"pong\"}}").unwrap();
     std::fs::write(dir.join("pong.hbs"), "b{{include \"ping\"}}").unwrap();
+    std::fs::write(dir.join("loop.slack.hbs"), "{{#if name}}{{> loop.slack}}{{/if}}").unwrap();
+    let Err(problems) = Templates::load(Some(&dir), "bridge.yaml") else { panic!("loaded") };
+    let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0]
+            .ends_with("loop.slack.hbs: `loop.slack` includes itself: it would never finish rendering"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1]
+            .ends_with("ping.hbs: include cycle `ping` → `pong` → `ping`: it would never finish rendering"),
+        "{messages:?}"
+    );
+    assert!(messages[0].starts_with("bridge.yaml: templates: "), "{messages:?}");
+}
+
+#[test]
+fn an_include_named_at_run_time_that_recurses_fails_to_render_instead_of_overflowing_the_stack() {
+    let dir = temp_dir("include-computed");
+    // `kind` is "update" in this context: a name no load-time check can see.
+    std::fs::write(dir.join("update.hbs"), "a{{include kind}}").unwrap();
     let templates = Templates::load(Some(&dir), "bridge.yaml").unwrap();
 
-    let error = templates.render("ping", ChannelKind::Console, &state_change().into()).unwrap_err();
+    let error = templates.render("update", ChannelKind::Console, &state_change().into()).unwrap_err();
 
     assert!(error.to_string().contains("nested more than 16 deep"), "{error}");
     // The depth count unwinds with the error: the next render starts at zero.

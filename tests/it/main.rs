@@ -7,6 +7,7 @@ mod bad_input;
 mod coalescing;
 mod delivery;
 mod durability;
+mod hostile;
 mod memory;
 mod messages;
 mod names;
