@@ -118,7 +118,8 @@ mod tests {
         std::fs::create_dir_all(dir.join("templates")).unwrap();
         std::fs::write(dir.join("templates/deploy.hbs"), "{{name}}").unwrap();
         std::fs::write(dir.join("templates/orphan.slack.hbs"), "{{name}}").unwrap();
-        let yaml = "templates: templates\nchannels:\n  a: { kind: console }\n  idle: { kind: console }\n\
+        let yaml = "templates: templates\nsources:\n  s: { kind: shortcut, allow_unsigned: true }\n\
+                    channels:\n  a: { kind: console }\n  idle: { kind: console }\n\
                     rules:\n  - { name: r, send: [a], template: deploy }\n";
         let origin = ConfigOrigin { name: "bridge.yaml".into(), base_dir: dir };
         let bridge = Bridge::build(config::load_str(yaml, &origin, &|_| None).unwrap(), origin).unwrap();

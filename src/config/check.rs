@@ -2,12 +2,21 @@
 //! URLs parse. Template names are checked where templates load (`render`).
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use super::error::ConfigError;
-use super::{ChannelConfig, ChannelKind, Config, Locator, Secret, SourceConfig, WhenConfig};
+use super::{ChannelConfig, ChannelKind, Config, ConfigDuration, Locator, Secret, SourceConfig, WhenConfig};
 
 pub(super) fn check(config: &Config, file: &str) -> Vec<ConfigError> {
     let mut problems = Problems { file, found: Vec::new() };
+    // An empty file (or `{}`, or comments only) would otherwise load as a
+    // bridge that answers every webhook 404 and has no admin API.
+    if config.sources.is_empty() {
+        problems.add("sources", "none configured: every webhook would be answered 404 (an empty or comments-only file configures nothing)");
+    }
+    if config.channels.is_empty() {
+        problems.add("channels", "none configured: no message could be sent anywhere");
+    }
     for (name, source) in &config.sources {
         check_source(&mut problems, name, source);
     }
@@ -24,9 +33,12 @@ pub(super) fn check(config: &Config, file: &str) -> Vec<ConfigError> {
     if config.admin_listen.is_some() && config.admin_token.is_none() {
         problems.add("admin_listen", "set admin_token too: without it the admin API is off");
     }
-    if config.max_age.0.is_zero() {
-        problems.add("max_age", "must be longer than 0s");
-    }
+    // Each duration within what someone could mean: the store's arithmetic on
+    // milliseconds never overflows, and a typo's extra digits are caught.
+    within(&mut problems, "max_age", config.max_age, Range::MAX_AGE);
+    within(&mut problems, "retention", config.retention, Range::RETENTION);
+    within(&mut problems, "body_timeout", config.body_timeout, Range::TIMEOUT);
+    within(&mut problems, "idle_timeout", config.idle_timeout, Range::TIMEOUT);
     if config.max_body_bytes == 0 {
         problems.add("max_body_bytes", "must be greater than 0");
     }
@@ -37,13 +49,40 @@ pub(super) fn check(config: &Config, file: &str) -> Vec<ConfigError> {
         );
         problems.add("max_body_bytes_in_flight", message);
     }
-    if config.idle_timeout.0.is_zero() {
-        problems.add("idle_timeout", "must be longer than 0s");
-    }
     if config.max_connections == 0 {
         problems.add("max_connections", "must be greater than 0");
     }
     problems.found
+}
+
+/// A duration's bounds, inclusive, and how the error states them.
+struct Range {
+    min: Duration,
+    max: Duration,
+    said: &'static str,
+}
+
+impl Range {
+    const MAX_AGE: Range = Range { min: secs(1), max: days(30), said: "1s and 30d" };
+    const RETENTION: Range = Range { min: secs(60), max: days(3650), said: "1m and 3650d" };
+    const TIMEOUT: Range = Range { min: Duration::from_millis(100), max: secs(3600), said: "100ms and 1h" };
+    const API_TIMEOUT: Range = Range { min: Duration::from_millis(10), max: secs(60), said: "10ms and 60s" };
+    const CACHE_TTL: Range = Range { min: secs(1), max: days(30), said: "1s and 30d" };
+    const COALESCE: Range = Range { min: Duration::from_millis(100), max: days(1), said: "100ms and 1d" };
+}
+
+const fn secs(seconds: u64) -> Duration {
+    Duration::from_secs(seconds)
+}
+
+const fn days(days: u64) -> Duration {
+    Duration::from_secs(days * 86_400)
+}
+
+fn within(problems: &mut Problems, path: &str, value: ConfigDuration, range: Range) {
+    if value.0 < range.min || value.0 > range.max {
+        problems.add(path, format!("must be between {}", range.said));
+    }
 }
 
 struct Problems<'a> {
@@ -72,10 +111,8 @@ fn check_source(problems: &mut Problems, name: &str, source: &SourceConfig) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") => {}
                 _ => problems.add(format!("{path}.api_url"), "is not an http(s) URL"),
             }
-            let timeout = shortcut.api_timeout.0;
-            if timeout < std::time::Duration::from_millis(10) || timeout > std::time::Duration::from_secs(60) {
-                problems.add(format!("{path}.api_timeout"), "must be between 10ms and 60s");
-            }
+            within(problems, &format!("{path}.api_timeout"), shortcut.api_timeout, Range::API_TIMEOUT);
+            within(problems, &format!("{path}.api_cache_ttl"), shortcut.api_cache_ttl, Range::CACHE_TTL);
         }
         SourceConfig::Pivotal(pivotal) => match &pivotal.token {
             Some(token) if token.is_empty() => {
@@ -159,6 +196,9 @@ fn check_pointer(problems: &mut Problems, path: &str, pointer: &str) {
 
 fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
     let path = format!("channels.{name}");
+    if let Some(window) = channel.coalesce {
+        within(problems, &format!("{path}.coalesce"), window, Range::COALESCE);
+    }
     match (channel.kind, &channel.url) {
         (ChannelKind::Console, Some(_)) => {
             problems.add(format!("{path}.url"), "a console channel prints to stdout and takes no url");
@@ -212,6 +252,9 @@ fn check_rules(problems: &mut Problems, config: &Config) {
         }
         if rule.send.is_empty() {
             problems.add(format!("{path}.send"), "must list at least one channel");
+        }
+        if let Some(window) = rule.coalesce {
+            within(problems, &format!("{path}.coalesce"), window, Range::COALESCE);
         }
         let mut sent_to = BTreeSet::new();
         for (position, channel) in rule.send.iter().enumerate() {

@@ -11,6 +11,9 @@ fn load(yaml: &str) -> Result<Config, ConfigErrors> {
     })
 }
 
+/// A channel, for configs that test something else.
+const ANY_CHANNEL: &str = "channels:\n  out: { kind: console }\n";
+
 fn errors(yaml: &str) -> String {
     load(yaml).expect_err("config should be refused").to_string()
 }
@@ -92,16 +95,17 @@ fn a_rule_sending_to_an_unknown_channel_says_which_exist() {
 
 #[test]
 fn a_source_without_secrets_is_refused_unless_it_allows_unsigned() {
-    let yaml = "sources:\n  sc: { kind: shortcut }\n";
+    let yaml = &format!("sources:\n  sc: {{ kind: shortcut }}\n{ANY_CHANNEL}");
     assert_eq!(
         errors(yaml),
         "bridge.yaml: sources.sc.secrets: missing: give at least one secret to verify signatures with \
          (or set allow_unsigned: true)"
     );
-    assert!(load("sources:\n  sc: { kind: shortcut, allow_unsigned: true }\n").is_ok());
     assert!(
-        errors("sources:\n  pt: { kind: pivotal }\n").starts_with("bridge.yaml: sources.pt.token: missing")
+        load(&format!("sources:\n  sc: {{ kind: shortcut, allow_unsigned: true }}\n{ANY_CHANNEL}")).is_ok()
     );
+    assert!(errors(&format!("sources:\n  pt: {{ kind: pivotal }}\n{ANY_CHANNEL}"))
+        .starts_with("bridge.yaml: sources.pt.token: missing"));
 }
 
 #[test]
@@ -135,7 +139,8 @@ fn every_problem_is_reported_at_once() {
 
 #[test]
 fn a_numeric_name_key_reads_as_text() {
-    let config = load("names:\n  workflow-state:\n    500000010: Ready for Deploy\n").unwrap();
+    let config =
+        load(&format!("names:\n  workflow-state:\n    500000010: Ready for Deploy\n{CONTRACT}")).unwrap();
     assert_eq!(config.names["workflow-state"]["500000010"], "Ready for Deploy");
 }
 
@@ -145,8 +150,8 @@ fn the_memory_limits_must_leave_room_for_one_whole_body() {
         errors(&format!(
             "max_body_bytes: 2097152\nmax_body_bytes_in_flight: 1048576\nmax_connections: 0\nidle_timeout: 0s\n{CONTRACT}"
         )),
-        "bridge.yaml: max_body_bytes_in_flight: must be at least max_body_bytes (2097152), or a body of that size could never be read\n\
-         bridge.yaml: idle_timeout: must be longer than 0s\n\
+        "bridge.yaml: idle_timeout: must be between 100ms and 1h\n\
+         bridge.yaml: max_body_bytes_in_flight: must be at least max_body_bytes (2097152), or a body of that size could never be read\n\
          bridge.yaml: max_connections: must be greater than 0"
     );
 }
@@ -155,14 +160,42 @@ fn the_memory_limits_must_leave_room_for_one_whole_body() {
 fn an_api_timeout_outside_its_range_is_refused_with_the_range() {
     for timeout in ["0s", "5m"] {
         let yaml =
-            format!("sources:\n  sc: {{ kind: shortcut, allow_unsigned: true, api_timeout: {timeout} }}\n");
+            format!("sources:\n  sc: {{ kind: shortcut, allow_unsigned: true, api_timeout: {timeout} }}\n{ANY_CHANNEL}");
         assert_eq!(
             errors(&yaml),
             "bridge.yaml: sources.sc.api_timeout: must be between 10ms and 60s",
             "{timeout}"
         );
     }
-    let yaml = "sources:\n  sc: { kind: shortcut, allow_unsigned: true, api_timeout: 2s }\n";
-    let config = load(yaml).unwrap();
+    let yaml =
+        format!("sources:\n  sc: {{ kind: shortcut, allow_unsigned: true, api_timeout: 2s }}\n{ANY_CHANNEL}");
+    let config = load(&yaml).unwrap();
     assert_eq!(config.sources["sc"].api_timeout(), std::time::Duration::from_secs(2));
+}
+
+#[test]
+fn an_empty_config_is_refused_not_served() {
+    for yaml in ["", "# nothing here yet\n", "{}"] {
+        assert_eq!(
+            errors(yaml),
+            "bridge.yaml: sources: none configured: every webhook would be answered 404 (an empty or comments-only file configures nothing)\n\
+             bridge.yaml: channels: none configured: no message could be sent anywhere",
+            "{yaml:?}"
+        );
+    }
+}
+
+#[test]
+fn durations_no_one_means_are_refused_with_their_range() {
+    let yaml = format!(
+        "max_age: 200000000000d\nretention: 0s\nbody_timeout: 2h\n{CONTRACT}\n\
+         \x20 - {{ name: burst, when: {{}}, send: [team], coalesce: 2d }}\n"
+    );
+    assert_eq!(
+        errors(&yaml),
+        "bridge.yaml: rules[2].coalesce: must be between 100ms and 1d\n\
+         bridge.yaml: max_age: must be between 1s and 30d\n\
+         bridge.yaml: retention: must be between 1m and 3650d\n\
+         bridge.yaml: body_timeout: must be between 100ms and 1h"
+    );
 }

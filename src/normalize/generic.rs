@@ -5,7 +5,7 @@
 use axum::http::HeaderMap;
 use serde_json::Value;
 
-use super::{id_text, parse_field_changes, Actor, Change, Event, NormalizeError, Normalized};
+use super::{event_id, id_text, parse_field_changes, Actor, Change, Event, NormalizeError, Normalized};
 use crate::config::{GenericSource, Locator};
 
 const ENTITY_TYPE_POINTERS: &[&str] = &["/entity_type", "/type", "/event"];
@@ -49,10 +49,7 @@ pub fn normalize(
     let event = Event {
         source: source.to_owned(),
         source_kind: "generic",
-        id: config
-            .event_id
-            .as_ref()
-            .and_then(|locator| locate(locator, headers, &payload))
+        id: event_id(config.event_id.as_ref().and_then(|locator| locate(locator, headers, &payload)))
             .unwrap_or_else(body_hash),
         time: ["/time", "/timestamp", "/created_at", "/changed_at"]
             .iter()

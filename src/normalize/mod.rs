@@ -165,6 +165,14 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
+/// A sender's event id, if it sent one: an empty or blank id is no id (taken
+/// as one, it would make every later event of that sender a "duplicate").
+fn event_id(sent: Option<String>) -> Option<String> {
+    let sent = sent?;
+    let trimmed = sent.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
 fn string_at(object: &Map<String, Value>, key: &str) -> Option<String> {
     object.get(key).and_then(Value::as_str).map(str::to_owned)
 }

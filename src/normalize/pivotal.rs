@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::time::rfc3339_from_millis;
 use super::{
-    id_text, string_at, Actor, Change, Delta, Event, FieldChange, NormalizeError, Parent, Reference,
+    event_id, id_text, string_at, Actor, Change, Delta, Event, FieldChange, NormalizeError, Parent, Reference,
 };
 
 const TRACKER: &str = "https://www.pivotaltracker.com";
@@ -56,7 +56,7 @@ pub fn normalize(
     Ok(Event {
         source: source.to_owned(),
         source_kind: "pivotal",
-        id: string_at(activity, "guid").unwrap_or_else(body_hash),
+        id: event_id(string_at(activity, "guid")).unwrap_or_else(body_hash),
         time: activity.get("occurred_at").and_then(Value::as_i64).map(rfc3339_from_millis),
         actor,
         changes: changes

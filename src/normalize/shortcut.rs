@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::{
-    id_text, parse_field_changes, string_at, Actor, Change, Delta, Event, NormalizeError, Parent, Reference,
+    event_id, id_text, parse_field_changes, string_at, Actor, Change, Delta, Event, NormalizeError, Parent,
+    Reference,
 };
 
 /// Keys of an action that the model already holds elsewhere; the rest become attributes.
@@ -49,7 +50,7 @@ pub fn normalize(
     Ok(Event {
         source: source.to_owned(),
         source_kind: "shortcut",
-        id: string_at(envelope, "id").unwrap_or_else(body_hash),
+        id: event_id(string_at(envelope, "id")).unwrap_or_else(body_hash),
         time: string_at(envelope, "changed_at"),
         actor: Actor { id: string_at(envelope, "member_id"), name: string_at(envelope, "actor_name") },
         changes,

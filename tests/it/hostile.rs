@@ -54,3 +54,63 @@ async fn a_template_that_includes_itself_is_refused_by_check_and_by_reload() {
     app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
     assert_eq!(sink.next().await.body, json!({"text": "card: Add cool feature!"}));
 }
+
+#[tokio::test]
+async fn an_emptied_config_file_is_refused_and_the_old_config_keeps_serving() {
+    let mut sink = FakeSink::start().await;
+    let dir = temp_dir("empty-config");
+    let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
+    let app = spawn(
+        &sink.base(),
+        &config_with(rules),
+        Options { config_file: Some(dir.join("bridge.yaml")), ..Default::default() },
+    )
+    .await;
+
+    std::fs::write(dir.join("bridge.yaml"), "# everything commented out\n").unwrap();
+    wait_for(&app, "failure").await;
+
+    let answer = app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    assert_eq!(answer.status(), 202, "the webhook is still served");
+    assert!(sink.next().await.body["text"].as_str().unwrap().contains("Add cool feature!"));
+    assert_eq!(reloads(&app, "success").await, 0.0);
+}
+
+#[tokio::test]
+async fn an_empty_or_blank_event_id_is_no_id_and_never_makes_later_events_duplicates() {
+    let mut sink = FakeSink::start().await;
+    let rules = "  - name: all\n    when: {}\n    send: [deploys]\n";
+    let yaml = config_with(rules).replace(
+        "event_type: { header: X-Clubmed-Event }",
+        "event_type: { header: X-Clubmed-Event }\n    event_id: { header: X-Clubmed-Delivery }",
+    );
+    let app = spawn(&sink.base(), &yaml, Options::default()).await;
+
+    for (n, id) in ["", "   "].iter().enumerate() {
+        let body = json!({"id": id, "primary_id": n, "actions": [{"id": n, "entity_type": "story", "action": "update", "name": format!("story-{n}")}]});
+        let answer = app.post_shortcut(body.to_string().as_bytes()).await;
+        assert_eq!(answer.status(), 202, "shortcut id {id:?}");
+    }
+    for n in 0..2 {
+        let body =
+            json!({"entity_type": "story", "action": "update", "id": n, "name": format!("generic-{n}")})
+                .to_string();
+        let answer = app
+            .http
+            .post(app.url("/hooks/clubmed"))
+            .header("content-type", "application/json")
+            .header("x-clubmed-event", "story")
+            .header("x-clubmed-delivery", "")
+            .header(
+                "x-clubmed-signature",
+                format!("sha256={}", crate::support::app::sign_clubmed(body.as_bytes())),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 202, "generic event {n} with an empty delivery id");
+    }
+    app.settled().await;
+    assert_eq!(sink.take_all().len(), 4, "every event was delivered");
+}
