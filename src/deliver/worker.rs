@@ -43,6 +43,14 @@ enum Next {
     Send(Vec<Delivery>),
     /// Nothing to send before this long (or a wake-up).
     Wait(Duration),
+    /// The last batch's attempts could not be recorded: these, to record
+    /// before anything else is claimed.
+    Unrecorded(Vec<(i64, Attempt, Resolution)>),
+}
+
+/// 1 s, 2 s, 4 s … up to 30 s between tries to record attempts.
+fn unrecorded_backoff(tries: u32) -> Duration {
+    Duration::from_secs(1u64 << tries.saturating_sub(1).min(5)).min(Duration::from_secs(30))
 }
 
 impl Worker {
@@ -53,10 +61,30 @@ impl Worker {
     pub async fn run_until_stopped(mut self, wake: Arc<Notify>, mut stopped: watch::Receiver<bool>) {
         // The last batch's attempts, recorded with the next claim.
         let mut records = Vec::new();
+        // Consecutive claims that could not record: how long to back off.
+        let mut unrecorded = 0;
         while !*stopped.borrow() {
-            let batch = match self.claim(std::mem::take(&mut records)).await {
-                Next::Send(batch) => batch,
+            let next = self.claim(std::mem::take(&mut records)).await;
+            let batch = match next {
+                Next::Send(batch) => {
+                    unrecorded = 0;
+                    batch
+                }
+                Next::Unrecorded(kept) => {
+                    // Sent, but not recorded: claiming again would send them
+                    // again (298 posts of one batch in 10 s with a full disk).
+                    // Keep them, send nothing, and try recording later.
+                    records = kept;
+                    unrecorded += 1;
+                    let wait = unrecorded_backoff(unrecorded);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stopped.changed() => {}
+                    }
+                    continue;
+                }
                 Next::Wait(wait) => {
+                    unrecorded = 0;
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = wake.notified() => {}
@@ -115,12 +143,15 @@ impl Worker {
     /// retry holds back those after it.
     async fn claim(&self, finished: Vec<(i64, Attempt, Resolution)>) -> Next {
         let count = finished.len();
+        let kept = finished.clone();
         let claim = match self.shared.store.record_and_claim(&self.channel, finished, BATCH).await {
             Ok(claim) => claim,
+            Err(error) if count > 0 => {
+                tracing::warn!(channel = %self.channel, unrecorded = count, %error, "cannot record the last attempts; delivery waits until the store can");
+                return Next::Unrecorded(kept);
+            }
             Err(error) => {
-                // Attempts not recorded stay pending and are sent again:
-                // duplicates, never a loss.
-                tracing::warn!(channel = %self.channel, unrecorded = count, %error, "cannot read the queue; will retry");
+                tracing::warn!(channel = %self.channel, %error, "cannot read the queue; will retry");
                 return Next::Wait(IDLE_POLL);
             }
         };

@@ -114,3 +114,41 @@ async fn an_empty_or_blank_event_id_is_no_id_and_never_makes_later_events_duplic
     app.settled().await;
     assert_eq!(sink.take_all().len(), 4, "every event was delivered");
 }
+
+#[tokio::test]
+async fn while_attempts_cannot_be_recorded_delivery_waits_instead_of_sending_the_batch_again() {
+    use std::sync::atomic::Ordering;
+    let mut sink = FakeSink::start().await;
+    let flaky = crate::support::flaky_store::FlakyStore::new(
+        storybridge::store::open("sqlite::memory:", ".".as_ref()).unwrap(),
+    );
+    let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
+    let options = Options { store: Some(flaky.clone()), ..Default::default() };
+    let app = spawn(&sink.base(), &config_with(rules), options).await;
+
+    // The disk fills: events are still accepted (in this simulation), attempts cannot be recorded.
+    flaky.full.store(true, Ordering::SeqCst);
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_delete.json")).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let during = sink.take_all();
+    assert!(
+        !during.is_empty() && during.len() <= 2,
+        "one batch at most during the outage, got {} posts",
+        during.len()
+    );
+
+    flaky.full.store(false, Ordering::SeqCst);
+    app.settled().await;
+    let after = sink.take_all();
+    assert_eq!(during.len() + after.len(), 2, "each message sent once: {} + {}", during.len(), after.len());
+    let rows = app.deliveries().await;
+    let shown: Vec<_> = rows.iter().map(|row| (row.status, row.attempts)).collect();
+    assert!(
+        shown
+            .iter()
+            .all(|(status, attempts)| *status == storybridge::store::DeliveryStatus::Delivered
+                && *attempts == 1),
+        "{shown:?}"
+    );
+}

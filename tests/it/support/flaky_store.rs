@@ -8,11 +8,22 @@ use storybridge::store::*;
 pub struct FlakyStore {
     pub inner: Arc<dyn Store>,
     pub down: AtomicBool,
+    /// Delivery's writes (recording attempts) fail while reads work, as on a
+    /// full disk.
+    pub full: AtomicBool,
 }
 
 impl FlakyStore {
     pub fn new(inner: Arc<dyn Store>) -> Arc<Self> {
-        Arc::new(FlakyStore { inner, down: AtomicBool::new(false) })
+        Arc::new(FlakyStore { inner, down: AtomicBool::new(false), full: AtomicBool::new(false) })
+    }
+
+    fn check_write(&self) -> Result<(), StoreError> {
+        self.check()?;
+        if self.full.load(Ordering::SeqCst) {
+            return Err(StoreError::Commit("database or disk is full (simulated)".into()));
+        }
+        Ok(())
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -24,14 +35,17 @@ impl FlakyStore {
     }
 }
 
+/// The inner call, made only when the store is up: the SQLite store starts
+/// its work when the call is made, not when it is awaited.
 macro_rules! guarded {
-    ($self:ident, $call:expr) => {{
-        let checked = $self.check();
-        let call = $call;
-        Box::pin(async move {
-            checked?;
-            call.await
-        })
+    ($self:ident, $call:expr) => {
+        guarded!($self, check, $call)
+    };
+    ($self:ident, $check:ident, $call:expr) => {{
+        match $self.$check() {
+            Ok(()) => $call,
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
     }};
 }
 
@@ -62,12 +76,12 @@ impl Store for FlakyStore {
         guarded!(self, self.inner.pending_batch(channel, limit))
     }
     fn finish_attempt(&self, delivery: i64, attempt: Attempt, resolution: Resolution) -> StoreFuture<'_, ()> {
-        guarded!(self, self.inner.finish_attempt(delivery, attempt, resolution))
+        guarded!(self, check_write, self.inner.finish_attempt(delivery, attempt, resolution))
     }
     // The production path, not the trait's defaults: the real store records
     // and claims in one operation.
     fn finish_attempts(&self, records: Vec<(i64, Attempt, Resolution)>) -> StoreFuture<'_, ()> {
-        guarded!(self, self.inner.finish_attempts(records))
+        guarded!(self, check_write, self.inner.finish_attempts(records))
     }
     fn record_and_claim(
         &self,
@@ -75,7 +89,11 @@ impl Store for FlakyStore {
         finished: Vec<(i64, Attempt, Resolution)>,
         limit: usize,
     ) -> StoreFuture<'_, Claim> {
-        guarded!(self, self.inner.record_and_claim(channel, finished, limit))
+        if finished.is_empty() {
+            guarded!(self, check, self.inner.record_and_claim(channel, finished, limit))
+        } else {
+            guarded!(self, check_write, self.inner.record_and_claim(channel, finished, limit))
+        }
     }
     fn deliveries(&self, filter: DeliveryFilter) -> StoreFuture<'_, Vec<Delivery>> {
         guarded!(self, self.inner.deliveries(filter))
