@@ -209,6 +209,8 @@ where
 }
 
 fn serve(bridge: Bridge, config_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let _only_bridge_on_this_store = store::lock_for_serving(&bridge.config.storage, &bridge.origin.base_dir)
+        .with_context(|| format!("{}: storage", bridge.origin.name))?;
     let store = open_store(&bridge)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

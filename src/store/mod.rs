@@ -41,6 +41,8 @@ pub enum StoreError {
     Commit(String),
     #[error("the store is shut down")]
     Closed,
+    #[error("{path} is served by another storybridge already (it holds {path}.lock); two bridges on one store would send most messages twice")]
+    Locked { path: String },
 }
 
 /// A verified request, as it arrived.
@@ -348,6 +350,36 @@ pub fn parse_since(text: &str) -> Option<Millis> {
         return Some(now_millis() - ago.as_millis() as Millis);
     }
     crate::normalize::parse_rfc3339(text)
+}
+
+/// Held for as long as a bridge serves a store: a second `serve` on the same
+/// SQLite file is refused (the CLI's commands, which share it safely, take
+/// no lock). The operating system lets go of it when the process ends, even
+/// by SIGKILL.
+pub struct ServeLock {
+    _file: Option<std::fs::File>,
+}
+
+/// Takes the store's serve lock, beside the database file (`FILE.lock`).
+pub fn lock_for_serving(storage: &str, base_dir: &Path) -> Result<ServeLock, StoreError> {
+    let Some(path) = storage.strip_prefix("sqlite://") else { return Ok(ServeLock { _file: None }) };
+    let database = base_dir.join(path);
+    let lock_path = format!("{}.lock", database.display());
+    let open_error =
+        |error: std::io::Error| StoreError::Open { path: lock_path.clone(), message: error.to_string() };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(open_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(ServeLock { _file: Some(file) }),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::Locked { path: database.display().to_string() })
+        }
+        Err(std::fs::TryLockError::Error(error)) => Err(open_error(error)),
+    }
 }
 
 /// Opens the store a config names: `sqlite://FILE` (relative to `base_dir`) or

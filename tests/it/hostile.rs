@@ -152,3 +152,38 @@ async fn while_attempts_cannot_be_recorded_delivery_waits_instead_of_sending_the
         "{shown:?}"
     );
 }
+
+#[tokio::test]
+async fn a_second_bridge_on_the_same_store_is_refused_while_the_cli_still_works_beside_the_first() {
+    use crate::support::process::{config_file, free_address, start_bridge, wait_until_serving};
+    let dir = temp_dir("second-bridge");
+    let config = config_file(&dir, "", "http://127.0.0.1:9/unused", "");
+    let first_address = free_address();
+    let mut first = start_bridge(&config, first_address);
+    wait_until_serving(first_address).await;
+
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_storybridge"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("STORYBRIDGE_LISTEN", free_address().to_string())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{said}");
+    assert!(said.contains("is served by another storybridge already"), "{said}");
+
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_storybridge"))
+        .args(["deliveries", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // Killed, the first lets go of the store: the next start serves.
+    let mut third = start_bridge(&config, first_address);
+    wait_until_serving(first_address).await;
+    third.kill().unwrap();
+    third.wait().unwrap();
+}
