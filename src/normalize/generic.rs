@@ -5,7 +5,9 @@
 use axum::http::HeaderMap;
 use serde_json::Value;
 
-use super::{event_id, id_text, parse_field_changes, Actor, Change, Event, NormalizeError, Normalized};
+use super::{
+    event_id, id_text, parse_field_changes, web_url, Actor, Change, Event, NormalizeError, Normalized,
+};
 use crate::config::{GenericSource, Locator};
 
 const ENTITY_TYPE_POINTERS: &[&str] = &["/entity_type", "/type", "/event"];
@@ -40,7 +42,7 @@ pub fn normalize(
         action: pick(&fields.action, ACTION_POINTERS).unwrap_or_else(|| "event".into()),
         entity_id: pick(&fields.id, ID_POINTERS),
         name: pick(&fields.name, NAME_POINTERS),
-        url: pick(&fields.url, URL_POINTERS),
+        url: web_url(pick(&fields.url, URL_POINTERS)),
         primary: true,
         parent: None,
         fields: parse_field_changes(payload.get("changes")),

@@ -173,6 +173,17 @@ fn event_id(sent: Option<String>) -> Option<String> {
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }
 
+/// A link a payload gives, if it is one a chat platform will take: absolute
+/// http(s) with a host. `javascript:…`, `ftp://…` or a relative path would
+/// make Discord refuse the whole message (400) and is no link to click in
+/// Slack either; the entity's name then shows as plain text.
+fn web_url(text: Option<String>) -> Option<String> {
+    let text = text?;
+    let parsed = url::Url::parse(text.trim()).ok()?;
+    (matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some_and(|host| !host.is_empty()))
+        .then(|| text.trim().to_owned())
+}
+
 fn string_at(object: &Map<String, Value>, key: &str) -> Option<String> {
     object.get(key).and_then(Value::as_str).map(str::to_owned)
 }
@@ -207,3 +218,26 @@ fn parse_delta(delta: &Value) -> Delta {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod url_tests {
+    use super::web_url;
+
+    #[test]
+    fn only_absolute_web_links_are_links() {
+        for kept in ["https://app.shortcut.com/acme/story/1", "http://tracker.local:8080/s/2"] {
+            assert_eq!(web_url(Some(kept.into())).as_deref(), Some(kept));
+        }
+        for refused in [
+            "javascript:alert(1)",
+            "ftp://files.example/x",
+            "/story/1",
+            "story/1",
+            "https://",
+            "data:text/html,x",
+            "",
+        ] {
+            assert_eq!(web_url(Some(refused.into())), None, "{refused}");
+        }
+    }
+}

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::{
-    event_id, id_text, parse_field_changes, string_at, Actor, Change, Delta, Event, NormalizeError, Parent,
-    Reference,
+    event_id, id_text, parse_field_changes, string_at, web_url, Actor, Change, Delta, Event, NormalizeError,
+    Parent, Reference,
 };
 
 /// Keys of an action that the model already holds elsewhere; the rest become attributes.
@@ -81,7 +81,7 @@ fn to_change(action: &Map<String, Value>, primary_id: Option<&str>, stories: &St
         action: string_at(action, "action").unwrap_or_else(|| "unknown".into()),
         // Pull requests carry a `title`, not a `name`.
         name: string_at(action, "name").or_else(|| string_at(action, "title")),
-        url: string_at(action, "app_url").or_else(|| string_at(action, "url")),
+        url: web_url(string_at(action, "app_url").or_else(|| string_at(action, "url"))),
         fields: parse_field_changes(action.get("changes")),
         entity_type,
         entity_id,
@@ -140,7 +140,7 @@ impl<'a> Stories<'a> {
                 entity_type: "story".into(),
                 id: story.get("id").and_then(id_text)?,
                 name: string_at(story, "name"),
-                url: string_at(story, "app_url"),
+                url: web_url(string_at(story, "app_url")),
             });
         }
         let story_id = by_story_id?;
@@ -167,7 +167,7 @@ fn references(envelope: &Map<String, Value>, actions: &[&Map<String, Value>]) ->
                 entity_type: string_at(item, "entity_type")?,
                 id: item.get("id").and_then(id_text)?,
                 name: string_at(item, "name").or_else(|| string_at(item, "title"))?,
-                url: string_at(item, "app_url").or_else(|| string_at(item, "url")),
+                url: web_url(string_at(item, "app_url").or_else(|| string_at(item, "url"))),
                 kind: string_at(item, "type"),
             })
         })

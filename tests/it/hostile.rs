@@ -187,3 +187,31 @@ async fn a_second_bridge_on_the_same_store_is_refused_while_the_cli_still_works_
     third.kill().unwrap();
     third.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_link_that_is_not_an_absolute_web_url_becomes_plain_text_and_the_message_still_goes_out() {
+    let mut sink = FakeSink::start().await;
+    let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys, team]\n";
+    let app = spawn(&sink.base(), &config_with(rules), Options::default()).await;
+
+    for (n, url) in ["javascript:alert(1)", "ftp://files.example/s/1", "/story/1"].iter().enumerate() {
+        let body = json!({"id": format!("link-{n}"), "primary_id": n, "actions": [{
+            "id": n, "entity_type": "story", "action": "update", "name": format!("story-{n}"),
+            "story_type": "feature", "app_url": url, "changes": {"estimate": {"old": 1, "new": 2}}}]});
+        assert_eq!(app.post_shortcut(body.to_string().as_bytes()).await.status(), 202);
+    }
+    app.settled().await;
+    let received = sink.take_all();
+    assert_eq!(received.len(), 6, "every message delivered");
+    for message in received {
+        let text = message.body.to_string();
+        assert!(
+            !text.contains("javascript:") && !text.contains("ftp://") && !text.contains("/story/1"),
+            "{text}"
+        );
+        if message.path.starts_with("/discord") {
+            assert!(message.body["embeds"][0].get("url").is_none_or(|url| url.is_null()), "{text}");
+            assert!(message.body["embeds"][0]["title"].as_str().unwrap().starts_with("story-"), "{text}");
+        }
+    }
+}
