@@ -118,6 +118,7 @@ impl Default for Metrics {
 
 /// Every `outcome` of `events_received`.
 const EVENT_OUTCOMES: &[&str] = &[
+    "method_not_allowed",
     "accepted",
     "duplicate",
     "ignored",

@@ -16,6 +16,10 @@ pub enum IngestError {
     UnknownSource(String),
     #[error("unsupported content type (send application/json or application/x-www-form-urlencoded)")]
     UnsupportedMediaType,
+    #[error("{0}")]
+    BadQuery(&'static str),
+    #[error("webhooks are POSTed")]
+    MethodNotAllowed,
     #[error("body larger than {0} bytes")]
     TooLarge(usize),
     #[error("could not read the body")]
@@ -42,6 +46,8 @@ impl IngestError {
         match self {
             IngestError::UnknownSource(_) => StatusCode::NOT_FOUND,
             IngestError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IngestError::BadQuery(_) => StatusCode::BAD_REQUEST,
+            IngestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             IngestError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::SlowBody => StatusCode::REQUEST_TIMEOUT,
             IngestError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -59,6 +65,8 @@ impl IngestError {
         match self {
             IngestError::UnknownSource(_) => "unknown_source",
             IngestError::UnsupportedMediaType => "unsupported_media_type",
+            IngestError::BadQuery(_) => "bad_request",
+            IngestError::MethodNotAllowed => "method_not_allowed",
             IngestError::TooLarge(_) => "too_large",
             IngestError::SlowBody => "timeout",
             IngestError::Unauthorized(_) => "bad_signature",
@@ -80,6 +88,9 @@ impl IntoResponse for IngestError {
         let mut response = (self.status(), Json(json!({ "error": message }))).into_response();
         if response.status() == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+            response.headers_mut().insert(axum::http::header::ALLOW, HeaderValue::from_static("POST"));
         }
         response
     }

@@ -16,12 +16,11 @@ mod error;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::json;
 
 pub use body::BodyBudget;
@@ -35,12 +34,34 @@ use crate::{verify, Shared};
 const UNSTORED_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
 
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new().route("/hooks/{source}", post(receive)).with_state(shared)
+    Router::new().route("/hooks/{source}", post(receive).fallback(wrong_method)).with_state(shared)
 }
 
-#[derive(Deserialize)]
+/// The query's `token` (Pivotal's), read here so that a malformed query gets
+/// the same JSON error, and the same count, as any other refusal.
 struct HookQuery {
     token: Option<String>,
+}
+
+impl HookQuery {
+    fn parse(raw: Option<&str>) -> Result<HookQuery, IngestError> {
+        let mut tokens = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+            .filter(|(key, _)| key == "token")
+            .map(|(_, value)| value.into_owned());
+        let token = tokens.next();
+        if tokens.next().is_some() {
+            return Err(IngestError::BadQuery("`token` given more than once"));
+        }
+        Ok(HookQuery { token })
+    }
+}
+
+/// Any method but POST on a hook: the documented JSON, counted.
+async fn wrong_method(State(shared): State<Arc<Shared>>, Path(source_name): Path<String>) -> Response {
+    let known = shared.bridge().config.sources.contains_key(&source_name);
+    let error = IngestError::MethodNotAllowed;
+    shared.metrics.event(if known { &source_name } else { "<unknown>" }, error.outcome());
+    error.into_response()
 }
 
 /// What became of a request, for the `events_received` metric.
@@ -52,20 +73,20 @@ struct Handled {
 async fn receive(
     State(shared): State<Arc<Shared>>,
     Path(source_name): Path<String>,
-    Query(query): Query<HookQuery>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
     let bridge = shared.bridge();
-    let (source_label, handled) = match handle(&shared, &bridge, &source_name, query, headers, body).await {
-        Ok(handled) => (source_name.as_str(), handled),
-        Err(error) => {
-            // An unknown source must not become a label: any URL would mint one.
-            let source =
-                if matches!(error, IngestError::UnknownSource(_)) { "<unknown>" } else { &source_name };
-            (source, Handled { outcome: error.outcome(), response: error.into_response() })
-        }
+    let handled = match HookQuery::parse(query.as_deref()) {
+        Ok(query) => handle(&shared, &bridge, &source_name, query, headers, body).await,
+        Err(error) => Err(error),
     };
+    let handled =
+        handled.unwrap_or_else(|error| Handled { outcome: error.outcome(), response: error.into_response() });
+    // An unknown source must not become a label: any URL would mint one.
+    let source_label =
+        if bridge.config.sources.contains_key(&source_name) { &source_name } else { "<unknown>" };
     shared.metrics.event(source_label, handled.outcome);
     handled.response
 }

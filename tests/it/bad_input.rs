@@ -215,13 +215,33 @@ async fn json_sent_with_curls_default_form_type_is_read_as_json() {
 }
 
 #[tokio::test]
-async fn wrong_methods_get_405() {
+async fn wrong_methods_and_a_repeated_token_get_the_documented_json_and_are_counted() {
     let sink = FakeSink::start().await;
     let app = spawn_app(&sink, NO_RULES).await;
     let get = app.http.get(app.url("/hooks/shortcut")).send().await.unwrap();
-    assert_eq!(get.status(), 405);
-    let put = app.http.put(app.url("/hooks/shortcut")).body("{}").send().await.unwrap();
+    assert_eq!((get.status().as_u16(), get.headers()["allow"].to_str().unwrap()), (405, "POST"));
+    assert_eq!(
+        get.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"error": "webhooks are POSTed"})
+    );
+    let put = app.http.put(app.url("/hooks/nowhere")).body("{}").send().await.unwrap();
     assert_eq!(put.status(), 405);
+
+    let twice = app.post_pivotal(b"{}", "a&token=b").await;
+    assert_eq!(twice.status(), 400);
+    assert_eq!(
+        twice.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"error": "`token` given more than once"})
+    );
+
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for counted in [
+        "storybridge_events_received_total{source=\"shortcut\",outcome=\"method_not_allowed\"} 1",
+        "storybridge_events_received_total{source=\"<unknown>\",outcome=\"method_not_allowed\"} 1",
+        "storybridge_events_received_total{source=\"tracker\",outcome=\"bad_request\"} 1",
+    ] {
+        assert!(metrics.contains(counted), "{counted} missing:\n{metrics}");
+    }
 }
 
 #[tokio::test]
