@@ -209,6 +209,16 @@ where
 }
 
 fn serve(bridge: Bridge, config_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let text = match &config_file {
+        Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
+        None => config::EMBEDDED_CONFIG.to_owned(),
+    };
+    let defaults = config::development_defaults(&text, &|name| std::env::var(name).ok());
+    let addresses: Vec<_> =
+        [Some(bridge.config.listen), bridge.config.admin_listen].into_iter().flatten().collect();
+    if let Some(refusal) = config::exposure(&addresses, &defaults) {
+        anyhow::bail!("{}: {refusal}", bridge.origin.name);
+    }
     let _only_bridge_on_this_store = store::lock_for_serving(&bridge.config.storage, &bridge.origin.base_dir)
         .with_context(|| format!("{}: storage", bridge.origin.name))?;
     let store = open_store(&bridge)?;

@@ -215,3 +215,40 @@ async fn a_link_that_is_not_an_absolute_web_url_becomes_plain_text_and_the_messa
         }
     }
 }
+
+#[tokio::test]
+async fn the_bundled_development_secrets_are_refused_on_a_public_address_naming_the_variables() {
+    use crate::support::process::{free_address, wait_until_serving};
+    let dir = temp_dir("public-dev-secrets");
+    let bundled = |listen: String| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_storybridge"));
+        command.current_dir(&dir).env("STORYBRIDGE_LISTEN", listen).env("RUST_LOG", "warn");
+        for name in [
+            "SHORTCUT_WEBHOOK_SECRET",
+            "PIVOTAL_WEBHOOK_TOKEN",
+            "GITHUB_WEBHOOK_SECRET",
+            "STORYBRIDGE_CONFIG",
+        ] {
+            command.env_remove(name);
+        }
+        command
+    };
+    let public = format!("0.0.0.0:{}", free_address().port());
+    let refused = bundled(public.clone()).env("PIVOTAL_WEBHOOK_TOKEN", "").output().unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "refusing to listen on {public} with the bundled development secrets: \
+             set SHORTCUT_WEBHOOK_SECRET, PIVOTAL_WEBHOOK_TOKEN, GITHUB_WEBHOOK_SECRET"
+        )),
+        "{said}"
+    );
+
+    // On loopback the same defaults serve: the quick start.
+    let local = free_address();
+    let mut child = bundled(local.to_string()).stdout(std::process::Stdio::null()).spawn().unwrap();
+    wait_until_serving(local).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
