@@ -64,17 +64,25 @@ impl SqliteStore {
             message: error.to_string(),
         };
         let connection = Connection::open(path).map_err(open_error)?;
-        Self::start(connection, options).map_err(open_error)
+        let file = FileIdentity::of(path).map_err(|error| StoreError::Open {
+            path: path.display().to_string(),
+            message: error.to_string(),
+        })?;
+        Self::start(connection, options, Some(file)).map_err(open_error)
     }
 
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let open_error =
             |error: rusqlite::Error| StoreError::Open { path: ":memory:".into(), message: error.to_string() };
         let connection = Connection::open_in_memory().map_err(open_error)?;
-        Self::start(connection, SqliteOptions::default()).map_err(open_error)
+        Self::start(connection, SqliteOptions::default(), None).map_err(open_error)
     }
 
-    fn start(mut connection: Connection, options: SqliteOptions) -> rusqlite::Result<Self> {
+    fn start(
+        mut connection: Connection,
+        options: SqliteOptions,
+        file: Option<FileIdentity>,
+    ) -> rusqlite::Result<Self> {
         // WAL lets the CLI read while the server writes. synchronous=FULL fsyncs
         // the WAL at commit, so a 2xx survives power loss, not just a crash; group
         // commit makes that affordable, and batches holding only attempt records
@@ -88,7 +96,7 @@ impl SqliteStore {
         let (operations, queue) = mpsc::channel::<Operation>();
         thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(connection, queue, options))
+            .spawn(move || writer_loop(connection, queue, options, file))
             .expect("spawning the store writer thread");
         Ok(SqliteStore { operations })
     }
@@ -167,7 +175,37 @@ fn record_attempt(
     Ok(())
 }
 
-fn writer_loop(mut connection: Connection, queue: mpsc::Receiver<Operation>, options: SqliteOptions) {
+/// The database file as opened: SQLite goes on writing to a file deleted or
+/// replaced under it, and everything it writes then is gone at the next start.
+struct FileIdentity {
+    path: std::path::PathBuf,
+    device: u64,
+    inode: u64,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> std::io::Result<FileIdentity> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::metadata(path)?;
+        Ok(FileIdentity { path: path.to_owned(), device: metadata.dev(), inode: metadata.ino() })
+    }
+
+    /// Why the path no longer names the file being written, if it does not.
+    fn gone(&self) -> Option<String> {
+        match FileIdentity::of(&self.path) {
+            Ok(now) if (now.device, now.inode) == (self.device, self.inode) => None,
+            Ok(_) => Some(format!("{} was replaced under the running bridge", self.path.display())),
+            Err(error) => Some(format!("{} is gone ({error})", self.path.display())),
+        }
+    }
+}
+
+fn writer_loop(
+    mut connection: Connection,
+    queue: mpsc::Receiver<Operation>,
+    options: SqliteOptions,
+    file: Option<FileIdentity>,
+) {
     let max_batch = options.max_batch.max(1);
     let mut synchronous_full = options.fsync_every_commit;
     while let Ok(first) = queue.recv() {
@@ -178,6 +216,10 @@ fn writer_loop(mut connection: Connection, queue: mpsc::Receiver<Operation>, opt
                 Err(_) => break,
             }
         }
+        // A commit to a deleted file would be answered 2xx and lost at the
+        // next start: the batch is rolled back instead (ingest answers 503,
+        // /readyz says why).
+        let gone = file.as_ref().and_then(FileIdentity::gone);
         // fsync only batches that hold a write which must survive power loss.
         let full = options.fsync_every_commit && batch.iter().any(|operation| operation.durable);
         if full != synchronous_full {
@@ -196,7 +238,13 @@ fn writer_loop(mut connection: Connection, queue: mpsc::Receiver<Operation>, opt
             }
         };
         let replies: Vec<Reply> = batch.into_iter().map(|operation| (operation.work)(&transaction)).collect();
-        let committed = transaction.commit().map_err(|error| error.to_string());
+        let committed = match gone {
+            None => transaction.commit().map_err(|error| error.to_string()),
+            Some(gone) => {
+                let _ = transaction.rollback();
+                Err(format!("{gone}: nothing written there would survive a restart; restart the bridge"))
+            }
+        };
         if let Err(error) = &committed {
             tracing::error!(%error, "store: commit failed");
         }
@@ -698,7 +746,12 @@ impl Store for SqliteStore {
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {
-        self.run_with(false, |transaction| transaction.query_row("SELECT 1", [], |_| Ok(())))
+        // Ready means a durable write commits: a read succeeds on a read-only,
+        // full or deleted store too.
+        self.run(|transaction| {
+            transaction.execute("UPDATE router SET routed_through = routed_through WHERE id = 1", [])?;
+            Ok(())
+        })
     }
 
     fn queue_stats(&self) -> StoreFuture<'_, Vec<QueueStats>> {

@@ -252,3 +252,25 @@ async fn the_bundled_development_secrets_are_refused_on_a_public_address_naming_
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_store_file_deleted_under_the_running_bridge_gets_503_not_a_2xx_it_would_lose() {
+    let sink = FakeSink::start().await;
+    let dir = temp_dir("deleted-store");
+    let storage = format!("sqlite://{}", dir.join("bridge.db").display());
+    let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
+    let app =
+        crate::support::app::spawn_with_storage(&sink.base(), &config_with(rules), Some(&storage)).await;
+    assert_eq!(app.http.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+
+    for file in ["bridge.db", "bridge.db-wal", "bridge.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(file));
+    }
+
+    let answer = app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    assert_eq!(answer.status(), 503, "an event it could not keep");
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let reasons = ready.json::<serde_json::Value>().await.unwrap()["reasons"].to_string();
+    assert!(reasons.contains("bridge.db is gone"), "{reasons}");
+}
