@@ -59,16 +59,20 @@ pub async fn serve(
     let until = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let public = ingest::router(shared.clone()).merge(admin::health_router(shared.clone()));
+    // With an admin listener, the public one serves webhooks and probes only;
+    // the API and the metrics move to the admin listener.
+    let public = ingest::router(shared.clone()).merge(admin::probes_router(shared.clone()));
     let public = match &launch.admin_listener {
         Some(_) => public,
-        None => public.merge(admin::router(shared.clone())),
+        None => public.merge(admin::router(shared.clone())).merge(admin::metrics_router(shared.clone())),
     };
     // Each listener has its own connection slots: a flood of webhooks cannot
     // lock the admin out.
     let limits = shared.bridge().connection_limits();
     let admin = launch.admin_listener.map(|listener| {
-        let app = admin::router(shared.clone()).merge(admin::health_router(shared.clone()));
+        let app = admin::router(shared.clone())
+            .merge(admin::probes_router(shared.clone()))
+            .merge(admin::metrics_router(shared.clone()));
         tokio::spawn(server::serve(listener, app, limits, until(stopped.clone())))
     });
     server::serve(launch.listener, public, limits, until(stopped)).await;

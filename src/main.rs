@@ -198,11 +198,23 @@ fn open_store(bridge: &Bridge) -> anyhow::Result<Arc<dyn Store>> {
         .with_context(|| format!("{}: storage", bridge.origin.name))
 }
 
+/// Runs an admin command on the store the config names, which must exist:
+/// opening a path with a typo would create an empty store and report
+/// nothing to do.
 fn with_store<F, Fut>(bridge: &Bridge, command: F) -> anyhow::Result<()>
 where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
+    if let Some(path) = bridge.config.storage.strip_prefix("sqlite://") {
+        let file = bridge.origin.base_dir.join(path);
+        anyhow::ensure!(
+            file.exists(),
+            "{}: storage: there is no store at {} (is this the config the bridge runs with?)",
+            bridge.origin.name,
+            file.display()
+        );
+    }
     let store = open_store(bridge)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(command(store))

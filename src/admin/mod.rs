@@ -16,13 +16,19 @@ pub use api::send_test_message;
 
 use crate::Shared;
 
-/// `/healthz`, `/readyz`, `/metrics`: unauthenticated, on every listener.
-pub fn health_router(shared: Arc<Shared>) -> Router {
+/// `/healthz` and `/readyz`: unauthenticated, on every listener (load
+/// balancers probe the public one).
+pub fn probes_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
-        .route("/metrics", get(health::metrics))
         .with_state(shared)
+}
+
+/// `/metrics`: unauthenticated, served with the admin API (on `admin_listen`
+/// when it is set, so a public port does not show queue depths and rules).
+pub fn metrics_router(shared: Arc<Shared>) -> Router {
+    Router::new().route("/metrics", get(health::metrics)).with_state(shared)
 }
 
 /// The admin API. Every route needs `Authorization: Bearer <admin_token>`, and

@@ -39,8 +39,15 @@ pub async fn replay(
         (false, true) => bail!("give delivery ids or --dead, not both"),
         (true, false) => bail!("give delivery ids, or --dead to replay every dead message"),
     };
+    let asked = match &which {
+        Replay::Ids(ids) => Some(ids.len()),
+        Replay::Dead { .. } => None,
+    };
     let count = store.replay(which).await?;
     println!("queued {count} message(s) again");
+    if let Some(asked) = asked.filter(|asked| count < *asked) {
+        bail!("{} of the {asked} id(s) given are no delivery (see `storybridge deliveries`)", asked - count);
+    }
     Ok(())
 }
 

@@ -274,3 +274,34 @@ async fn a_store_file_deleted_under_the_running_bridge_gets_503_not_a_2xx_it_wou
     let reasons = ready.json::<serde_json::Value>().await.unwrap()["reasons"].to_string();
     assert!(reasons.contains("bridge.db is gone"), "{reasons}");
 }
+
+#[tokio::test]
+async fn admin_commands_on_a_store_that_does_not_exist_or_a_delivery_that_does_not_exist_exit_1() {
+    let dir = temp_dir("no-store");
+    let config = crate::support::process::config_file(&dir, "", "http://127.0.0.1:9/unused", "");
+    let run = |arguments: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_storybridge"))
+            .args(arguments)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    for command in [&["deliveries"][..], &["replay", "--dead"], &["reroute", "--since", "1h"]] {
+        let output = run(command);
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{command:?}: {said}");
+        assert!(
+            said.contains("storage: there is no store at") && said.contains("bridge.db"),
+            "{command:?}: {said}"
+        );
+    }
+    assert!(!dir.join("bridge.db").exists(), "no empty store was made");
+
+    // With a store there, a delivery id that is none is an error too.
+    drop(storybridge::store::open("sqlite://bridge.db", &dir).unwrap());
+    let output = run(&["replay", "999"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "queued 0 message(s) again\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("1 of the 1 id(s) given are no delivery"));
+}

@@ -348,8 +348,13 @@ async fn with_admin_listen_the_api_is_served_only_on_its_own_listener() {
     let on_admin =
         app.http.get(format!("http://{admin}/api/deliveries")).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(on_admin.status(), 200);
-    let ready = app.http.get(format!("http://{admin}/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), 200, "health is on both");
+    for probe in ["/healthz", "/readyz"] {
+        let on_admin = app.http.get(format!("http://{admin}{probe}")).send().await.unwrap();
+        assert_eq!((on_admin.status().as_u16(), get(&app, probe, None).await.0), (200, 200), "{probe} is on both");
+    }
+    let metrics = app.http.get(format!("http://{admin}/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert_eq!(get(&app, "/metrics", None).await.0, 404, "metrics only on the admin listener");
 }
 
 #[tokio::test]
