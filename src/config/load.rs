@@ -78,6 +78,32 @@ pub fn load_str(
     origin: &ConfigOrigin,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
+    load_checked(text, origin, lookup).map_err(blame_overrides)
+}
+
+/// A problem with a top-level key that a `STORYBRIDGE_<KEY>` variable set is
+/// that variable's, not the file's: the admin would search the file in vain.
+fn blame_overrides(ConfigErrors(errors): ConfigErrors) -> ConfigErrors {
+    ConfigErrors(
+        errors
+            .into_iter()
+            .map(|mut error| {
+                let key = error.path.split(['.', '[']).next().unwrap_or_default();
+                let variable = format!("STORYBRIDGE_{}", key.to_ascii_uppercase());
+                if ENV_OVERRIDABLE.contains(&key) && std::env::var_os(&variable).is_some() {
+                    error.file = format!("{variable} (environment, overriding {})", error.file);
+                }
+                error
+            })
+            .collect(),
+    )
+}
+
+fn load_checked(
+    text: &str,
+    origin: &ConfigOrigin,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
     let file = origin.name.as_str();
     refuse_duplicate_keys(text, file)?;
     let mut tree: Dict = Figment::from(Yaml::string(text))

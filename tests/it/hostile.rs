@@ -305,3 +305,23 @@ async fn admin_commands_on_a_store_that_does_not_exist_or_a_delivery_that_does_n
     assert_eq!(String::from_utf8_lossy(&output.stdout), "queued 0 message(s) again\n");
     assert!(String::from_utf8_lossy(&output.stderr).contains("1 of the 1 id(s) given are no delivery"));
 }
+
+#[tokio::test]
+async fn a_bad_storybridge_override_is_blamed_on_its_variable_not_on_the_file() {
+    let dir = temp_dir("env-override");
+    let config = crate::support::process::config_file(&dir, "", "http://127.0.0.1:9/unused", "");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_storybridge"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .env("STORYBRIDGE_MAX_AGE", "forever")
+        .env("STORYBRIDGE_RETENTION", "0s")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    let file = config.display().to_string();
+    assert!(
+        said.starts_with(&format!("STORYBRIDGE_MAX_AGE (environment, overriding {file}): max_age: ")),
+        "{said}"
+    );
+}

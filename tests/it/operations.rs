@@ -350,7 +350,11 @@ async fn with_admin_listen_the_api_is_served_only_on_its_own_listener() {
     assert_eq!(on_admin.status(), 200);
     for probe in ["/healthz", "/readyz"] {
         let on_admin = app.http.get(format!("http://{admin}{probe}")).send().await.unwrap();
-        assert_eq!((on_admin.status().as_u16(), get(&app, probe, None).await.0), (200, 200), "{probe} is on both");
+        assert_eq!(
+            (on_admin.status().as_u16(), get(&app, probe, None).await.0),
+            (200, 200),
+            "{probe} is on both"
+        );
     }
     let metrics = app.http.get(format!("http://{admin}/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
