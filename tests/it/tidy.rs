@@ -45,3 +45,40 @@ fn the_codemap_names_every_top_level_module() {
         .collect();
     assert!(missing.is_empty(), "ARCHITECTURE.md does not name {missing:?}");
 }
+
+#[test]
+fn the_dockerfile_stands_in_for_every_target_the_manifest_declares() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let benches: Vec<&str> = manifest
+        .split("[[bench]]")
+        .skip(1)
+        .filter_map(|section| section.lines().find_map(|line| line.strip_prefix("name = ")))
+        .map(|name| name.trim_matches('"'))
+        .collect();
+    assert!(!benches.is_empty());
+    let stand_ins =
+        dockerfile.lines().find(|line| line.contains("for bench in")).expect("a loop over the benches");
+    for bench in benches {
+        assert!(
+            stand_ins.contains(&format!(" {bench}")),
+            "the Dockerfile's dependency stage lacks bench `{bench}`"
+        );
+    }
+    assert!(!dockerfile.contains("|| true"), "a failing dependency stage must fail the build");
+}
+
+#[test]
+fn the_deployment_config_passes_check_with_its_variables_set() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_storybridge"))
+        .args(["check", "--config"])
+        .arg(root.join("deploy/bridge.yaml"))
+        .env("SHORTCUT_WEBHOOK_SECRET", "a-real-secret")
+        .env("SLACK_DEPLOYS_URL", "https://hooks.slack.com/services/T0/B0/x")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).ends_with("ok (1 sources, 1 channels, 2 rules)\n"));
+}
