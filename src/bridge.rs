@@ -23,7 +23,10 @@ impl Bridge {
     pub fn build(config: Config, origin: ConfigOrigin) -> Result<Bridge, ConfigErrors> {
         let directory = config.templates.as_ref().map(|dir| origin.base_dir.join(dir));
         let templates = Templates::load(directory.as_deref(), &origin.name).map_err(ConfigErrors)?;
-        let problems = check_template_names(&config, &templates, &origin.name);
+        let mut problems = check_template_names(&config, &templates, &origin.name);
+        if problems.is_empty() {
+            problems = check_templates_render(&config, &templates, &origin.name);
+        }
         if !problems.is_empty() {
             return Err(ConfigErrors(problems));
         }
@@ -73,6 +76,118 @@ impl Bridge {
         }
         warnings
     }
+}
+
+/// Events of each source kind that every template in use is rendered against
+/// when a config loads (start, `check`, reload): an unknown helper, a missing
+/// include or a JSON template that writes invalid JSON is refused then, not
+/// found on the first real event.
+const SAMPLES: &[(&str, &str)] = &[
+    (
+        "{ kind: shortcut, allow_unsigned: true }",
+        r#"{"id": "sample", "member_id": "m1", "changed_at": "2026-01-01T00:00:00Z", "actions": [
+            {"id": 1, "entity_type": "story", "action": "update", "name": "A sample story", "story_type": "feature",
+             "app_url": "https://app.shortcut.com/sample/story/1",
+             "changes": {"workflow_state_id": {"old": 1, "new": 2}, "owner_ids": {"adds": ["m1"]}}},
+            {"id": 2, "entity_type": "story-comment", "action": "create", "text": "A sample comment", "story_id": 1}],
+            "references": [{"id": 1, "entity_type": "workflow-state", "name": "To do"},
+                           {"id": 2, "entity_type": "workflow-state", "name": "Done"}]}"#,
+    ),
+    (
+        "{ kind: pivotal, allow_unsigned: true }",
+        r#"{"kind": "story_update_activity", "guid": "sample", "project_version": 1, "highlight": "accepted",
+            "message": "Ada accepted this feature", "occurred_at": 1767225600000,
+            "changes": [{"kind": "story", "change_type": "update", "id": 1, "name": "A sample story",
+                         "story_type": "feature", "original_values": {"current_state": "delivered"},
+                         "new_values": {"current_state": "accepted"}}],
+            "primary_resources": [{"kind": "story", "id": 1, "name": "A sample story", "story_type": "feature"}],
+            "project": {"kind": "project", "id": 2, "name": "Sample"},
+            "performed_by": {"kind": "person", "id": 3, "name": "Ada", "initials": "A"}}"#,
+    ),
+    (
+        "{ kind: generic, allow_unsigned: true }",
+        r#"{"entity_type": "issue", "action": "opened", "id": 1, "name": "A sample issue",
+            "url": "https://example.com/issues/1", "actor": "ada"}"#,
+    ),
+];
+
+/// Every template a rule will render, rendered for its channels' platforms
+/// against the sample events of the source kinds this config has.
+fn check_templates_render(config: &Config, templates: &Templates, file: &str) -> Vec<ConfigError> {
+    let kinds: std::collections::BTreeSet<&str> =
+        config.sources.values().map(|source| source.kind()).collect();
+    let directory = Directory::from_config(config);
+    let events: Vec<(&str, Box<crate::normalize::Event>)> = SAMPLES
+        .iter()
+        .filter_map(|(source, body)| {
+            let source: crate::config::SourceConfig = serde_yaml::from_str(source).expect("a sample source");
+            if !kinds.contains(source.kind()) {
+                return None;
+            }
+            let verified = crate::verify::Verified::local_file(body.as_bytes().to_vec().into());
+            let payload = serde_json::from_str(body).expect("a sample is JSON");
+            let headers = axum::http::HeaderMap::new();
+            match crate::normalize::normalize("sample", &source, &headers, &verified, payload) {
+                Ok(crate::normalize::Normalized::Event(event)) => Some((source.kind(), event)),
+                _ => None,
+            }
+        })
+        .collect();
+    let mut problems = Vec::new();
+    let mut tried = std::collections::BTreeSet::new();
+    for (index, rule) in config.rules.iter().enumerate() {
+        for channel_name in &rule.send {
+            let Some(channel) = config.channels.get(channel_name) else { continue };
+            let (template, path) = match (&rule.template, &channel.template) {
+                (Some(template), _) => (template.as_str(), format!("rules[{index}].template")),
+                (None, Some(template)) => (template.as_str(), format!("channels.{channel_name}.template")),
+                (None, None) => (render::DEFAULT_TEMPLATE, "templates".to_owned()),
+            };
+            if !tried.insert((template, channel.kind)) {
+                continue;
+            }
+            for (kind, event) in &events {
+                if let Err(error) =
+                    render_sample(templates, &directory, event, template, channel.kind, channel_name)
+                {
+                    let message = format!(
+                        "fails on a sample {kind} event for {} channel `{channel_name}`: {error}",
+                        channel.kind
+                    );
+                    problems.push(ConfigError { file: file.into(), path: path.clone(), message });
+                    break;
+                }
+            }
+        }
+    }
+    problems
+}
+
+fn render_sample(
+    templates: &Templates,
+    directory: &Directory,
+    event: &crate::normalize::Event,
+    template: &str,
+    platform: ChannelKind,
+    channel: &str,
+) -> Result<(), render::RenderError> {
+    let names = crate::resolve::resolve(event, directory);
+    let facts = render::EventFacts::of(event);
+    for change in &event.changes {
+        let subject = render::Subject {
+            event,
+            event_facts: &facts,
+            change,
+            names: &names,
+            rule: "sample",
+            channel,
+            mentions: false,
+            platform,
+            wanted: templates.wanted(),
+        };
+        templates.render(template, platform, &render::RenderContext::from(render::context(&subject)))?;
+    }
+    Ok(())
 }
 
 /// A named template must exist for every platform it will render for.
@@ -130,5 +245,56 @@ mod tests {
                 "bridge.yaml: templates: `orphan` is used by no rule or channel",
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+
+    fn build(template: &str) -> Result<Bridge, ConfigErrors> {
+        let dir = std::env::temp_dir().join(format!(
+            "storybridge-samples-{}-{}",
+            std::process::id(),
+            template.len()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("card.hbs"), template).unwrap();
+        std::fs::write(dir.join("card.discord.json.hbs"), r#"{"content": "{{name}}"}"#).unwrap();
+        let yaml = "templates: \".\"\nsources:\n  s: { kind: shortcut, allow_unsigned: true }\n  p: { kind: pivotal, allow_unsigned: true }\n\
+                    channels:\n  out: { kind: console }\n  chat: { kind: discord, url: \"https://discord.com/api/webhooks/1/x\" }\n\
+                    rules:\n  - { name: r, when: {}, send: [out, chat], template: card }\n";
+        let origin = ConfigOrigin { name: "bridge.yaml".into(), base_dir: dir };
+        Bridge::build(crate::config::load_str(yaml, &origin, &|_| None).unwrap(), origin)
+    }
+
+    #[test]
+    fn every_sample_event_normalizes() {
+        for (source, body) in SAMPLES {
+            let source: crate::config::SourceConfig = serde_yaml::from_str(source).unwrap();
+            let verified = crate::verify::Verified::local_file(body.as_bytes().to_vec().into());
+            let normalized = crate::normalize::normalize(
+                "s",
+                &source,
+                &axum::http::HeaderMap::new(),
+                &verified,
+                serde_json::from_str(body).unwrap(),
+            );
+            assert!(matches!(normalized, Ok(crate::normalize::Normalized::Event(_))), "{}", source.kind());
+        }
+    }
+
+    #[test]
+    fn a_template_that_fails_on_a_sample_event_is_refused_when_the_config_loads() {
+        assert!(build("{{name}} moved").is_ok());
+        let Err(errors) = build("{{nope name}}") else { panic!("built") };
+        let message = errors.to_string();
+        assert!(
+            message.starts_with("bridge.yaml: rules[0].template: fails on a sample shortcut event for console channel `out`: template `card`"),
+            "{message}"
+        );
+        assert!(message.contains("nope"), "{message}");
+        let Err(errors) = build("{{include \"missing\"}}") else { panic!("built") };
+        assert!(errors.to_string().contains("missing"), "{errors}");
     }
 }

@@ -77,7 +77,12 @@ async fn every_metric_family_appears_and_moves_when_its_event_happens() {
     let sink = FakeSink::start().await;
     let dir = temp_dir("metrics");
     std::fs::create_dir_all(dir.join("templates")).unwrap();
-    std::fs::write(dir.join("templates/broken.json.hbs"), r#"{"text": "{{name}}",}"#).unwrap();
+    // Valid JSON for `check`'s sample events; not for this epic.
+    std::fs::write(
+        dir.join("templates/broken.json.hbs"),
+        r#"{"text": "{{name}}"{{#if (eq name "New Epic!")}},{{/if}}}"#,
+    )
+    .unwrap();
     let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n\
                  \x20 - name: broken\n    when: { entity_type: epic }\n    send: [team]\n    template: broken\n";
     let yaml = with_admin(&format!("templates: templates\n{}", config_with(rules)));

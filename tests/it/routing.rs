@@ -50,7 +50,12 @@ async fn a_failing_template_loses_its_message_to_no_one_and_a_replay_renders_it_
     let mut sink = FakeSink::start().await;
     let dir = temp_dir("template-failure");
     std::fs::create_dir_all(dir.join("templates")).unwrap();
-    std::fs::write(dir.join("templates/card.hbs"), "{{nope name}}").unwrap();
+    // Passes `check`'s sample events; fails on this story.
+    std::fs::write(
+        dir.join("templates/card.hbs"),
+        "{{#if (eq name \"Add cool feature!\")}}{{nope name}}{{/if}}ok",
+    )
+    .unwrap();
     let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n    template: card\n";
     let (app, storage) = spawn_in(&dir, &sink, rules).await;
 
