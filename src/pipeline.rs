@@ -376,8 +376,10 @@ rules:
             assert_within_limits(&route.channel, message, &route.channel);
             if route.channel == "slack" {
                 let section = message["blocks"][0]["text"]["text"].as_str().unwrap();
-                assert!(section.ends_with('…'), "cut with an ellipsis");
-                // The link to the story was cut out whole rather than broken.
+                // The link to the story is kept, its label cut, rather than
+                // the link and all after it dropped.
+                assert!(section.contains("<https://app.shortcut.com/acme/story/1|Ünïcødé"), "{section}");
+                assert!(section.ends_with("…>"), "cut with an ellipsis inside the label");
                 assert_eq!(section.matches('<').count(), section.matches('>').count(), "{section}");
             }
         }

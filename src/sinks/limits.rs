@@ -191,6 +191,9 @@ fn truncate_keeping_links(text: &str, limit: usize, links: Links) -> String {
                 }
             }
             if let Some(open) = open {
+                if let Some(kept) = shorten_slack_link(text, open, limit) {
+                    return kept;
+                }
                 cut = open;
             }
         }
@@ -201,6 +204,9 @@ fn truncate_keeping_links(text: &str, limit: usize, links: Links) -> String {
                     .find("](")
                     .and_then(|middle| rest[middle..].find(')').map(|end| open + middle + end + 1));
                 if link_end.is_some_and(|end| end > cut) {
+                    if let Some(kept) = shorten_markdown_link(text, open, limit) {
+                        return kept;
+                    }
                     cut = open;
                 }
             }
@@ -213,6 +219,37 @@ fn truncate_keeping_links(text: &str, limit: usize, links: Links) -> String {
 }
 
 /// The last `needle` not escaped with a backslash (Discord's `\[` is not a link).
+/// `text` up to the Slack link at `open`, that link kept with its label cut
+/// (`<url|label…>`) to end the text within `limit`: a long story name keeps
+/// its link rather than losing it and all that follows. `None` when even the
+/// URL does not fit.
+fn shorten_slack_link(text: &str, open: usize, limit: usize) -> Option<String> {
+    let rest = &text[open..];
+    let inner = &rest[1..rest.find('>')?];
+    let (url, label) = inner.split_once('|')?;
+    let before = &text[..open];
+    let room = limit.checked_sub(before.chars().count() + url.chars().count() + 4)?;
+    let mut label: String = label.chars().take(room).collect();
+    // Never end inside an escape (`&amp;`): the platform would show its pieces.
+    if let Some(entity) = label.rfind('&').filter(|at| !label[*at..].contains(';')) {
+        label.truncate(entity);
+    }
+    let label = label.trim_end();
+    (!label.is_empty()).then(|| format!("{before}<{url}|{label}…>"))
+}
+
+/// As `shorten_slack_link`, for `[label](url)`.
+fn shorten_markdown_link(text: &str, open: usize, limit: usize) -> Option<String> {
+    let rest = &text[open..];
+    let middle = rest.find("](")?;
+    let url = &rest[middle + 2..middle + 2 + rest[middle + 2..].find(')')?];
+    let before = &text[..open];
+    let room = limit.checked_sub(before.chars().count() + url.chars().count() + 5)?;
+    let label: String = rest[1..middle].chars().take(room).collect();
+    let label = label.trim_end().trim_end_matches('\\');
+    (!label.is_empty()).then(|| format!("{before}[{label}…]({url})"))
+}
+
 fn unescaped_rfind(text: &str, needle: char) -> Option<usize> {
     text.char_indices()
         .rev()
@@ -234,6 +271,21 @@ mod tests {
             truncate_keeping_links(&text, 52, Links::Slack),
             format!("{} <https://x.test/s/1|a story> t…", "a".repeat(20))
         );
+    }
+
+    #[test]
+    fn a_link_too_long_to_keep_whole_keeps_its_url_with_a_shorter_label() {
+        let name = "a very long story name ".repeat(10);
+        let slack = format!("*Ada* updated <https://x.test/s/1|{name}> and more");
+        let cut = truncate_keeping_links(&slack, 60, Links::Slack);
+        assert_eq!(cut, "*Ada* updated <https://x.test/s/1|a very long story name a…>");
+        assert!(cut.chars().count() <= 60);
+        let escaped = format!("<https://x.test/s/1|R&amp;D {name}>");
+        assert_eq!(truncate_keeping_links(&escaped, 26, Links::Slack), "<https://x.test/s/1|R…>");
+        let markdown = format!("**Ada** updated [{name}](https://x.test/s/1) and more");
+        let cut = truncate_keeping_links(&markdown, 60, Links::Markdown);
+        assert_eq!(cut, "**Ada** updated [a very long story nam…](https://x.test/s/1)");
+        assert!(cut.chars().count() <= 60);
     }
 
     #[test]
