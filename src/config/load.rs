@@ -105,33 +105,47 @@ fn load_checked(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
     let file = origin.name.as_str();
-    refuse_duplicate_keys(text, file)?;
+    // Every problem in one pass where one does not hide the next: duplicate
+    // keys (figment keeps the last), unset variables (the key keeps its
+    // `${…}` text, and what a later step says about that key is left out),
+    // then the types and the cross-key checks.
+    let mut errors = duplicate_keys(text, file);
     let mut tree: Dict = Figment::from(Yaml::string(text))
         .merge(Env::prefixed("STORYBRIDGE_").only(ENV_OVERRIDABLE))
         .extract()
         .map_err(|error| figment_errors(file, error))?;
 
-    let mut errors = Vec::new();
+    let mut unexpanded = Vec::new();
     for (key, value) in tree.iter_mut() {
-        expand_tree(value, key.clone(), lookup, file, &mut errors);
+        expand_tree(value, key.clone(), lookup, file, &mut unexpanded);
     }
-    if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
-    }
-
-    let config: Config =
-        Figment::from(Serialized::defaults(tree)).extract().map_err(|error| figment_errors(file, error))?;
-    let problems = check(&config, file);
-    if problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(ConfigErrors(problems))
+    let failed: Vec<String> = unexpanded.iter().map(|error| error.path.clone()).collect();
+    errors.extend(unexpanded);
+    let about_failed = |problem: &ConfigError| {
+        !problem.path.is_empty()
+            && failed
+                .iter()
+                .any(|path| path.starts_with(&problem.path) || problem.path.starts_with(path.as_str()))
+    };
+    let config = match Figment::from(Serialized::defaults(tree)).extract::<Config>() {
+        Ok(config) => {
+            errors.extend(check(&config, file).into_iter().filter(|problem| !about_failed(problem)));
+            Some(config)
+        }
+        Err(error) => {
+            errors.extend(figment_errors(file, error).0.into_iter().filter(|problem| !about_failed(problem)));
+            None
+        }
+    };
+    match config {
+        Some(config) if errors.is_empty() => Ok(config),
+        _ => Err(ConfigErrors(errors)),
     }
 }
 
 /// Figment reads a repeated key as last-wins; a second `team:` under `channels:`
 /// is a mistake an admin should hear about, and serde_yaml's own mapping says so.
-fn refuse_duplicate_keys(text: &str, file: &str) -> Result<(), ConfigErrors> {
+fn duplicate_keys(text: &str, file: &str) -> Vec<ConfigError> {
     match serde_yaml::from_str::<serde_yaml::Value>(text) {
         Err(error) if error.to_string().contains("duplicate entry with key ") => {
             // serde_yaml says `sources: duplicate entry with key "a" at line 2 column 3`,
@@ -140,10 +154,10 @@ fn refuse_duplicate_keys(text: &str, file: &str) -> Result<(), ConfigErrors> {
             let (path, rest) = message.split_once(": duplicate entry").unwrap_or(("", &message));
             let key = rest.split("with key ").nth(1).unwrap_or("?");
             let key = key.split(" at line").next().unwrap_or(key);
-            Err(ConfigErrors::single(file, path, format!("duplicate key {key}: each name may appear once")))
+            ConfigErrors::single(file, path, format!("duplicate key {key}: each name may appear once")).0
         }
         // Other YAML errors are reported by figment below, with the same wording.
-        _ => Ok(()),
+        _ => Vec::new(),
     }
 }
 

@@ -113,7 +113,14 @@ fn duplicate_names_are_refused() {
     let yaml = CONTRACT.replace("name: comments", "name: ready-for-deploy");
     assert_eq!(errors(&yaml), "bridge.yaml: rules[1].name: duplicate rule name `ready-for-deploy`");
     let yaml = CONTRACT.replace("  team:    {", "  deploys: {");
-    assert_eq!(errors(&yaml), "bridge.yaml: channels: duplicate key \"deploys\": each name may appear once");
+    // The last `deploys` is the one kept: the rules sending to `team` are
+    // reported in the same pass.
+    assert_eq!(
+        errors(&yaml),
+        "bridge.yaml: channels: duplicate key \"deploys\": each name may appear once\n\
+         bridge.yaml: rules[0].send[1]: unknown channel `team` (known: deploys)\n\
+         bridge.yaml: rules[1].send[0]: unknown channel `team` (known: deploys)"
+    );
 }
 
 #[test]
@@ -197,5 +204,20 @@ fn durations_no_one_means_are_refused_with_their_range() {
          bridge.yaml: max_age: must be between 1s and 30d\n\
          bridge.yaml: retention: must be between 1m and 3650d\n\
          bridge.yaml: body_timeout: must be between 100ms and 1h"
+    );
+}
+
+#[test]
+fn a_duplicate_key_an_unset_variable_and_cross_key_mistakes_are_reported_in_one_pass() {
+    let yaml = format!("max_age: 0s\n{CONTRACT}\n  - {{ name: again, when: {{}}, send: [tem] }}\n")
+        .replace("${SLACK_DEPLOYS_URL}", "${UNSET_URL}")
+        .replace("channels:\n", "channels:\n  extra: { kind: console }\n  extra: { kind: console }\n");
+    assert_eq!(
+        errors(&yaml),
+        "bridge.yaml: channels: duplicate key \"extra\": each name may appear once\n\
+         bridge.yaml: channels.deploys.url: environment variable UNSET_URL is not set (write ${UNSET_URL:-default} to give a default)\n\
+         bridge.yaml: rules[2].send[0]: unknown channel `tem` (known: deploys, extra, team)\n\
+         bridge.yaml: max_age: must be between 1s and 30d",
+        "four mistakes, four reports; nothing more about the unset URL"
     );
 }
