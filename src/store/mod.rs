@@ -46,7 +46,7 @@ pub enum StoreError {
 }
 
 /// A verified request, as it arrived.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     pub source: String,
     pub event_id: String,
@@ -214,12 +214,16 @@ pub struct DeliveryFilter {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     pub seq: EventSeq,
-    pub source: String,
-    pub event_id: String,
-    pub received_at: Millis,
-    pub content_type: Option<String>,
-    pub headers: String,
-    pub body: Vec<u8>,
+    pub event: NewEvent,
+}
+
+/// A stored event reads as the event it was given (`stored.source`, …).
+impl std::ops::Deref for StoredEvent {
+    type Target = NewEvent;
+
+    fn deref(&self) -> &NewEvent {
+        &self.event
+    }
 }
 
 /// Which stored events to route again.

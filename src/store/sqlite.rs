@@ -293,12 +293,14 @@ const EVENT_COLUMNS: &str = "seq, source, event_id, received_at, content_type, h
 fn event_from_row(row: &Row) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
         seq: row.get(0)?,
-        source: row.get(1)?,
-        event_id: row.get(2)?,
-        received_at: row.get(3)?,
-        content_type: row.get(4)?,
-        headers: row.get(5)?,
-        body: row.get(6)?,
+        event: NewEvent {
+            source: row.get(1)?,
+            event_id: row.get(2)?,
+            received_at: row.get(3)?,
+            content_type: row.get(4)?,
+            headers: row.get(5)?,
+            body: row.get(6)?,
+        },
     })
 }
 

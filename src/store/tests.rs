@@ -232,7 +232,7 @@ async fn events_wait_unrouted_in_acceptance_order_and_routing_twice_queues_nothi
             panic!()
         };
         let waiting: Vec<String> =
-            store.unrouted(10, 1 << 20).await.unwrap().into_iter().map(|e| e.event_id).collect();
+            store.unrouted(10, 1 << 20).await.unwrap().into_iter().map(|e| e.event.event_id).collect();
         assert_eq!(waiting, ["e1", "e2"], "{name}: acceptance order, not the sender's time");
         assert!(store.deliveries(DeliveryFilter::default()).await.unwrap().is_empty(), "{name}");
 
@@ -360,7 +360,7 @@ async fn stored_events_are_found_by_id_or_by_time_and_source() {
         other.source = "tracker".into();
         store.accept(other).await.unwrap();
         store.accept(event("e3", 6000)).await.unwrap();
-        let ids = |events: Vec<StoredEvent>| events.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
+        let ids = |events: Vec<StoredEvent>| events.into_iter().map(|e| e.event.event_id).collect::<Vec<_>>();
         assert_eq!(ids(store.events("e2").await.unwrap()), ["e2"], "{name}");
         let since = EventSelection::Since { since: 4000, source: None };
         assert_eq!(ids(store.stored_events(since).await.unwrap()), ["e2", "e3"], "{name}");
@@ -375,7 +375,7 @@ async fn unrouted_events_come_in_batches_bounded_by_count_and_bytes() {
         for id in ["e1", "e2", "e3", "e4"] {
             store.accept(event(id, 1000)).await.unwrap();
         }
-        let ids = |events: Vec<StoredEvent>| events.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
+        let ids = |events: Vec<StoredEvent>| events.into_iter().map(|e| e.event.event_id).collect::<Vec<_>>();
         // Each body is 10 bytes.
         assert_eq!(ids(store.unrouted(3, 1 << 20).await.unwrap()), ["e1", "e2", "e3"], "{name}");
         assert_eq!(

@@ -1,27 +1,13 @@
 //! What a hostile sender or a clumsy admin does, and what each now gets: a
 //! clear error, the old config kept, nothing lost, the process still serving.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::app::{config_with, spawn, Options, TestApp};
+use crate::support::app::{config_with, spawn, Options};
 use crate::support::process::temp_dir;
 use crate::support::{fixture, FakeSink};
-
-async fn reloads(app: &TestApp, outcome: &str) -> f64 {
-    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    let series = format!("storybridge_config_reloads_total{{outcome=\"{outcome}\"}} ");
-    text.lines().find_map(|line| line.strip_prefix(&series)?.parse().ok()).unwrap_or(0.0)
-}
-
-async fn wait_for(app: &TestApp, outcome: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while reloads(app, outcome).await < 1.0 {
-        assert!(Instant::now() < deadline, "no reload {outcome}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test]
 async fn a_template_that_includes_itself_is_refused_by_check_and_by_reload() {
@@ -39,7 +25,7 @@ async fn a_template_that_includes_itself_is_refused_by_check_and_by_reload() {
     .await;
 
     std::fs::write(dir.join("templates/card.hbs"), "{{#if name}}{{> card}}{{/if}}").unwrap();
-    wait_for(&app, "failure").await;
+    app.wait_for_reloads("failure", 1.0).await;
     let checked = crate::support::process::storybridge(
         &dir.join("bridge.yaml"),
         &["check"],
@@ -68,12 +54,12 @@ async fn an_emptied_config_file_is_refused_and_the_old_config_keeps_serving() {
     .await;
 
     std::fs::write(dir.join("bridge.yaml"), "# everything commented out\n").unwrap();
-    wait_for(&app, "failure").await;
+    app.wait_for_reloads("failure", 1.0).await;
 
     let answer = app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
     assert_eq!(answer.status(), 202, "the webhook is still served");
     assert!(sink.next().await.body["text"].as_str().unwrap().contains("Add cool feature!"));
-    assert_eq!(reloads(&app, "success").await, 0.0);
+    assert_eq!(app.reloads("success").await, 0.0);
 }
 
 #[tokio::test]

@@ -1,7 +1,6 @@
 //! Running it like infrastructure: readiness, metrics, the admin API, hot reload.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use storybridge::store;
@@ -250,15 +249,6 @@ async fn the_admin_api_shows_retries_replays_tests_and_previews() {
     assert_eq!(app.deliveries().await.len(), 1, "a preview stores nothing");
 }
 
-async fn wait_for_reloads(app: &TestApp, outcome: &str, count: f64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let series = format!("storybridge_config_reloads_total{{outcome=\"{outcome}\"}}");
-    while sample(&metrics(app).await, &series) < count {
-        assert!(Instant::now() < deadline, "no {outcome} reload within 10 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn an_edit_to_bridge_yaml_takes_effect_without_a_restart_and_a_bad_one_is_rejected() {
     let mut sink = FakeSink::start().await;
@@ -279,7 +269,7 @@ async fn an_edit_to_bridge_yaml_takes_effect_without_a_restart_and_a_bad_one_is_
     let with_stories =
         format!("{epics_only}  - name: stories\n    when: {{ entity_type: story }}\n    send: [deploys]\n");
     std::fs::write(&file, config_with(&with_stories)).unwrap();
-    wait_for_reloads(&app, "success", 1.0).await;
+    app.wait_for_reloads("success", 1.0).await;
     assert_eq!(app.post_shortcut(&fixture("shortcut/zulip_story_delete.json")).await.status(), 202);
     app.routed().await;
     assert_eq!(app.deliveries().await.len(), 1, "the new rule routes");
@@ -288,7 +278,7 @@ async fn an_edit_to_bridge_yaml_takes_effect_without_a_restart_and_a_bad_one_is_
     // A broken edit: the old rules keep routing.
     std::fs::write(&file, config_with(&with_stories.replace("send: [deploys]\n", "send: [nowhere]\n")))
         .unwrap();
-    wait_for_reloads(&app, "failure", 1.0).await;
+    app.wait_for_reloads("failure", 1.0).await;
     assert_eq!(app.post_shortcut(&fixture("shortcut/zulip_epic_create.json")).await.status(), 202);
     app.routed().await;
     assert_eq!(app.deliveries().await.len(), 2, "the old rules route the epic");
@@ -337,7 +327,7 @@ async fn a_template_edit_changes_the_next_message_without_a_restart() {
     assert_eq!(sink.next().await.body, json!({"text": "v1: Add cool feature!"}));
 
     std::fs::write(dir.join("templates/short.hbs"), "v2: {{name}}").unwrap();
-    wait_for_reloads(&app, "success", 1.0).await;
+    app.wait_for_reloads("success", 1.0).await;
     app.post_shortcut(&fixture("shortcut/zulip_story_delete.json")).await;
     assert_eq!(sink.next().await.body, json!({"text": "v2: New random story"}));
 }
@@ -387,7 +377,7 @@ async fn a_config_saved_by_rename_is_reloaded_and_watched_again() {
         let saved = dir.join(format!(".bridge.yaml.swp{round}"));
         std::fs::write(&saved, config_with(&rules)).unwrap();
         std::fs::rename(&saved, &file).unwrap();
-        wait_for_reloads(&app, "success", round as f64 + 1.0).await;
+        app.wait_for_reloads("success", round as f64 + 1.0).await;
     }
     // The second save's rule is live: primed at zero, then matching a story.
     let text = metrics(&app).await;

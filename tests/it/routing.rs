@@ -32,14 +32,6 @@ async fn metric(app: &TestApp, series: &str) -> f64 {
     text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
 }
 
-async fn wait_for_reload(app: &TestApp) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(app, "storybridge_config_reloads_total{outcome=\"success\"}").await < 1.0 {
-        assert!(Instant::now() < deadline, "the edit was not reloaded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn stdout(output: &std::process::Output) -> String {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -86,7 +78,7 @@ async fn a_failing_template_loses_its_message_to_no_one_and_a_replay_renders_it_
     );
 
     std::fs::write(dir.join("templates/card.hbs"), "fixed: {{name}}").unwrap();
-    wait_for_reload(&app).await;
+    app.wait_for_reloads("success", 1.0).await;
     let replayed = storybridge(&dir.join("bridge.yaml"), &["replay", "--dead"], &sink.base(), &storage);
     assert_eq!(stdout(&replayed).trim(), "queued 1 message(s) again");
 
@@ -139,7 +131,7 @@ async fn a_reroute_after_adding_a_rule_queues_only_what_was_not_sent() {
     );
     assert!(said.ends_with("queued 0 message(s) for 2 event(s)\n"), "{said}");
 
-    wait_for_reload(&app).await;
+    app.wait_for_reloads("success", 1.0).await;
     let answer = app
         .http
         .post(app.url(&format!("/api/events/{story_id}/reroute")))

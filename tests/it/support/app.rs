@@ -202,6 +202,22 @@ impl TestApp {
         }
     }
 
+    /// How many config reloads ended in `outcome` (success, failure).
+    pub async fn reloads(&self, outcome: &str) -> f64 {
+        let text = self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let series = format!("storybridge_config_reloads_total{{outcome=\"{outcome}\"}} ");
+        text.lines().find_map(|line| line.strip_prefix(&series)?.parse().ok()).unwrap_or(0.0)
+    }
+
+    /// Waits (up to ten seconds) until `count` reloads have ended in `outcome`.
+    pub async fn wait_for_reloads(&self, outcome: &str, count: f64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.reloads(outcome).await < count {
+            assert!(tokio::time::Instant::now() < deadline, "no {outcome} reload within 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Every delivery in the store, oldest first.
     pub async fn deliveries(&self) -> Vec<Delivery> {
         let mut all = self.store.deliveries(DeliveryFilter { limit: 0, ..Default::default() }).await.unwrap();
