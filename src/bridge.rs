@@ -2,7 +2,10 @@
 //! checked as a whole, with everything compiled that routing needs (rules,
 //! templates, the names directory). Immutable: a reload builds a new one.
 
+use axum::http::HeaderMap;
+
 use crate::config::{ChannelKind, Config, ConfigError, ConfigErrors, ConfigOrigin};
+use crate::normalize::{self, Normalized};
 use crate::render::{self, Templates};
 use crate::resolve::Directory;
 use crate::rules::Rule;
@@ -117,18 +120,20 @@ fn check_templates_render(config: &Config, templates: &Templates, file: &str) ->
     let kinds: std::collections::BTreeSet<&str> =
         config.sources.values().map(|source| source.kind()).collect();
     let directory = Directory::from_config(config);
-    let events: Vec<(&str, Box<crate::normalize::Event>)> = SAMPLES
+    let events: Vec<(&str, Box<normalize::Event>)> = SAMPLES
         .iter()
         .filter_map(|(source, body)| {
             let source: crate::config::SourceConfig = serde_yaml::from_str(source).expect("a sample source");
             if !kinds.contains(source.kind()) {
                 return None;
             }
-            let verified = crate::verify::Verified::local_file(body.as_bytes().to_vec().into());
-            let payload = serde_json::from_str(body).expect("a sample is JSON");
-            let headers = axum::http::HeaderMap::new();
-            match crate::normalize::normalize("sample", &source, &headers, &verified, payload) {
-                Ok(crate::normalize::Normalized::Event(event)) => Some((source.kind(), event)),
+            match normalize::renormalize(
+                "sample",
+                &source,
+                &HeaderMap::new(),
+                body.as_bytes().to_vec().into(),
+            ) {
+                Ok(Normalized::Event(event)) => Some((source.kind(), event)),
                 _ => None,
             }
         })
@@ -166,7 +171,7 @@ fn check_templates_render(config: &Config, templates: &Templates, file: &str) ->
 fn render_sample(
     templates: &Templates,
     directory: &Directory,
-    event: &crate::normalize::Event,
+    event: &normalize::Event,
     template: &str,
     platform: ChannelKind,
     channel: &str,
@@ -272,15 +277,9 @@ mod sample_tests {
     fn every_sample_event_normalizes() {
         for (source, body) in SAMPLES {
             let source: crate::config::SourceConfig = serde_yaml::from_str(source).unwrap();
-            let verified = crate::verify::Verified::local_file(body.as_bytes().to_vec().into());
-            let normalized = crate::normalize::normalize(
-                "s",
-                &source,
-                &axum::http::HeaderMap::new(),
-                &verified,
-                serde_json::from_str(body).unwrap(),
-            );
-            assert!(matches!(normalized, Ok(crate::normalize::Normalized::Event(_))), "{}", source.kind());
+            let normalized =
+                normalize::renormalize("s", &source, &HeaderMap::new(), body.as_bytes().to_vec().into());
+            assert!(matches!(normalized, Ok(Normalized::Event(_))), "{}", source.kind());
         }
     }
 

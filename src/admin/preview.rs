@@ -7,9 +7,8 @@ use axum::http::HeaderMap;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use crate::normalize::{decode, normalize, BodyFormat, DecodeError, Event, NormalizeError, Normalized};
+use crate::normalize::{renormalize, Event, Normalized, RereadError};
 use crate::pipeline::{route, RouteOutcome, Routed};
-use crate::verify::Verified;
 use crate::Bridge;
 
 pub enum Preview {
@@ -26,9 +25,7 @@ pub enum PreviewError {
     #[error("no source named `{0}`")]
     UnknownSource(String),
     #[error(transparent)]
-    Decode(#[from] DecodeError),
-    #[error(transparent)]
-    Normalize(#[from] NormalizeError),
+    Read(#[from] RereadError),
 }
 
 /// `body` from `source_name`, with the headers it came with (its content type
@@ -45,11 +42,7 @@ pub fn preview(
         .sources
         .get(source_name)
         .ok_or_else(|| PreviewError::UnknownSource(source_name.to_owned()))?;
-    let content_type = headers.get("content-type").and_then(|value| value.to_str().ok());
-    let format = BodyFormat::of(content_type).unwrap_or(BodyFormat::Json);
-    let verified = Verified::local_file(body);
-    let payload = decode(&verified, format)?;
-    Ok(match normalize(source_name, source, headers, &verified, payload)? {
+    Ok(match renormalize(source_name, source, headers, body)? {
         Normalized::Ping => Preview::Ping,
         Normalized::Event(event) => {
             let routes = route(bridge, &event);

@@ -116,6 +116,31 @@ pub enum NormalizeError {
     Missing(&'static str),
 }
 
+/// Why a body verified before could not be read again.
+#[derive(Debug, thiserror::Error)]
+pub enum RereadError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Normalize(#[from] NormalizeError),
+}
+
+/// A body this bridge verified when it arrived (a stored event), or the
+/// admin's own (a preview, a sample), normalized again with the headers it
+/// came with: its format is what its `Content-Type` says (JSON when unread).
+pub fn renormalize(
+    source_name: &str,
+    source: &SourceConfig,
+    headers: &axum::http::HeaderMap,
+    body: bytes::Bytes,
+) -> Result<Normalized, RereadError> {
+    let content_type = headers.get("content-type").and_then(|value| value.to_str().ok());
+    let format = BodyFormat::of(content_type).unwrap_or(BodyFormat::Json);
+    let verified = Verified::local_file(body);
+    let payload = decode(&verified, format)?;
+    Ok(normalize(source_name, source, headers, &verified, payload)?)
+}
+
 /// Turns a decoded, verified payload into an [`Event`].
 pub fn normalize(
     source_name: &str,

@@ -160,11 +160,9 @@ async fn route_stored(
             }
         });
     }
-    // Rules and templates are CPU work (an event of thousands of changes takes
-    // a while): on a blocking thread, they never stall a request's task.
-    let routing = bridge.clone();
-    let (routes, tallies, skipped) =
-        tokio::task::spawn_blocking(move || plan_all(&routing, work)).await.expect("routing does not panic");
+    // Rules and templates: CPU work, done here on the router's own thread
+    // (`start`), where it delays no request and no send.
+    let (routes, tallies, skipped) = plan_all(&bridge, work);
     let queued = shared.store.commit_routes(routes, routed_through).await?;
     let mut reports = Vec::with_capacity(events.len());
     for (((stored, queued), tally), skipped) in events.iter().zip(queued).zip(tallies).zip(skipped) {

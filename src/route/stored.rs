@@ -5,9 +5,8 @@
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
-use crate::normalize::{decode, normalize, BodyFormat, Event, Normalized};
+use crate::normalize::{renormalize, Event, Normalized};
 use crate::store::StoredEvent;
-use crate::verify::Verified;
 use crate::Bridge;
 
 /// What a stored event is under the current config.
@@ -23,16 +22,9 @@ pub fn read(bridge: &Bridge, stored: &StoredEvent) -> Reading {
     let Some(source) = bridge.config.sources.get(&stored.source) else {
         return Reading::Nothing(format!("source `{}` is no longer configured", stored.source));
     };
+    // The kept headers hold the content type it was accepted with.
     let headers = headers_from_json(&stored.headers);
-    // It was accepted, so its type was one ingest reads.
-    let format = BodyFormat::of(stored.content_type.as_deref()).unwrap_or(BodyFormat::Json);
-    // A body this bridge verified when it arrived.
-    let verified = Verified::local_file(stored.body.clone().into());
-    let payload = match decode(&verified, format) {
-        Ok(payload) => payload,
-        Err(failure) => return Reading::Invalid(failure.to_string()),
-    };
-    match normalize(&stored.source, source, &headers, &verified, payload) {
+    match renormalize(&stored.source, source, &headers, stored.body.clone().into()) {
         Ok(Normalized::Event(event)) => Reading::Event(event),
         Ok(Normalized::Ping) => Reading::Nothing("a ping".into()),
         Err(failure) => Reading::Invalid(failure.to_string()),

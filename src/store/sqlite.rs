@@ -304,6 +304,34 @@ fn event_from_row(row: &Row) -> rusqlite::Result<StoredEvent> {
     })
 }
 
+/// Where a route's message went when it was committed.
+enum Committed {
+    /// A row of its own.
+    New,
+    /// One more part of a burst waiting under its key.
+    JoinedBurst,
+    /// Its dead row, queued again.
+    Requeued,
+}
+
+impl Queued {
+    /// Counts one message committed: stored dead (its template failed), added
+    /// to a waiting burst, or due to send on its channel.
+    fn count(&mut self, delivery: &NewDelivery, committed: Committed) {
+        match (&delivery.plan, committed) {
+            (Plan::Failed { .. }, _) => self.failed += 1,
+            (_, Committed::JoinedBurst) => self.coalesced += 1,
+            (_, due) => {
+                match due {
+                    Committed::Requeued => self.requeued += 1,
+                    _ => self.queued += 1,
+                }
+                self.channels.insert(delivery.channel.clone());
+            }
+        }
+    }
+}
+
 /// Commits one event's routes (see `Store::commit_routes`).
 fn commit_event_routes(
     transaction: &Transaction,
@@ -335,16 +363,10 @@ fn commit_event_routes(
             Some((_, status)) if status.as_deref() != Some("dead") => queued.already += 1,
             Some((id, _)) => {
                 requeue_dead(transaction, id, delivery, now)?;
-                match delivery.plan {
-                    Plan::Failed { .. } => queued.failed += 1,
-                    _ => {
-                        queued.requeued += 1;
-                        queued.channels.insert(delivery.channel.clone());
-                    }
-                }
+                queued.count(delivery, Committed::Requeued);
             }
             None => {
-                let (id, joined) = insert_delivery(transaction, routes.seq, delivery, now)?;
+                let (id, committed) = insert_delivery(transaction, routes.seq, delivery, now)?;
                 transaction
                     .prepare_cached(
                         "INSERT INTO routes (event_seq, change_index, rule, channel, delivery_id)
@@ -357,14 +379,7 @@ fn commit_event_routes(
                         delivery.channel,
                         id
                     ])?;
-                match (&delivery.plan, joined) {
-                    (Plan::Failed { .. }, _) => queued.failed += 1,
-                    (_, true) => queued.coalesced += 1,
-                    (_, false) => {
-                        queued.queued += 1;
-                        queued.channels.insert(delivery.channel.clone());
-                    }
-                }
+                queued.count(delivery, committed);
             }
         }
     }
@@ -372,13 +387,13 @@ fn commit_event_routes(
 }
 
 /// Stores a route's message: a new row, or (a burst still open under its key)
-/// one more part of that row. Returns the row and whether it joined a burst.
+/// one more part of that row. Returns the row and which it was.
 fn insert_delivery(
     transaction: &Transaction,
     seq: i64,
     delivery: &NewDelivery,
     now: Millis,
-) -> rusqlite::Result<(i64, bool)> {
+) -> rusqlite::Result<(i64, Committed)> {
     if let Plan::Burst { key, part, .. } = &delivery.plan {
         let open: Option<i64> = transaction
             .prepare_cached(OPEN_BURST_SQL)?
@@ -390,7 +405,7 @@ fn insert_delivery(
             transaction
                 .prepare_cached("UPDATE deliveries SET body = '' WHERE id = ?1")?
                 .execute(params![id])?;
-            return Ok((id, true));
+            return Ok((id, Committed::JoinedBurst));
         }
     }
     let (body, status, key, held_until, error, part) = match &delivery.plan {
@@ -424,7 +439,7 @@ fn insert_delivery(
     if let Some(part) = part {
         add_part(transaction, id, part)?;
     }
-    Ok((id, false))
+    Ok((id, Committed::New))
 }
 
 /// A dead route's message, routed again: queued with the new plan (or, its

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::app::{config_with, spawn, Options};
+use crate::support::app::{config_with, spawn, spawn_with_template, Options};
 use crate::support::process::temp_dir;
 use crate::support::{fixture, FakeSink};
 
@@ -13,16 +13,8 @@ use crate::support::{fixture, FakeSink};
 async fn a_template_that_includes_itself_is_refused_by_check_and_by_reload() {
     let mut sink = FakeSink::start().await;
     let dir = temp_dir("include-cycle");
-    std::fs::create_dir_all(dir.join("templates")).unwrap();
-    std::fs::write(dir.join("templates/card.hbs"), "card: {{name}}").unwrap();
     let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n    template: card\n";
-    let yaml = format!("templates: templates\n{}", config_with(rules));
-    let app = spawn(
-        &sink.base(),
-        &yaml,
-        Options { config_file: Some(dir.join("bridge.yaml")), ..Default::default() },
-    )
-    .await;
+    let app = spawn_with_template(&sink.base(), &dir, "card.hbs", "card: {{name}}", rules).await;
 
     std::fs::write(dir.join("templates/card.hbs"), "{{#if name}}{{> card}}{{/if}}").unwrap();
     app.wait_for_reloads("failure", 1.0).await;

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use storybridge::store;
 use storybridge::verify::sign_hex;
 
-use crate::support::app::{config_with, spawn, Options, TestApp, SHORTCUT_SECRET};
+use crate::support::app::{config_with, spawn, spawn_with_template, Options, TestApp, SHORTCUT_SECRET};
 use crate::support::flaky_store::FlakyStore;
 use crate::support::process::temp_dir;
 use crate::support::{fixture, FakeSink, Reply};
@@ -313,16 +313,8 @@ async fn post_reload_answers_with_the_errors_of_a_rejected_config() {
 async fn a_template_edit_changes_the_next_message_without_a_restart() {
     let mut sink = FakeSink::start().await;
     let dir = temp_dir("template-reload");
-    std::fs::create_dir_all(dir.join("templates")).unwrap();
-    std::fs::write(dir.join("templates/short.hbs"), "v1: {{name}}").unwrap();
     let rules = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n    template: short\n";
-    let yaml = format!("templates: templates\n{}", config_with(rules));
-    let app = spawn(
-        &sink.base(),
-        &yaml,
-        Options { config_file: Some(dir.join("bridge.yaml")), ..Default::default() },
-    )
-    .await;
+    let app = spawn_with_template(&sink.base(), &dir, "short.hbs", "v1: {{name}}", rules).await;
     app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
     assert_eq!(sink.next().await.body, json!({"text": "v1: Add cool feature!"}));
 

@@ -86,6 +86,23 @@ pub async fn spawn_with_storage(sink_base: &str, yaml: &str, storage: Option<&st
     spawn(sink_base, yaml, Options { storage: storage.map(str::to_owned), ..Default::default() }).await
 }
 
+/// Starts the bridge on the contract config plus `rules`, written to
+/// `dir/bridge.yaml` (reloaded when it changes), with `templates: templates`
+/// and the one template file `name` = `text` there.
+pub async fn spawn_with_template(
+    sink_base: &str,
+    dir: &std::path::Path,
+    name: &str,
+    text: &str,
+    rules: &str,
+) -> TestApp {
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("templates").join(name), text).unwrap();
+    let yaml = format!("templates: templates\n{}", config_with(rules));
+    spawn(sink_base, &yaml, Options { config_file: Some(dir.join("bridge.yaml")), ..Default::default() })
+        .await
+}
+
 #[derive(Default)]
 pub struct Options {
     /// A `sqlite://` URL for the store; default in memory.
