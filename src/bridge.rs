@@ -85,9 +85,13 @@ impl Bridge {
 /// when a config loads (start, `check`, reload): an unknown helper, a missing
 /// include or a JSON template that writes invalid JSON is refused then, not
 /// found on the first real event.
-const SAMPLES: &[(&str, &str)] = &[
+/// A sample: its source's config, the headers it comes with, its body.
+type Sample = (&'static str, &'static [(&'static str, &'static str)], &'static str);
+
+const SAMPLES: &[Sample] = &[
     (
         "{ kind: shortcut, allow_unsigned: true }",
+        &[],
         r#"{"id": "sample", "member_id": "m1", "changed_at": "2026-01-01T00:00:00Z", "actions": [
             {"id": 1, "entity_type": "story", "action": "update", "name": "A sample story", "story_type": "feature",
              "app_url": "https://app.shortcut.com/sample/story/1",
@@ -98,6 +102,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ),
     (
         "{ kind: pivotal, allow_unsigned: true }",
+        &[],
         r#"{"kind": "story_update_activity", "guid": "sample", "project_version": 1, "highlight": "accepted",
             "message": "Ada accepted this feature", "occurred_at": 1767225600000,
             "changes": [{"kind": "story", "change_type": "update", "id": 1, "name": "A sample story",
@@ -109,10 +114,62 @@ const SAMPLES: &[(&str, &str)] = &[
     ),
     (
         "{ kind: generic, allow_unsigned: true }",
+        &[],
         r#"{"entity_type": "issue", "action": "opened", "id": 1, "name": "A sample issue",
             "url": "https://example.com/issues/1", "actor": "ada"}"#,
     ),
+    (
+        "{ kind: github, allow_unsigned: true }",
+        &[("x-github-event", "issues")],
+        r#"{"action": "closed", "issue": {"id": 1, "number": 7, "title": "A sample issue", "state": "closed",
+            "html_url": "https://github.com/sample/repo/issues/7", "labels": [], "assignees": []},
+            "repository": {"id": 2, "full_name": "sample/repo"}, "sender": {"login": "ada", "type": "User"}}"#,
+    ),
+    (
+        "{ kind: gitlab, allow_unsigned: true }",
+        &[("x-gitlab-event", "Note Hook")],
+        r#"{"object_kind": "note", "user": {"name": "Ada", "username": "ada"},
+            "object_attributes": {"id": 1, "note": "A sample comment", "noteable_type": "Issue", "action": "create",
+                                  "url": "https://gitlab.com/sample/repo/-/issues/7#note_1"},
+            "issue": {"id": 2, "iid": 7, "title": "A sample issue"}}"#,
+    ),
+    (
+        "{ kind: linear, allow_unsigned: true }",
+        &[],
+        r#"{"action": "update", "type": "Issue", "actor": {"id": "u1", "name": "Ada", "type": "user"},
+            "data": {"id": "i1", "identifier": "ENG-7", "title": "A sample issue", "stateId": "s2",
+                     "state": {"id": "s2", "name": "Done", "type": "completed"}, "labelIds": ["l1"],
+                     "labels": [{"id": "l1", "name": "Bug"}]},
+            "updatedFrom": {"stateId": "s1", "labelIds": []}, "url": "https://linear.app/sample/issue/ENG-7"}"#,
+    ),
+    (
+        "{ kind: jira, allow_unsigned: true }",
+        &[],
+        r#"{"webhookEvent": "jira:issue_updated", "timestamp": 1767225600000,
+            "user": {"accountId": "a1", "displayName": "Ada"},
+            "issue": {"id": "10001", "key": "SAM-7", "self": "https://sample.atlassian.net/rest/api/2/issue/10001",
+                      "fields": {"summary": "A sample issue"}},
+            "changelog": {"items": [{"field": "status", "fieldId": "status", "from": "1", "fromString": "To Do",
+                                     "to": "3", "toString": "Done"}]}}"#,
+    ),
 ];
+
+/// The sample events, by the kind of source they come from.
+fn sample_events() -> impl Iterator<Item = (&'static str, Box<normalize::Event>)> {
+    SAMPLES.iter().filter_map(|(source, headers, body)| {
+        let source: crate::config::SourceConfig = serde_yaml::from_str(source).expect("a sample source");
+        let headers: HeaderMap = headers
+            .iter()
+            .map(|(name, value)| {
+                (axum::http::HeaderName::from_static(name), axum::http::HeaderValue::from_static(value))
+            })
+            .collect();
+        match normalize::renormalize("sample", &source, &headers, body.as_bytes().to_vec().into()) {
+            Ok(Normalized::Event(event)) => Some((source.kind(), event)),
+            _ => None,
+        }
+    })
+}
 
 /// Every template a rule will render, rendered for its channels' platforms
 /// against the sample events of the source kinds this config has.
@@ -120,24 +177,8 @@ fn check_templates_render(config: &Config, templates: &Templates, file: &str) ->
     let kinds: std::collections::BTreeSet<&str> =
         config.sources.values().map(|source| source.kind()).collect();
     let directory = Directory::from_config(config);
-    let events: Vec<(&str, Box<normalize::Event>)> = SAMPLES
-        .iter()
-        .filter_map(|(source, body)| {
-            let source: crate::config::SourceConfig = serde_yaml::from_str(source).expect("a sample source");
-            if !kinds.contains(source.kind()) {
-                return None;
-            }
-            match normalize::renormalize(
-                "sample",
-                &source,
-                &HeaderMap::new(),
-                body.as_bytes().to_vec().into(),
-            ) {
-                Ok(Normalized::Event(event)) => Some((source.kind(), event)),
-                _ => None,
-            }
-        })
-        .collect();
+    let events: Vec<(&str, Box<normalize::Event>)> =
+        sample_events().filter(|(kind, _)| kinds.contains(kind)).collect();
     let mut problems = Vec::new();
     let mut tried = std::collections::BTreeSet::new();
     for (index, rule) in config.rules.iter().enumerate() {
@@ -275,12 +316,8 @@ mod sample_tests {
 
     #[test]
     fn every_sample_event_normalizes() {
-        for (source, body) in SAMPLES {
-            let source: crate::config::SourceConfig = serde_yaml::from_str(source).unwrap();
-            let normalized =
-                normalize::renormalize("s", &source, &HeaderMap::new(), body.as_bytes().to_vec().into());
-            assert!(matches!(normalized, Ok(Normalized::Event(_))), "{}", source.kind());
-        }
+        let kinds: Vec<&str> = sample_events().map(|(kind, _)| kind).collect();
+        assert_eq!(kinds, ["shortcut", "pivotal", "generic", "github", "gitlab", "linear", "jira"]);
     }
 
     #[test]

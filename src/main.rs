@@ -255,8 +255,24 @@ fn serve(bridge: Bridge, config_file: Option<PathBuf>) -> anyhow::Result<()> {
     })
 }
 
+/// Connections the kernel holds for us while `max_connections` are served:
+/// `TcpListener::bind` asks for 128, so a burst of senders past the limit had
+/// its SYNs dropped and waited two minutes to connect (the memory test's flood
+/// of 1,000 showed it). The kernel caps this at `net.core.somaxconn`.
+const ACCEPT_BACKLOG: u32 = 4096;
+
 async fn bind(address: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))
+    let listen = || -> std::io::Result<tokio::net::TcpListener> {
+        let socket = match address {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // A restart may bind while the last run's connections sit in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        socket.bind(address)?;
+        socket.listen(ACCEPT_BACKLOG)
+    };
+    listen().with_context(|| format!("cannot listen on {address}"))
 }
 
 fn test_channel(bridge: &Bridge, name: &str) -> anyhow::Result<()> {

@@ -240,7 +240,7 @@ rules:
         );
         assert_eq!(
             texts("shortcut", "shortcut/zulip_epic_update_change_state.json"),
-            ["Someone updated epic New Cool Epic!\n• state: to do → in progress\n• epic state: to do → in progress"]
+            ["Someone updated epic New Cool Epic!\n• state: to do → in progress"]
         );
     }
 

@@ -19,6 +19,10 @@ sources:
     secrets: ["k"]
     event_type: { header: X-Event }
     event_id: { pointer: /id }
+  github: { kind: github, secrets: ["k"] }
+  gitlab: { kind: gitlab, token: "t" }
+  linear: { kind: linear, secrets: ["k"] }
+  jira: { kind: jira, secrets: ["k"] }
 channels:
   slack: { kind: slack, url: "https://hooks.slack.com/x" }
   discord: { kind: discord, url: "https://discord.com/x", mentions: true }

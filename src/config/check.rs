@@ -124,6 +124,28 @@ fn check_source(problems: &mut Problems, name: &str, source: &SourceConfig) {
             ),
             _ => {}
         },
+        SourceConfig::Github(signed) | SourceConfig::Linear(signed) | SourceConfig::Jira(signed) => {
+            check_secrets(problems, &path, &signed.secrets, signed.allow_unsigned);
+        }
+        SourceConfig::Gitlab(gitlab) => {
+            if gitlab.all_tokens().next().is_none() && !gitlab.allow_unsigned {
+                problems.add(
+                    format!("{path}.token"),
+                    "missing: give the secret token set on the GitLab webhook (GitLab sends it as X-Gitlab-Token), or set allow_unsigned: true",
+                );
+            }
+            if gitlab.token.as_ref().is_some_and(Secret::is_empty) {
+                problems.add(format!("{path}.token"), "is empty (is its environment variable set to an empty value?)");
+            }
+            for (index, token) in gitlab.tokens.iter().enumerate() {
+                if token.is_empty() {
+                    problems.add(
+                        format!("{path}.tokens[{index}]"),
+                        "is empty (is its environment variable set to an empty value?)",
+                    );
+                }
+            }
+        }
         SourceConfig::Generic(generic) => {
             match &generic.signature {
                 Some(signature) if signature.header.trim().is_empty() => {
@@ -149,8 +171,14 @@ fn check_source(problems: &mut Problems, name: &str, source: &SourceConfig) {
                 ("url", &fields.url),
                 ("actor", &fields.actor),
             ] {
-                if let Some(pointer) = pointer {
-                    check_pointer(problems, &format!("{path}.fields.{key}"), pointer);
+                match pointer.as_ref().map(|pointers| pointers.0.as_slice()) {
+                    Some([one]) => check_pointer(problems, &format!("{path}.fields.{key}"), one),
+                    Some(many) => {
+                        for (index, pointer) in many.iter().enumerate() {
+                            check_pointer(problems, &format!("{path}.fields.{key}[{index}]"), pointer);
+                        }
+                    }
+                    None => {}
                 }
             }
         }

@@ -221,3 +221,37 @@ fn a_duplicate_key_an_unset_variable_and_cross_key_mistakes_are_reported_in_one_
         "four mistakes, four reports; nothing more about the unset URL"
     );
 }
+
+#[test]
+fn every_tracker_kind_needs_its_credential_and_says_which() {
+    for kind in ["github", "linear", "jira"] {
+        assert_eq!(
+            errors(&format!("sources:\n  t: {{ kind: {kind} }}\n{ANY_CHANNEL}")),
+            "bridge.yaml: sources.t.secrets: missing: give at least one secret to verify signatures with \
+             (or set allow_unsigned: true)",
+            "{kind}"
+        );
+        assert!(load(&format!("sources:\n  t: {{ kind: {kind}, secrets: [s] }}\n{ANY_CHANNEL}")).is_ok());
+    }
+    assert!(errors(&format!("sources:\n  gl: {{ kind: gitlab }}\n{ANY_CHANNEL}")).starts_with(
+        "bridge.yaml: sources.gl.token: missing: give the secret token set on the GitLab webhook"
+    ));
+    assert_eq!(
+        errors(&format!("sources:\n  gl: {{ kind: gitlab, token: t, tokens: [\"\"] }}\n{ANY_CHANNEL}")),
+        "bridge.yaml: sources.gl.tokens[0]: is empty (is its environment variable set to an empty value?)"
+    );
+    assert!(load(&format!("sources:\n  gl: {{ kind: gitlab, tokens: [a, b] }}\n{ANY_CHANNEL}")).is_ok());
+    assert!(errors(&format!("sources:\n  gh: {{ kind: github, secret: s }}\n{ANY_CHANNEL}"))
+        .contains("sources.gh.secret: unknown key"));
+}
+
+#[test]
+fn a_generic_field_takes_a_pointer_or_a_list_and_each_is_checked() {
+    let source = |name: &str| {
+        format!("sources:\n  g: {{ kind: generic, allow_unsigned: true, fields: {{ name: {name} }} }}\n{ANY_CHANNEL}")
+    };
+    assert!(load(&source("/title")).is_ok());
+    assert!(load(&source("[/issue/title, /pull_request/title]")).is_ok());
+    assert!(errors(&source("[/issue/title, title]")).starts_with("bridge.yaml: sources.g.fields.name[1]:"));
+    assert!(errors(&source("[]")).contains("give at least one JSON pointer"));
+}

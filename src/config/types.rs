@@ -125,6 +125,10 @@ pub enum LogFormat {
 pub enum SourceConfig {
     Shortcut(ShortcutSource),
     Pivotal(PivotalSource),
+    Github(SignedSource),
+    Gitlab(GitlabSource),
+    Linear(SignedSource),
+    Jira(SignedSource),
     Generic(Box<GenericSource>),
 }
 
@@ -141,8 +145,43 @@ impl SourceConfig {
         match self {
             SourceConfig::Shortcut(_) => "shortcut",
             SourceConfig::Pivotal(_) => "pivotal",
+            SourceConfig::Github(_) => "github",
+            SourceConfig::Gitlab(_) => "gitlab",
+            SourceConfig::Linear(_) => "linear",
+            SourceConfig::Jira(_) => "jira",
             SourceConfig::Generic(_) => "generic",
         }
+    }
+}
+
+/// A tracker that signs its body with HMAC-SHA256 in a header of its own
+/// (GitHub, Linear, Jira): all the bridge needs is the secrets.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedSource {
+    #[serde(default)]
+    pub secrets: Vec<Secret>,
+    #[serde(default)]
+    pub allow_unsigned: bool,
+}
+
+/// GitLab cannot sign: it sends the webhook's secret token as is, in
+/// `X-Gitlab-Token`. Several tokens may be valid at once, for rotation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitlabSource {
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// More tokens accepted beside `token` (the previous one, while rotating).
+    #[serde(default)]
+    pub tokens: Vec<Secret>,
+    #[serde(default)]
+    pub allow_unsigned: bool,
+}
+
+impl GitlabSource {
+    pub fn all_tokens(&self) -> impl Iterator<Item = &Secret> {
+        self.token.iter().chain(&self.tokens)
     }
 }
 
@@ -245,12 +284,37 @@ pub struct Locator {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenericFields {
-    pub entity_type: Option<String>,
-    pub action: Option<String>,
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub url: Option<String>,
-    pub actor: Option<String>,
+    pub entity_type: Option<Pointers>,
+    pub action: Option<Pointers>,
+    pub id: Option<Pointers>,
+    pub name: Option<Pointers>,
+    pub url: Option<Pointers>,
+    pub actor: Option<Pointers>,
+}
+
+/// One JSON pointer, or a list tried in order (`[/issue/title, /pull_request/title]`):
+/// the first that finds a value wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointers(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Pointers {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        match OneOrMany::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom("expected a JSON pointer or a list of them"))?
+        {
+            OneOrMany::One(one) => Ok(Pointers(vec![one])),
+            OneOrMany::Many(many) if many.is_empty() => {
+                Err(serde::de::Error::custom("an empty list: give at least one JSON pointer"))
+            }
+            OneOrMany::Many(many) => Ok(Pointers(many)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]

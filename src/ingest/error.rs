@@ -82,6 +82,11 @@ impl IntoResponse for IngestError {
         // A 401 says no more than that: which header, secret or step failed
         // would help someone guessing.
         let message = match &self {
+            // A stale stamp on a valid signature tells the sender's admin
+            // which clock to fix, and nothing to someone guessing.
+            IngestError::Unauthorized(error @ (VerifyError::Stale(_) | VerifyError::NoTimestamp)) => {
+                error.to_string()
+            }
             IngestError::Unauthorized(_) => "invalid or missing signature".to_owned(),
             other => other.to_string(),
         };

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{
     event_id, id_text, parse_field_changes, web_url, Actor, Change, Event, NormalizeError, Normalized,
 };
-use crate::config::{GenericSource, Locator};
+use crate::config::{GenericSource, Locator, Pointers};
 
 const ENTITY_TYPE_POINTERS: &[&str] = &["/entity_type", "/type", "/event"];
 const ACTION_POINTERS: &[&str] = &["/action"];
@@ -29,9 +29,10 @@ pub fn normalize(
         return Ok(Normalized::Ping);
     }
     let fields = &config.fields;
-    let pick = |configured: &Option<String>, fallbacks: &[&str]| match configured {
-        Some(pointer) => payload.pointer(pointer).and_then(id_text),
-        None => fallbacks.iter().find_map(|pointer| payload.pointer(pointer).and_then(id_text)),
+    let first = |pointer: &str| payload.pointer(pointer).and_then(id_text);
+    let pick = |configured: &Option<Pointers>, fallbacks: &[&str]| match configured {
+        Some(pointers) => pointers.0.iter().find_map(|pointer| first(pointer)),
+        None => fallbacks.iter().find_map(|pointer| first(pointer)),
     };
     let entity_type = match &fields.entity_type {
         Some(_) => pick(&fields.entity_type, &[]),
@@ -46,6 +47,7 @@ pub fn normalize(
         primary: true,
         parent: None,
         fields: parse_field_changes(payload.get("changes")),
+        verb: None,
         attributes: Default::default(),
     };
     let event = Event {
@@ -56,7 +58,7 @@ pub fn normalize(
         time: ["/time", "/timestamp", "/created_at", "/changed_at"]
             .iter()
             .find_map(|pointer| payload.pointer(pointer).and_then(Value::as_str).map(str::to_owned)),
-        actor: Actor { id: None, name: pick(&fields.actor, ACTOR_POINTERS) },
+        actor: Actor { id: None, name: pick(&fields.actor, ACTOR_POINTERS), kind: None },
         changes: vec![change],
         references: Vec::new(),
         summary: None,

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::{
-    event_id, id_text, parse_field_changes, string_at, web_url, Actor, Change, Delta, Event, NormalizeError,
-    Parent, Reference,
+    event_id, id_text, parse_field_changes, string_at, web_url, Actor, ActorKind, Change, Delta, Event,
+    NormalizeError, Parent, Reference,
 };
 
 /// Keys of an action that the model already holds elsewhere; the rest become attributes.
@@ -52,7 +52,12 @@ pub fn normalize(
         source_kind: "shortcut",
         id: event_id(string_at(envelope, "id")).unwrap_or_else(body_hash),
         time: string_at(envelope, "changed_at"),
-        actor: Actor { id: string_at(envelope, "member_id"), name: string_at(envelope, "actor_name") },
+        actor: Actor {
+            id: string_at(envelope, "member_id"),
+            name: string_at(envelope, "actor_name"),
+            // Shortcut's VCS and integration events are nobody's doing: no member.
+            kind: (!envelope.contains_key("member_id")).then_some(ActorKind::Integration),
+        },
         changes,
         references,
         summary: None,
@@ -83,6 +88,7 @@ fn to_change(action: &Map<String, Value>, primary_id: Option<&str>, stories: &St
         name: string_at(action, "name").or_else(|| string_at(action, "title")),
         url: web_url(string_at(action, "app_url").or_else(|| string_at(action, "url"))),
         fields: parse_field_changes(action.get("changes")),
+        verb: None,
         entity_type,
         entity_id,
         primary,

@@ -259,7 +259,9 @@ fn generic_events_read_common_fields_and_acknowledge_pings() {
         event_id: None,
         fields: Default::default(),
     };
-    config.fields.name = Some("/issue/title".into());
+    // A list is tried in order: an issue's title, else a pull request's.
+    config.fields.name =
+        Some(crate::config::Pointers(vec!["/pull_request/title".into(), "/issue/title".into()]));
     let source = SourceConfig::Generic(Box::new(config));
     let mut headers = HeaderMap::new();
     headers.insert("x-event", "issues".parse().unwrap());
@@ -276,6 +278,13 @@ fn generic_events_read_common_fields_and_acknowledge_pings() {
     assert_eq!(change.url.as_deref(), Some("https://x.test/1"));
     assert_eq!(event.actor.name.as_deref(), Some("octo"));
     assert_eq!(event.id.len(), 64, "no event_id configured: a hash of the body");
+
+    let pull =
+        json!({"action": "closed", "pull_request": {"title": "Merge it"}, "issue": {"title": "Not this"}});
+    let Ok(Normalized::Event(event)) = normalize("gh", &source, &headers, &verified, pull) else {
+        panic!("event")
+    };
+    assert_eq!(event.changes[0].name.as_deref(), Some("Merge it"));
 
     headers.insert("x-event", "ping".parse().unwrap());
     assert!(matches!(normalize("gh", &source, &headers, &verified, json!({})), Ok(Normalized::Ping)));

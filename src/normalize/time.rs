@@ -28,6 +28,32 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     Some((seconds * 1000.0).round() as i64)
 }
 
+/// Any of the timestamps trackers send, as epoch milliseconds: RFC 3339 with
+/// `Z` or an offset (`+02:00`), Jira's `2021-09-07T09:14:25.958-0400`,
+/// GitLab's `2021-09-27 05:00:01 UTC`.
+pub fn parse_timestamp(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (date, rest) = text.split_once(['T', ' '])?;
+    let rest = rest.trim();
+    let (time, offset_minutes) =
+        if let Some(time) = rest.strip_suffix('Z').or_else(|| rest.strip_suffix(" UTC")) {
+            (time.trim(), 0)
+        } else {
+            let split = rest.rfind(['+', '-'])?;
+            let (time, offset) = rest.split_at(split);
+            let sign = if offset.starts_with('-') { -1 } else { 1 };
+            let digits: String = offset[1..].chars().filter(char::is_ascii_digit).collect();
+            if digits.len() != 4 {
+                return None;
+            }
+            let hours: i64 = digits[..2].parse().ok()?;
+            let minutes: i64 = digits[2..].parse().ok()?;
+            (time, sign * (hours * 60 + minutes))
+        };
+    let utc = parse_rfc3339(&format!("{date}T{time}Z"))?;
+    Some(utc - offset_minutes * 60_000)
+}
+
 /// The inverse of `civil_from_days`, from the same source.
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
@@ -69,5 +95,22 @@ mod tests {
             assert_eq!(parse_rfc3339(&rfc3339_from_millis(millis)), Some(millis));
         }
         assert_eq!(parse_rfc3339("2026-11-25"), None);
+    }
+
+    #[test]
+    fn trackers_timestamps_read_as_the_same_instant() {
+        let instant = parse_rfc3339("2021-09-27T05:00:01Z");
+        for text in [
+            "2021-09-27 05:00:01 UTC",
+            "2021-09-27T05:00:01Z",
+            "2021-09-27T07:00:01+02:00",
+            "2021-09-27T01:00:01.000-0400",
+            " 2021-09-27T05:00:01.000Z ",
+        ] {
+            assert_eq!(parse_timestamp(text), instant, "{text}");
+        }
+        for text in ["2021-09-27", "yesterday", "2021-09-27T05:00:01+2", ""] {
+            assert_eq!(parse_timestamp(text), None, "{text}");
+        }
     }
 }

@@ -23,6 +23,16 @@ const QUIET_FIELDS: &[&str] = &[
     "before_id",
     "after_id",
     "counts",
+    // GitLab's bookkeeping beside every edit.
+    "updated_by_id",
+    "last_edited_at",
+    "last_edited_by_id",
+    "closed_at",
+    "time_change",
+    "total_time_spent",
+    "human_time_change",
+    "human_total_time_spent",
+    "human_time_estimate",
 ];
 
 /// Fields whose values are prose: a message says they changed rather than quoting both.
@@ -116,7 +126,7 @@ pub fn context(subject: &Subject) -> Value {
         ("entity_type", change.entity_type.as_str().into()),
         ("entity", entity_label(change).into()),
         ("action", change.action.as_str().into()),
-        ("action_text", action_text(event, kind, change).into()),
+        ("action_text", action_text(kind, change).into()),
         ("id", change.entity_id.as_deref().into()),
         ("name", change.name.as_deref().into()),
         ("url", change.url.as_deref().into()),
@@ -374,9 +384,9 @@ fn entity_label(change: &Change) -> String {
     }
 }
 
-fn action_text(event: &Event, kind: &str, change: &Change) -> String {
-    if let Some(verb) = pivotal_state_verb(event, change) {
-        return verb.to_owned();
+fn action_text(kind: &str, change: &Change) -> String {
+    if let Some(verb) = &change.verb {
+        return verb.clone();
     }
     let completed = match change.field("complete") {
         Some(Delta::Value { new: Some(Value::Bool(done)), .. }) => Some(*done),
@@ -400,17 +410,6 @@ fn action_text(event: &Event, kind: &str, change: &Change) -> String {
         (_, other) => return other.replace(['-', '_'], " "),
     };
     phrase.to_owned()
-}
-
-/// Pivotal's states are verbs a reader expects to see: "accepted feature X".
-fn pivotal_state_verb(event: &Event, change: &Change) -> Option<&'static str> {
-    if event.source_kind != "pivotal" {
-        return None;
-    }
-    let Some(Delta::Value { new: Some(Value::String(state)), .. }) = change.field("current_state") else {
-        return None;
-    };
-    ["started", "finished", "delivered", "accepted", "rejected"].into_iter().find(|verb| verb == state)
 }
 
 fn attribute_text(change: &Change, key: &str) -> Option<String> {
@@ -485,12 +484,15 @@ fn change_list(
         }));
     }
     let has_owner_ids = fields.iter().any(|f| f.field == "owner_ids");
+    // Shortcut sends an epic's state twice: as `state` and as `epic_state_id`.
+    let has_epic_state = fields.iter().any(|f| f.field == "epic_state_id");
     fields
         .iter()
         .filter(|f| !QUIET_FIELDS.contains(&f.field.as_str()))
         .filter(|f| !(creating && HEADLINE_FIELDS.contains(&f.field.as_str())))
         // Pivotal still sends its single-owner field beside the list.
         .filter(|f| !(has_owner_ids && f.field == "owned_by_id"))
+        .filter(|f| !(has_epic_state && f.field == "state"))
         .filter_map(|f| {
             let mut entry = list_entry(&f.field, &f.delta, names)?;
             // Member lists also as people, so a layout can mention them.
@@ -539,16 +541,34 @@ fn list_entry(field: &str, delta: &Delta, names: &Names) -> Option<Value> {
             "field": field,
             "label": label,
             "kind": "value",
-            // Absent when there was none before: a message shows just the new value.
-            "old": present(old).map(show),
+            // Absent when there was none before, or when all that is known of
+            // it is an opaque id (Linear's old state): a message then shows
+            // just the new value.
+            "old": present(old).filter(|old| !opaque_id(field, old, names)).map(show),
             "new": present(new).map_or_else(|| "none".to_owned(), show),
         })),
     }
 }
 
+/// A UUID that nothing named: it would mean nothing to a reader.
+fn opaque_id(field: &str, value: &Value, names: &Names) -> bool {
+    let Value::String(text) = value else { return false };
+    names.field_value(field, value).is_none()
+        && text.len() == 36
+        && text.bytes().enumerate().all(|(index, byte)| match index {
+            8 | 13 | 18 | 23 => byte == b'-',
+            _ => byte.is_ascii_hexdigit(),
+        })
+}
+
 fn display(field: &str, value: &Value, names: &Names) -> String {
     if let Some(name) = names.field_value(field, value) {
         return name.to_owned();
+    }
+    if is_date_field(field) {
+        if let Some(date) = date_text(value) {
+            return date;
+        }
     }
     match value {
         Value::Null => "none".into(),
@@ -559,10 +579,43 @@ fn display(field: &str, value: &Value, names: &Names) -> String {
     }
 }
 
+/// Deadlines, due dates and `*_at` times: trackers send them as epoch
+/// milliseconds (Pivotal), RFC 3339 or their own formats.
+fn is_date_field(field: &str) -> bool {
+    matches!(field, "deadline" | "duedate")
+        || field.ends_with("_at")
+        || field.ends_with("_date")
+        || field.ends_with("_on")
+}
+
+/// `2026-03-14` for a midnight (how a due date is set), else
+/// `2026-03-14 09:30 UTC`. Numbers below 10^11 are seconds, above milliseconds.
+fn date_text(value: &Value) -> Option<String> {
+    let millis = match value {
+        Value::Number(number) => {
+            let number = number.as_f64()?;
+            if !number.is_finite() || number.abs() > 1e15 {
+                return None;
+            }
+            (if number.abs() < 1e11 { number * 1000.0 } else { number }) as i64
+        }
+        Value::String(text) => crate::normalize::parse_timestamp(text)?,
+        _ => return None,
+    };
+    let text = crate::normalize::rfc3339_from_millis(millis);
+    let (date, time) = text.split_once('T')?;
+    Some(match time.trim_end_matches('Z') {
+        "00:00:00" => date.to_owned(),
+        time => format!("{date} {} UTC", &time[..5]),
+    })
+}
+
 fn field_label(field: &str) -> String {
     let known = match field {
         "workflow_state_id" | "current_state" => "state",
-        "epic_state_id" => "epic state",
+        "epic_state_id" => "state",
+        "reviewer_ids" => "reviewers",
+        "name" => "title",
         "owner_ids" => "owners",
         "owned_by_id" => "owner",
         "follower_ids" => "followers",

@@ -29,6 +29,7 @@ const MEMBER_FIELDS: &[&str] = &[
     "owned_by_id",
     "person_id",
     "requested_by",
+    "reviewer_ids",
 ];
 
 /// Names that do not depend on the event: `names:` and `people:` from the config.

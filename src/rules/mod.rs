@@ -26,8 +26,10 @@ pub struct Matcher {
     entity_type: Option<Vec<String>>,
     action: Option<Vec<String>>,
     changed: Option<Vec<String>>,
-    from: Vec<(String, Vec<String>)>,
-    to: Vec<(String, Vec<String>)>,
+    /// Each entry holds for any of its fields (`state` is Shortcut's
+    /// `workflow_state_id` and Pivotal's `current_state`).
+    from: Vec<(Vec<String>, Vec<String>)>,
+    to: Vec<(Vec<String>, Vec<String>)>,
     primary: Option<bool>,
     actor: Option<Vec<String>>,
     owner_added: Option<Vec<String>>,
@@ -55,13 +57,15 @@ impl Matcher {
     fn compile(when: &WhenConfig) -> Self {
         let values = |values: &Option<crate::config::Values>| values.as_ref().map(|v| v.0.clone());
         let pairs = |map: &Option<std::collections::BTreeMap<String, crate::config::Values>>| {
-            map.iter().flatten().map(|(field, wanted)| (field.clone(), wanted.0.clone())).collect()
+            map.iter().flatten().map(|(field, wanted)| (fields_named(field), wanted.0.clone())).collect()
         };
+        let changed =
+            when.changed.as_ref().map(|fields| fields.0.iter().flat_map(|f| fields_named(f)).collect());
         Matcher {
             source: values(&when.source),
             entity_type: values(&when.entity_type),
             action: values(&when.action),
-            changed: values(&when.changed),
+            changed,
             from: pairs(&when.from),
             to: pairs(&when.to),
             primary: when.primary,
@@ -87,8 +91,12 @@ impl Matcher {
             && one_of(&self.action, &[&change.action])
             && self.primary.is_none_or(|primary| primary == change.primary)
             && self.changed.as_ref().is_none_or(|fields| fields.iter().any(|f| change.field(f).is_some()))
-            && self.from.iter().all(|(field, wanted)| field_matches(change, names, field, wanted, Side::Old))
-            && self.to.iter().all(|(field, wanted)| field_matches(change, names, field, wanted, Side::New))
+            && self.from.iter().all(|(fields, wanted)| {
+                fields.iter().any(|field| field_matches(change, names, field, wanted, Side::Old))
+            })
+            && self.to.iter().all(|(fields, wanted)| {
+                fields.iter().any(|field| field_matches(change, names, field, wanted, Side::New))
+            })
             && self.actor.as_ref().is_none_or(|wanted| is_actor(event, names, wanted))
             && self.ignore_actor.as_ref().is_none_or(|ignored| !is_actor(event, names, ignored))
             && self.owner_added.as_ref().is_none_or(|wanted| owner_added(change, names, wanted))
@@ -103,12 +111,28 @@ impl Matcher {
 }
 
 /// The event's actor is one of `wanted` (id, name, e-mail; or the actor's name
-/// as the payload gave it).
+/// as the payload gave it; or `bot` / `integration`, by the tracker's mark).
 fn is_actor(event: &Event, names: &Names, wanted: &[String]) -> bool {
     wanted.iter().any(|want| {
         event.actor.id.as_deref().is_some_and(|id| names.is_person(id, want))
             || names.actor().is_some_and(|name| name.eq_ignore_ascii_case(want))
+            || event.actor.kind.is_some_and(|kind| kind.as_str().eq_ignore_ascii_case(want))
     })
+}
+
+/// The fields a name in `changed:`, `from:` or `to:` stands for: the bridge's
+/// own (`workflow_state_id`), or the word a message shows (`state`, `labels`,
+/// `owners`), which covers every tracker's spelling of it.
+fn fields_named(name: &str) -> Vec<String> {
+    let fields: &[&str] = match name.to_ascii_lowercase().as_str() {
+        "state" | "status" => &["workflow_state_id", "current_state", "epic_state_id"],
+        "labels" | "label" => &["label_ids"],
+        "owners" | "owner" | "assignees" | "assignee" => &["owner_ids", "owned_by_id"],
+        "reviewers" | "reviewer" => &["reviewer_ids"],
+        "title" => &["name"],
+        _ => return vec![name.to_owned()],
+    };
+    fields.iter().map(|field| (*field).to_owned()).collect()
 }
 
 fn owner_added(change: &Change, names: &Names, wanted: &[String]) -> bool {

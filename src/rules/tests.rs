@@ -128,3 +128,24 @@ fn labels_match_when_added_removed_or_present() {
     assert!(matches("{ label: { has: MOCKUP } }", added));
     assert!(!matches("{ label: { has: mockup } }", removed));
 }
+
+#[test]
+fn the_words_a_message_shows_name_the_fields_of_every_tracker() {
+    assert!(matches("{ to: { state: Ready for Review } }", STATE_CHANGE));
+    assert!(matches("{ from: { status: Unscheduled }, changed: state }", STATE_CHANGE));
+    assert!(matches("{ to: { owners: Ada } }", STATE_CHANGE));
+    assert!(matches("{ changed: [assignees] }", STATE_CHANGE));
+    assert!(!matches("{ changed: [labels] }", STATE_CHANGE));
+    // Each name the admin wrote must hold: `state` and `labels` are two conditions.
+    assert!(!matches("{ to: { state: Ready for Review, labels: Ready for Review } }", STATE_CHANGE));
+    assert!(matches("{ changed: [labels] }", "shortcut/zulip_story_update_add_label.json"));
+}
+
+#[test]
+fn bots_and_integrations_are_matched_by_kind() {
+    let vcs = "shortcut/zulip_vcs_github_branch_create.json";
+    assert!(matches("{ actor: integration }", vcs));
+    assert!(!matches("{ ignore_actor: [bot, integration] }", vcs));
+    assert!(!matches("{ actor: bot }", vcs));
+    assert!(matches("{ ignore_actor: [bot, integration] }", STATE_CHANGE), "a member is neither");
+}

@@ -1,9 +1,12 @@
 //! Authenticating a request before a byte of it is parsed: HMAC-SHA256 over the
-//! raw body for signing senders, a URL token for Pivotal.
+//! raw body for signing senders, a URL token for Pivotal, a header token for
+//! GitLab. Linear's signed timestamp is checked here too: a replayed body is
+//! as unauthenticated as a forged one.
 //!
 //! Only this module builds a [`Verified`] body; `normalize` takes nothing else.
 
 mod hmac;
+mod linear;
 mod token;
 
 use axum::http::HeaderMap;
@@ -18,6 +21,16 @@ pub use self::token::tokens_match;
 /// appears only in its help centre, but costs nothing to accept.
 pub const SHORTCUT_SIGNATURE_HEADERS: &[&str] =
     &["payload-signature", "clubhouse-signature", "shortcut-signature"];
+
+/// GitHub's SHA-256 signature (`sha256=<hex>`); the SHA-1 `X-Hub-Signature` is not taken.
+pub const GITHUB_SIGNATURE_HEADER: &str = "x-hub-signature-256";
+/// Jira Cloud's admin webhooks sign in the WebSub format, `sha256=<hex>`.
+pub const JIRA_SIGNATURE_HEADER: &str = "x-hub-signature";
+/// Linear: the bare hex HMAC.
+pub const LINEAR_SIGNATURE_HEADER: &str = "linear-signature";
+pub const GITLAB_TOKEN_HEADER: &str = "x-gitlab-token";
+
+pub use self::linear::MAX_CLOCK_SKEW as LINEAR_MAX_CLOCK_SKEW;
 
 /// A request body whose sender proved it holds a configured secret (or whose
 /// source is explicitly configured `allow_unsigned`).
@@ -46,6 +59,12 @@ pub enum VerifyError {
     BadSignature(#[from] SignatureError),
     #[error("missing or wrong token")]
     BadToken,
+    /// Signed, but sent too long ago or stamped in the future: a replay, or a
+    /// clock that is off (ours or the sender's).
+    #[error("webhookTimestamp is {0} s away from this server's clock (at most 60 s is taken): a replayed request, or a clock that is wrong")]
+    Stale(u64),
+    #[error("the signed body carries no webhookTimestamp, so it could be replayed at will")]
+    NoTimestamp,
 }
 
 /// Checks `body` against the source's secrets. `token` is the request's `?token=`.
@@ -66,6 +85,36 @@ pub fn verify(
             (None, _) if pivotal.allow_unsigned => {}
             _ => return Err(VerifyError::BadToken),
         },
+        SourceConfig::Github(signed) => {
+            if !signed.allow_unsigned || !signed.secrets.is_empty() {
+                check_headers(headers, &[GITHUB_SIGNATURE_HEADER], Some("sha256="), &signed.secrets, &body)?;
+            }
+        }
+        SourceConfig::Jira(signed) => {
+            if !signed.allow_unsigned || !signed.secrets.is_empty() {
+                check_headers(headers, &[JIRA_SIGNATURE_HEADER], Some("sha256="), &signed.secrets, &body)?;
+            }
+        }
+        SourceConfig::Linear(signed) => {
+            if !signed.allow_unsigned || !signed.secrets.is_empty() {
+                check_headers(headers, &[LINEAR_SIGNATURE_HEADER], None, &signed.secrets, &body)?;
+                linear::check_timestamp(&body, std::time::SystemTime::now())?;
+            }
+        }
+        SourceConfig::Gitlab(gitlab) => {
+            if !gitlab.allow_unsigned || gitlab.all_tokens().next().is_some() {
+                let given: Vec<&[u8]> =
+                    headers.get_all(GITLAB_TOKEN_HEADER).iter().map(|value| value.as_bytes()).collect();
+                let matched = given.iter().any(|given| {
+                    std::str::from_utf8(given).is_ok_and(|given| {
+                        gitlab.all_tokens().any(|token| tokens_match(token.expose(), given))
+                    })
+                });
+                if !matched {
+                    return Err(VerifyError::BadToken);
+                }
+            }
+        }
         SourceConfig::Generic(generic) => {
             if let Some(signature) = &generic.signature {
                 let header = signature.header.to_ascii_lowercase();

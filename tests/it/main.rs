@@ -15,3 +15,4 @@ mod operations;
 mod routing;
 mod signatures;
 mod tidy;
+mod trackers;

@@ -7,4 +7,4 @@ pub mod process;
 
 pub use app::{spawn_app, TestApp};
 pub use fake_sink::{FakeSink, Reply};
-pub use fixtures::fixture;
+pub use fixtures::{fixture, own_fixture};
