@@ -5,8 +5,10 @@ use serde_json::{json, Value};
 use storybridge::verify::sign_hex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::app::{sign_clubmed, PIVOTAL_TOKEN, SHORTCUT_SECRET};
-use crate::support::{fixture, spawn_app, FakeSink};
+use crate::support::app::{
+    sign_clubmed, GITHUB_SECRET, GITLAB_TOKEN, JIRA_SECRET, LINEAR_SECRET, PIVOTAL_TOKEN, SHORTCUT_SECRET,
+};
+use crate::support::{fixture, own_fixture, spawn_app, FakeSink};
 
 const NO_RULES: &str = "  - name: none\n    when: { entity_type: nothing }\n    send: [deploys]\n";
 
@@ -18,7 +20,7 @@ async fn each_bad_request_gets_its_documented_status() {
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let huge = vec![b' '; 70_000];
     let cases: Vec<(&str, &str, &str, Vec<u8>, u16)> = vec![
-        ("unknown source", "/hooks/jira", "application/json", b"{}".to_vec(), 404),
+        ("unknown source", "/hooks/asana", "application/json", b"{}".to_vec(), 404),
         ("text/plain body", "/hooks/shortcut", "text/plain", b"{}".to_vec(), 415),
         ("body over max_body_bytes", "/hooks/shortcut", "application/json", huge, 413),
         ("malformed JSON", "/hooks/shortcut", "application/json", b"{\"id\":".to_vec(), 400),
@@ -61,8 +63,8 @@ enum Proof {
     Empty,
 }
 
-/// What a request carries as proof: a header to add, or a query string (Pivotal's token).
-type Credentials = (Option<(&'static str, String)>, String);
+/// What a request carries as proof: headers to add, or a query string (Pivotal's token).
+type Credentials = (Vec<(&'static str, String)>, String);
 
 struct Source {
     path: &'static str,
@@ -83,19 +85,29 @@ fn hmac_proof(proof: Proof, body: &[u8], sign: fn(&[u8]) -> String) -> String {
     }
 }
 
-const SOURCES: [Source; 3] = [
+/// GitLab, like Pivotal, sends a token, not a signature: compared exactly.
+fn token_proof(proof: Proof, token: &str) -> String {
+    match proof {
+        Proof::Good => token.to_owned(),
+        Proof::WrongSecret | Proof::OtherBody => "guess".to_owned(),
+        Proof::MixedCase => token.to_uppercase(),
+        Proof::Empty => String::new(),
+    }
+}
+
+const SOURCES: [Source; 7] = [
     Source {
         path: "/hooks/shortcut",
         prove: |proof, body| {
             let signature = hmac_proof(proof, body, |body| sign_hex(SHORTCUT_SECRET, body));
-            (Some(("payload-signature", signature)), String::new())
+            (vec![("payload-signature", signature)], String::new())
         },
     },
     Source {
         path: "/hooks/clubmed",
         prove: |proof, body| {
             let signature = hmac_proof(proof, body, sign_clubmed);
-            (Some(("x-clubmed-signature", format!("sha256={signature}"))), String::new())
+            (vec![("x-clubmed-signature", format!("sha256={signature}"))], String::new())
         },
     },
     Source {
@@ -108,7 +120,38 @@ const SOURCES: [Source; 3] = [
                 Proof::MixedCase => PIVOTAL_TOKEN.to_uppercase(),
                 Proof::Empty => String::new(),
             };
-            (None, format!("?token={token}"))
+            (Vec::new(), format!("?token={token}"))
+        },
+    },
+    Source {
+        path: "/hooks/github",
+        prove: |proof, body| {
+            let signature = hmac_proof(proof, body, |body| sign_hex(GITHUB_SECRET, body));
+            (
+                vec![
+                    ("x-github-event", "issues".into()),
+                    ("x-hub-signature-256", format!("sha256={signature}")),
+                ],
+                String::new(),
+            )
+        },
+    },
+    Source {
+        path: "/hooks/gitlab",
+        prove: |proof, _| (vec![("x-gitlab-token", token_proof(proof, GITLAB_TOKEN))], String::new()),
+    },
+    Source {
+        path: "/hooks/linear",
+        prove: |proof, body| {
+            let signature = hmac_proof(proof, body, |body| sign_hex(LINEAR_SECRET, body));
+            (vec![("linear-signature", signature)], String::new())
+        },
+    },
+    Source {
+        path: "/hooks/jira",
+        prove: |proof, body| {
+            let signature = hmac_proof(proof, body, |body| sign_hex(JIRA_SECRET, body));
+            (vec![("x-hub-signature", format!("sha256={signature}"))], String::new())
         },
     },
 ];
@@ -120,10 +163,18 @@ const SOURCES: [Source; 3] = [
 async fn the_bad_input_matrix_holds_for_every_source() {
     let sink = FakeSink::start().await;
     let app = spawn_app(&sink, NO_RULES).await;
-    let valid_bodies: [Vec<u8>; 3] = [
+    // Linear refuses a body stamped more than a minute ago: stamp it now.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let mut linear: Value = serde_json::from_slice(&own_fixture("linear/comment_create.json")).unwrap();
+    linear["webhookTimestamp"] = json!(now as u64);
+    let valid_bodies: [Vec<u8>; 7] = [
         fixture("shortcut/zulip_story_update_change_state.json"),
         br#"{"id": "matrix-1", "name": "A story"}"#.to_vec(),
         fixture("pivotal/zulip_v5_story_started.json"),
+        own_fixture("github/issues_opened.json"),
+        own_fixture("gitlab/note_hook_issue.json"),
+        serde_json::to_vec(&linear).unwrap(),
+        own_fixture("jira/cloud_comment_created_adf.json"),
     ];
     let deep = format!("{{\"a\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes();
     for (source, valid) in SOURCES.iter().zip(valid_bodies) {
@@ -146,7 +197,8 @@ async fn the_bad_input_matrix_holds_for_every_source() {
         // Last, the same valid event: it must be new. Hex is case-insensitive;
         // Pivotal's token is not.
         let (status, _) = send(&app, source, Proof::MixedCase, valid.clone()).await;
-        let mixed_case = if source.path == "/hooks/tracker" { 401 } else { 202 };
+        let token = matches!(source.path, "/hooks/tracker" | "/hooks/gitlab");
+        let mixed_case = if token { 401 } else { 202 };
         assert_eq!(status, mixed_case, "{} mixed case", source.path);
         let (status, answer) = send(&app, source, Proof::Good, valid.clone()).await;
         let expected = if mixed_case == 202 { "duplicate" } else { "accepted" };
@@ -168,7 +220,7 @@ async fn send(
         .post(app.url(&format!("{}{query}", source.path)))
         .header("content-type", "application/json")
         .body(body);
-    if let Some((name, value)) = header {
+    for (name, value) in header {
         request = request.header(name, value);
     }
     let response = request.send().await.unwrap();

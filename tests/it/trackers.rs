@@ -8,13 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use storybridge::verify::sign_hex;
 
-use crate::support::app::{spawn, Options};
+use crate::support::app::{spawn, Options, GITHUB_SECRET, GITLAB_TOKEN, JIRA_SECRET, LINEAR_SECRET};
 use crate::support::{own_fixture, FakeSink, TestApp};
-
-const GITHUB_SECRET: &str = "github-secret";
-const GITLAB_TOKEN: &str = "gitlab-token";
-const LINEAR_SECRET: &str = "linear-secret";
-const JIRA_SECRET: &str = "jira-secret";
 
 fn config(rules: &str) -> String {
     format!(

@@ -19,6 +19,10 @@ pub const SHORTCUT_SECRET: &str = "shortcut-secret";
 pub const OLD_SHORTCUT_SECRET: &str = "previous-secret";
 pub const PIVOTAL_TOKEN: &str = "pivotal-token";
 pub const CLUBMED_SECRET: &str = "clubmed-secret";
+pub const GITHUB_SECRET: &str = "github-secret";
+pub const GITLAB_TOKEN: &str = "gitlab-token";
+pub const LINEAR_SECRET: &str = "linear-secret";
+pub const JIRA_SECRET: &str = "jira-secret";
 
 /// The issue's contract config, with the sink's URLs and `rules` supplied by the test.
 const CONFIG: &str = r#"
@@ -37,6 +41,10 @@ sources:
     signature: { header: X-Clubmed-Signature, prefix: "sha256=" }
     secrets: ["${CLUBMED_WEBHOOK_SECRET}"]
     event_type: { header: X-Clubmed-Event }
+  github: { kind: github, secrets: ["github-secret"] }
+  gitlab: { kind: gitlab, token: "gitlab-token" }
+  linear: { kind: linear, secrets: ["linear-secret"] }
+  jira: { kind: jira, secrets: ["jira-secret"] }
 channels:
   deploys: { kind: slack,   url: "${SLACK_DEPLOYS_URL}" }
   team:    { kind: discord, url: "${DISCORD_TEAM_URL}", username: "Story Bot" }
