@@ -34,7 +34,7 @@ pub fn normalize(
     let resources = primary_resources(activity);
     let by_kind_and_id: Resources =
         resources.iter().map(|r| ((r.entity_type.as_str(), r.id.as_str()), r)).rev().collect();
-    let primary = primary_index(&kind, &changes, &by_kind_and_id);
+    let primary = primary_indexes(&kind, &changes, &resources, &by_kind_and_id);
     let story = resources.iter().find(|r| r.entity_type == "story").cloned();
 
     let performed_by = activity.get("performed_by").and_then(Value::as_object);
@@ -49,6 +49,21 @@ pub fn normalize(
     };
     let mut references = resources.clone();
     references.extend(project_reference(activity));
+    // Every change that names itself names its id: a label attached in the
+    // same activity shows by name in the story's `label_ids`.
+    references.extend(changes.iter().filter_map(|change| {
+        let new_values = change.get("new_values").and_then(Value::as_object);
+        Some(Reference {
+            entity_type: string_at(change, "kind")?,
+            id: change.get("id").and_then(id_text)?,
+            // A task is known by its description.
+            name: string_at(change, "name")
+                .or_else(|| string_at(change, "description"))
+                .or_else(|| new_values.and_then(|values| string_at(values, "description")))?,
+            url: None,
+            kind: None,
+        })
+    }));
     if let (Some(id), Some(name)) = (&actor.id, &actor.name) {
         references.push(Reference {
             entity_type: "member".into(),
@@ -63,35 +78,108 @@ pub fn normalize(
         source: source.to_owned(),
         source_kind: "pivotal",
         id: event_id(string_at(activity, "guid")).unwrap_or_else(body_hash),
-        time: activity.get("occurred_at").and_then(Value::as_i64).map(rfc3339_from_millis),
+        time: occurred_at(activity),
         actor,
-        changes: changes
-            .iter()
-            .enumerate()
-            .map(|(index, change)| to_change(change, Some(index) == primary, &by_kind_and_id, story.as_ref()))
-            .collect(),
+        changes: ordered(
+            changes
+                .iter()
+                .enumerate()
+                .map(|(index, change)| {
+                    let rank = primary.iter().position(|primary| *primary == index);
+                    let mut change = to_change(change, rank.is_some(), &by_kind_and_id, story.as_ref());
+                    // A move changes only positions, which messages leave out: say it.
+                    if kind == "story_move_activity" && change.primary && change.verb.is_none() {
+                        change.verb = Some("moved".into());
+                    }
+                    (rank, change)
+                })
+                .collect(),
+        ),
         references,
         summary: string_at(activity, "message"),
         payload,
     })
 }
 
-/// The change the activity is about: the first whose kind is the activity's
-/// resource (`comment` for `comment_create_activity`), else one naming a primary
-/// resource, else the first.
-fn primary_index(kind: &str, changes: &[&Map<String, Value>], resources: &Resources) -> Option<usize> {
+/// `occurred_at`: epoch milliseconds, or an ISO-8601 string (as the v5 API
+/// also writes it).
+fn occurred_at(activity: &Map<String, Value>) -> Option<String> {
+    match activity.get("occurred_at")? {
+        Value::Number(number) => number.as_i64().map(rfc3339_from_millis),
+        Value::String(text) => super::parse_timestamp(text).map(rfc3339_from_millis),
+        _ => None,
+    }
+}
+
+/// The changes the activity is about, in the order the activity lists its
+/// primary resources: those whose kind is the activity's resource (`comment`
+/// for `comment_create_activity`) and, when several, each that is a primary
+/// resource (a bulk move, several stories deleted at once); else every change
+/// naming a primary resource; else the first. Labels are never what a story
+/// activity is about: their counts move because a story took them.
+fn primary_indexes(
+    kind: &str,
+    changes: &[&Map<String, Value>],
+    listed: &[Reference],
+    resources: &Resources,
+) -> Vec<usize> {
     let resource = kind.split('_').next().unwrap_or_default();
     let kind_of = |change: &Map<String, Value>| string_at(change, "kind").unwrap_or_default();
-    changes
-        .iter()
-        .position(|change| kind_of(change) == resource)
-        .or_else(|| {
-            changes.iter().position(|change| {
-                let id = change.get("id").and_then(id_text);
-                id.is_some_and(|id| resources.contains_key(&(kind_of(change).as_str(), id.as_str())))
-            })
-        })
-        .or(if changes.is_empty() { None } else { Some(0) })
+    let is_resource = |change: &Map<String, Value>| {
+        let id = change.get("id").and_then(id_text);
+        id.is_some_and(|id| resources.contains_key(&(kind_of(change).as_str(), id.as_str())))
+    };
+    let of_kind: Vec<usize> = (0..changes.len()).filter(|&i| kind_of(changes[i]) == resource).collect();
+    let listed_of_kind: Vec<usize> = of_kind.iter().copied().filter(|&i| is_resource(changes[i])).collect();
+    let mut primary = match (listed_of_kind.len(), of_kind.first()) {
+        (0, Some(first)) => vec![*first],
+        (0, None) => {
+            let named: Vec<usize> = (0..changes.len())
+                .filter(|&i| {
+                    is_resource(changes[i]) && (resource == "label" || kind_of(changes[i]) != "label")
+                })
+                .collect();
+            match named.is_empty() {
+                true => (0..changes.len()).find(|&i| kind_of(changes[i]) != "label").into_iter().collect(),
+                false => named,
+            }
+        }
+        _ => listed_of_kind,
+    };
+    if primary.is_empty() && !changes.is_empty() {
+        primary.push(0);
+    }
+    // In the order of `primary_resources`; a change that is none keeps its place.
+    let order = |index: usize| {
+        let id = changes[index].get("id").and_then(id_text).unwrap_or_default();
+        let kind = kind_of(changes[index]);
+        listed.iter().position(|r| r.entity_type == kind && r.id == id).unwrap_or(usize::MAX)
+    };
+    primary.sort_by_key(|&index| (order(index), index));
+    primary
+}
+
+/// The activity's changes where they were, except that the primary ones
+/// take the places of primary changes in their rank's order.
+fn ordered(changes: Vec<(Option<usize>, Change)>) -> Vec<Change> {
+    let places: Vec<usize> =
+        changes.iter().enumerate().filter(|(_, (rank, _))| rank.is_some()).map(|(i, _)| i).collect();
+    let mut slots: Vec<Option<Change>> = Vec::with_capacity(changes.len());
+    let mut primaries: Vec<(usize, Change)> = Vec::new();
+    for (rank, change) in changes {
+        match rank {
+            Some(rank) => {
+                primaries.push((rank, change));
+                slots.push(None);
+            }
+            None => slots.push(Some(change)),
+        }
+    }
+    primaries.sort_by_key(|(rank, _)| *rank);
+    for (place, (_, change)) in places.into_iter().zip(primaries) {
+        slots[place] = Some(change);
+    }
+    slots.into_iter().flatten().collect()
 }
 
 fn to_change(
@@ -121,7 +209,10 @@ fn to_change(
     Change {
         verb: state_verb(&fields),
         action: string_at(change, "change_type").unwrap_or_else(|| "update".into()),
-        name: string_at(change, "name").or_else(|| resource.map(|r| r.name.clone())),
+        // A task or comment has no name of its own: it is spoken of by its story's.
+        name: string_at(change, "name")
+            .or_else(|| resource.map(|r| r.name.clone()))
+            .or_else(|| parent.as_ref().and_then(|p| p.name.clone())),
         url: entity_url(&entity_type, entity_id.as_deref())
             .or_else(|| parent.as_ref().and_then(|p| p.url.clone())),
         fields,

@@ -324,3 +324,42 @@ fn jira_comments_read_atlassian_documents_and_app_users_are_bots() {
         event.changes.iter().map(|c| (c.entity_type.as_str(), c.primary)).collect();
     assert_eq!(primary, [("issue", false), ("comment", true)]);
 }
+
+#[test]
+fn pivotal_times_are_epoch_milliseconds_or_iso_text() {
+    let pivotal = SourceConfig::Pivotal(crate::config::PivotalSource { token: None, allow_unsigned: true });
+    let iso = event_of(&pivotal, &[], own("pivotal/task_update_no_name.json"));
+    assert_eq!(iso.time.as_deref(), Some("2014-01-29T12:53:20Z"));
+    let millis = event_of(&pivotal, &[], own("pivotal/story_create_with_task_and_label.json"));
+    assert_eq!(millis.time.as_deref(), Some("2014-01-29T12:53:20Z"));
+}
+
+#[test]
+fn pivotal_every_primary_resource_is_primary_in_their_order_and_labels_are_side_effects() {
+    let pivotal = SourceConfig::Pivotal(crate::config::PivotalSource { token: None, allow_unsigned: true });
+    let moved = event_of(&pivotal, &[], own("pivotal/bulk_move_two_stories.json"));
+    let primary: Vec<(Option<&str>, bool)> =
+        moved.changes.iter().map(|c| (c.entity_id.as_deref(), c.primary)).collect();
+    assert_eq!(primary, [(Some("63496066"), true), (Some("63496070"), true)]);
+    let created = event_of(&pivotal, &[], own("pivotal/story_create_with_task_and_label.json"));
+    let primary: Vec<(&str, bool)> =
+        created.changes.iter().map(|c| (c.entity_type.as_str(), c.primary)).collect();
+    assert_eq!(primary, [("label", false), ("task", false), ("story", true)]);
+    assert_eq!(named(&created, "label", "7849080").as_deref(), Some("frontend"));
+}
+
+#[test]
+fn shortcut_a_story_delete_drops_its_cascade_but_not_a_deleted_comment_of_its_own() {
+    let shortcut =
+        SourceConfig::Shortcut(crate::config::ShortcutSource { allow_unsigned: true, ..Default::default() });
+    let cascade = event_of(&shortcut, &[], own("shortcut/story_delete_cascade.json"));
+    let kept: Vec<&str> = cascade.changes.iter().map(|c| c.entity_type.as_str()).collect();
+    assert_eq!(kept, ["story"]);
+    let comment_only = json!({"id": "x", "primary_id": 31, "member_id": "m", "actions": [
+        {"id": 31, "entity_type": "story-comment", "action": "delete", "story_id": 25}]});
+    assert_eq!(
+        event_of(&shortcut, &[], comment_only).changes.len(),
+        1,
+        "a comment deleted on its own is news"
+    );
+}

@@ -172,6 +172,8 @@ fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
 fn parent(parent: &crate::normalize::Parent) -> Value {
     object([
         ("entity_type", parent.entity_type.as_str().into()),
+        // As a reader says it: `pull request`, `merge request`.
+        ("entity", parent.entity_type.replace(['-', '_'], " ").into()),
         ("id", parent.id.as_str().into()),
         ("name", parent.name.as_deref().into()),
         ("url", parent.url.as_deref().into()),
@@ -304,7 +306,10 @@ fn ids_in(change: &Change, field: &str, present: bool) -> Vec<String> {
 fn card_subject(change: &Change) -> Value {
     match &change.parent {
         Some(parent)
-            if matches!(change.entity_type.as_str(), "story-comment" | "comment" | "story-task" | "task") =>
+            if matches!(
+                change.entity_type.as_str(),
+                "story-comment" | "epic-comment" | "comment" | "story-task" | "task"
+            ) =>
         {
             json!({ "name": parent.name, "url": parent.url })
         }

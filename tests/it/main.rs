@@ -13,6 +13,7 @@ mod messages;
 mod names;
 mod operations;
 mod routing;
+mod seed_trackers;
 mod signatures;
 mod tidy;
 mod trackers;
