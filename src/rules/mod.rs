@@ -125,7 +125,7 @@ fn is_actor(event: &Event, names: &Names, wanted: &[String]) -> bool {
 /// `owners`), which covers every tracker's spelling of it.
 fn fields_named(name: &str) -> Vec<String> {
     let fields: &[&str] = match name.to_ascii_lowercase().as_str() {
-        "state" | "status" => &["workflow_state_id", "current_state", "epic_state_id"],
+        "state" | "status" => &["workflow_state_id", "current_state", "epic_state_id", "state", "status"],
         "labels" | "label" => &["label_ids"],
         "owners" | "owner" | "assignees" | "assignee" => &["owner_ids", "owned_by_id"],
         "reviewers" | "reviewer" => &["reviewer_ids"],
