@@ -34,6 +34,7 @@ pub fn normalize(
         "issue_comment" | "pull_request_review_comment" | "discussion_comment" => {
             comment_change(&payload, action.as_deref())
         }
+        "pull_request_review" => review_change(&payload, action.as_deref(), &mut references),
         other => other_change(other, &payload, action.as_deref()),
     };
     if let Some(repository) = payload.get("repository") {
@@ -58,14 +59,19 @@ pub fn normalize(
             _ => None,
         },
     };
-    let entity = payload.get(match name.as_str() {
-        "issues" | "issue_comment" => "issue",
-        other => other,
-    });
-    let time = ["/comment/updated_at", "/updated_at"]
-        .iter()
-        .find_map(|pointer| text(&payload, pointer))
-        .or_else(|| entity.and_then(|entity| text(entity, "/updated_at")));
+    // When it happened: the comment's or review's own time, else the
+    // entity's last update, else a push's head commit.
+    let own = format!("/{name}/updated_at");
+    let time = [
+        "/comment/updated_at",
+        "/review/submitted_at",
+        "/issue/updated_at",
+        "/pull_request/updated_at",
+        own.as_str(),
+        "/head_commit/timestamp",
+    ]
+    .iter()
+    .find_map(|pointer| text(&payload, pointer));
     let event = Event {
         source: source.to_owned(),
         source_kind: "github",
@@ -227,6 +233,33 @@ fn comment_change(payload: &Value, action: Option<&str>) -> Change {
         verb: None,
         attributes,
     }
+}
+
+/// A review of a pull request: about the pull request, said as its verdict.
+fn review_change(payload: &Value, action: Option<&str>, references: &mut Vec<Reference>) -> Change {
+    let mut change = item_change("pull_request", payload, None, references);
+    let review = payload.get("review").cloned().unwrap_or(Value::Null);
+    let verdict = text(&review, "/state").map(|state| state.to_ascii_lowercase());
+    change.action = action.unwrap_or("submitted").into();
+    change.verb = Some(
+        match (action, verdict.as_deref()) {
+            (Some("dismissed"), _) => "dismissed a review of",
+            (Some("edited"), _) => "edited a review of",
+            (_, Some("approved")) => "approved",
+            (_, Some("changes_requested")) => "requested changes on",
+            _ => "reviewed",
+        }
+        .into(),
+    );
+    change.fields.clear();
+    change.attributes.clear();
+    if let Some(body) = text(&review, "/body") {
+        change.attributes.insert("text".into(), body.into());
+    }
+    if let Some(url) = web_url(text(&review, "/html_url")) {
+        change.url = Some(url);
+    }
+    change
 }
 
 /// Any other event (push, release, workflow_run…): its name and action, and

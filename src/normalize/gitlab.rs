@@ -46,9 +46,13 @@ pub fn normalize(
             references.push(reference);
         }
     }
+    // Pushes name their pusher at the top level, everything else in `user`.
     let user = payload.get("user");
-    let username = user.and_then(|user| text(user, "/username"));
-    let name = user.and_then(|user| text(user, "/name")).or_else(|| username.clone());
+    let username = user.and_then(|user| text(user, "/username")).or_else(|| text(&payload, "/user_username"));
+    let name = user
+        .and_then(|user| text(user, "/name"))
+        .or_else(|| text(&payload, "/user_name"))
+        .or_else(|| username.clone());
     if let (Some(username), Some(name)) = (&username, &name) {
         references.push(reference("member", username.clone(), name.clone(), None));
     }
@@ -269,24 +273,33 @@ fn note_change(payload: &Value) -> Change {
 }
 
 /// Pushes, pipelines, releases…: their kind, action or status, and a name.
+/// A push is about the repository; a status is said as one (`reported failed on`).
 fn other_change(kind: &str, payload: &Value) -> Change {
     let attrs = payload.get("object_attributes");
     let find =
         |pointers: &[&str]| attrs.and_then(|attrs| pointers.iter().find_map(|pointer| text(attrs, pointer)));
+    let action =
+        find(&["/action"]).or_else(|| text(payload, "/event_name")).unwrap_or_else(|| kind.to_owned());
+    let (entity_type, verb) = match (kind, find(&["/status"])) {
+        ("push", _) => ("repository".to_owned(), Some("pushed to".to_owned())),
+        ("tag_push", _) => ("repository".to_owned(), Some("pushed a tag to".to_owned())),
+        (_, Some(status)) => (kind.to_owned(), Some(format!("reported {} on", status.replace('_', " ")))),
+        _ => (kind.to_owned(), None),
+    };
+    let name = match entity_type.as_str() {
+        "repository" => None,
+        _ => find(&["/title", "/name"]).or_else(|| text(payload, "/ref")),
+    };
     Change {
-        entity_type: kind.into(),
-        action: find(&["/action", "/status"])
-            .or_else(|| text(payload, "/event_name"))
-            .unwrap_or_else(|| "event".into()),
+        verb,
+        entity_type,
+        action,
         entity_id: attrs.and_then(|attrs| attrs.get("id")).and_then(id_text),
-        name: find(&["/title", "/name"])
-            .or_else(|| text(payload, "/ref"))
-            .or_else(|| text(payload, "/project/path_with_namespace")),
+        name: name.or_else(|| text(payload, "/project/path_with_namespace")),
         url: web_url(find(&["/url"]).or_else(|| text(payload, "/project/web_url"))),
         primary: true,
         parent: None,
         fields: Vec::new(),
-        verb: None,
         attributes: Map::new(),
     }
 }

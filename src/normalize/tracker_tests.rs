@@ -66,10 +66,13 @@ fn every_own_fixture_normalizes_with_one_primary_change() {
             let payload = own(&format!("{folder}/{name}.json"));
             let normalized = match kind {
                 "github" => {
-                    let event = ["issue_comment", "pull_request", "issues", "ping"]
-                        .into_iter()
-                        .find(|prefix| name.starts_with(prefix))
-                        .unwrap();
+                    let event = match name.as_str() {
+                        "pull_request_review_submitted" => "pull_request_review",
+                        _ => ["issue_comment", "pull_request", "issues", "ping", "push"]
+                            .into_iter()
+                            .find(|prefix| name.starts_with(prefix))
+                            .unwrap(),
+                    };
                     read(
                         &SourceConfig::Github(SignedSource::default()),
                         &[("x-github-event", event)],
@@ -362,4 +365,34 @@ fn shortcut_a_story_delete_drops_its_cascade_but_not_a_deleted_comment_of_its_ow
         1,
         "a comment deleted on its own is news"
     );
+}
+
+#[test]
+fn github_a_review_is_said_as_its_verdict_on_the_pull_request_and_a_push_is_about_the_repository() {
+    let mut review = own("github/pull_request_review_submitted.json");
+    let change = github("pull_request_review", review.clone()).changes.remove(0);
+    assert_eq!((change.entity_type.as_str(), change.verb.as_deref()), ("pull_request", Some("reviewed")));
+    assert_eq!(change.name.as_deref(), Some("#2 Update the README with new information."));
+    review["review"]["state"] = json!("approved");
+    assert_eq!(github("pull_request_review", review).changes[0].verb.as_deref(), Some("approved"));
+    let push = github("push", own("github/push.json"));
+    let change = &push.changes[0];
+    assert_eq!(
+        (change.entity_type.as_str(), change.verb.as_deref(), change.name.as_deref()),
+        ("repository", Some("pushed to"), Some("Codertocat/Hello-World"))
+    );
+}
+
+#[test]
+fn gitlab_a_push_is_about_the_project_and_a_pipeline_says_its_status() {
+    let push = gitlab(json!({"object_kind": "push", "event_name": "push", "ref": "refs/heads/master",
+        "user_name": "John Smith", "user_username": "jsmith", "project": {"id": 15, "path_with_namespace": "mike/diaspora",
+        "web_url": "http://example.com/mike/diaspora"}}));
+    let change = &push.changes[0];
+    assert_eq!((change.verb.as_deref(), change.name.as_deref()), (Some("pushed to"), Some("mike/diaspora")));
+    assert_eq!(push.actor.name.as_deref(), Some("John Smith"));
+    let pipeline = gitlab(json!({"object_kind": "pipeline", "object_attributes": {"id": 31,
+        "name": "Pipeline for branch: master", "status": "success",
+        "url": "http://example.com/gitlab-org/gitlab-test/-/pipelines/31"}}));
+    assert_eq!(pipeline.changes[0].verb.as_deref(), Some("reported success on"));
 }
