@@ -504,3 +504,37 @@ async fn the_readme_tracker_config_works_as_written() {
     );
     app.stop().await;
 }
+
+/// GitHub's default content type is a form whose `payload` field holds the
+/// JSON; the signature covers the form's bytes as sent.
+#[tokio::test]
+async fn github_form_encoded_deliveries_are_read_like_json_ones() {
+    let mut sink = FakeSink::start().await;
+    let app = start(&sink, EVERYTHING).await;
+    let json = own_fixture("github/issues_labeled.json");
+    let form = format!("payload={}", url_encode(&json));
+    let signature = format!("sha256={}", sign_hex(GITHUB_SECRET, form.as_bytes()));
+    let response = app
+        .http
+        .post(app.url("/hooks/github"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-github-event", "issues")
+        .header("x-hub-signature-256", signature)
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    assert!(slack_text(&sink.next().await.body).ends_with("• *labels*: added bug"));
+    app.stop().await;
+}
+
+fn url_encode(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
