@@ -130,6 +130,10 @@ fn item_change(kind: &str, payload: &Value, references: &mut Vec<Reference>) -> 
         }
         Some("approved" | "approval") => ("update", Some("approved")),
         Some("unapproved" | "unapproval") => ("update", Some("withdrew approval of")),
+        // New commits on a merge request's branch come as an update with `oldrev`.
+        Some("update") if merge_request && attrs.get("oldrev").is_some_and(|rev| !rev.is_null()) => {
+            ("update", Some("pushed commits to"))
+        }
         Some("update") | None => ("update", None),
         Some(other) => (other, None),
     };

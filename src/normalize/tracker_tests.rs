@@ -396,3 +396,11 @@ fn gitlab_a_push_is_about_the_project_and_a_pipeline_says_its_status() {
         "url": "http://example.com/gitlab-org/gitlab-test/-/pipelines/31"}}));
     assert_eq!(pipeline.changes[0].verb.as_deref(), Some("reported success on"));
 }
+
+#[test]
+fn gitlab_new_commits_on_a_merge_request_say_so() {
+    let mut hook = own("gitlab/merge_request_hook.json");
+    hook["object_attributes"]["action"] = json!("update");
+    hook["object_attributes"]["oldrev"] = json!("da1560886d4f094c3e6c9ef40349f7d38b5d27d7");
+    assert_eq!(gitlab(hook).changes[0].verb.as_deref(), Some("pushed commits to"));
+}

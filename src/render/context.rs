@@ -23,6 +23,8 @@ const QUIET_FIELDS: &[&str] = &[
     "before_id",
     "after_id",
     "counts",
+    // Jira's board order ("Ranked higher"), moved by every drag.
+    "rank",
     // GitLab's bookkeeping beside every edit.
     "updated_by_id",
     "last_edited_at",
