@@ -9,7 +9,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir src benches \
     && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && for bench in rules render batch; do echo 'fn main() {}' > "benches/$bench.rs"; done \
+    && for bench in rules render batch normalize; do echo 'fn main() {}' > "benches/$bench.rs"; done \
     && cargo build --release --locked \
     && rm -rf src benches
 COPY . .
