@@ -227,6 +227,40 @@ fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
     if let Some(window) = channel.coalesce {
         within(problems, &format!("{path}.coalesce"), window, Range::COALESCE);
     }
+    for key in &channel.stray_bot_keys {
+        problems.add(format!("{path}.{key}"), format!("only `kind: slack-bot` channels take `{key}`"));
+    }
+    if let Some(bot) = &channel.bot {
+        if channel.url.is_some() {
+            problems.add(
+                format!("{path}.url"),
+                "a slack-bot channel posts with `token` and `channel`; `url` is for incoming webhooks (kind: slack)",
+            );
+        }
+        match &bot.token {
+            None => problems.add(
+                format!("{path}.token"),
+                "missing: the bot's token (xoxb-…, with the chat:write scope), from the environment: token: \"${SLACK_BOT_TOKEN}\"",
+            ),
+            Some(token) if token.is_empty() => {
+                problems.add(format!("{path}.token"), "is empty (is its environment variable set to an empty value?)")
+            }
+            Some(_) => {}
+        }
+        match bot.channel.as_deref().map(str::trim) {
+            None | Some("") => problems.add(
+                format!("{path}.channel"),
+                "missing: the Slack channel to post in, by id (C0123456789) or #name",
+            ),
+            Some(_) => {}
+        }
+        match url::Url::parse(&bot.api_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+            _ => problems.add(format!("{path}.api_url"), "is not an http(s) URL"),
+        }
+        check_common(problems, &path, channel);
+        return;
+    }
     match (channel.kind, &channel.url) {
         (ChannelKind::Console, Some(_)) => {
             problems.add(format!("{path}.url"), "a console channel prints to stdout and takes no url");
@@ -242,6 +276,11 @@ fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
         },
         (ChannelKind::Console, None) => {}
     }
+    check_common(problems, &path, channel);
+}
+
+/// What every kind of channel is checked for alike.
+fn check_common(problems: &mut Problems, path: &str, channel: &ChannelConfig) {
     if channel.kind != ChannelKind::Discord {
         for (key, set) in
             [("username", channel.username.is_some()), ("avatar_url", channel.avatar_url.is_some())]

@@ -82,8 +82,8 @@ fn an_unknown_key_lists_the_keys_allowed_there() {
     let yaml = CONTRACT.replace("username: \"Story Bot\"", "user_name: \"Story Bot\"");
     assert_eq!(
         errors(&yaml),
-        "bridge.yaml: channels.team.user_name: unknown key, expected one of `kind`, `url`, `template`, \
-         `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
+        "bridge.yaml: channels.team.user_name: unknown key, expected one of `kind`, `url`, `token`, `channel`, \
+         `api_url`, `template`, `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
     );
 }
 
@@ -254,4 +254,24 @@ fn a_generic_field_takes_a_pointer_or_a_list_and_each_is_checked() {
     assert!(load(&source("[/issue/title, /pull_request/title]")).is_ok());
     assert!(errors(&source("[/issue/title, title]")).starts_with("bridge.yaml: sources.g.fields.name[1]:"));
     assert!(errors(&source("[]")).contains("give at least one JSON pointer"));
+}
+
+#[test]
+fn a_slack_bot_needs_a_token_and_a_channel_and_takes_no_webhook_url() {
+    const SOURCE: &str = "sources:\n  s: { kind: shortcut, allow_unsigned: true }\n";
+    let channel = |settings: &str| format!("{SOURCE}channels:\n  team: {{ kind: slack-bot, {settings} }}\n");
+    assert!(load(&channel("token: xoxb-1, channel: C0123456789")).is_ok());
+    let found = errors(&channel("url: \"https://hooks.slack.com/services/T/B/x\""));
+    for expected in [
+        "bridge.yaml: channels.team.url: a slack-bot channel posts with `token` and `channel`",
+        "bridge.yaml: channels.team.token: missing: the bot's token",
+        "bridge.yaml: channels.team.channel: missing",
+    ] {
+        assert!(found.contains(expected), "{found}");
+    }
+    let webhook = "{ kind: slack, url: \"https://hooks.slack.com/services/T/B/x\", token: t }";
+    assert_eq!(
+        errors(&format!("{SOURCE}channels:\n  team: {webhook}\n")),
+        "bridge.yaml: channels.team.token: only `kind: slack-bot` channels take `token`"
+    );
 }

@@ -341,30 +341,118 @@ impl fmt::Display for ChannelKind {
     }
 }
 
+/// `kind:` as written: `slack-bot` is Slack (every layout and limit is
+/// Slack's) posted through the Web API with a bot token instead of a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum ChannelKindName {
+    Slack,
+    SlackBot,
+    Discord,
+    Console,
+}
+
+/// A channel as `bridge.yaml` spells it; [`ChannelConfig`] is what it means.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawChannelConfig {
+    kind: ChannelKindName,
+    #[serde(default)]
+    url: Option<Secret>,
+    #[serde(default)]
+    token: Option<Secret>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    api_url: Option<String>,
+    #[serde(default)]
+    template: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    avatar_url: Option<String>,
+    #[serde(default)]
+    mentions: bool,
+    #[serde(default)]
+    rate_limit: Option<RateLimitConfig>,
+    #[serde(default)]
+    coalesce: Option<ConfigDuration>,
+}
+
+/// A Slack bot: `chat.postMessage` with `Authorization: Bearer <token>`.
+#[derive(Debug, Clone)]
+pub struct SlackBotConfig {
+    /// `xoxb-…`; `check` makes sure it is there.
+    pub token: Option<Secret>,
+    /// A channel id (`C0123456789`) or `#name`.
+    pub channel: Option<String>,
+    /// The Web API's base URL; tests point it at a fake.
+    pub api_url: String,
+}
+
+pub const DEFAULT_SLACK_API: &str = "https://slack.com/api";
+
+impl From<RawChannelConfig> for ChannelConfig {
+    fn from(raw: RawChannelConfig) -> Self {
+        let kind = match raw.kind {
+            ChannelKindName::Slack | ChannelKindName::SlackBot => ChannelKind::Slack,
+            ChannelKindName::Discord => ChannelKind::Discord,
+            ChannelKindName::Console => ChannelKind::Console,
+        };
+        let bot = (raw.kind == ChannelKindName::SlackBot).then(|| SlackBotConfig {
+            token: raw.token.clone(),
+            channel: raw.channel.clone(),
+            api_url: raw.api_url.clone().unwrap_or_else(|| DEFAULT_SLACK_API.into()),
+        });
+        ChannelConfig {
+            kind,
+            // Keys only a bot takes, given to another kind: `check` names them.
+            stray_bot_keys: match bot {
+                Some(_) => Vec::new(),
+                None => [
+                    ("token", raw.token.is_some()),
+                    ("channel", raw.channel.is_some()),
+                    ("api_url", raw.api_url.is_some()),
+                ]
+                .into_iter()
+                .filter(|(_, set)| *set)
+                .map(|(key, _)| key)
+                .collect(),
+            },
+            bot,
+            url: raw.url,
+            template: raw.template,
+            username: raw.username,
+            avatar_url: raw.avatar_url,
+            mentions: raw.mentions,
+            rate_limit: raw.rate_limit,
+            coalesce: raw.coalesce,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "RawChannelConfig")]
 pub struct ChannelConfig {
+    /// The platform: layouts, escaping and limits follow it.
     pub kind: ChannelKind,
+    /// `kind: slack-bot`: posted through the Web API instead of a webhook.
+    pub bot: Option<SlackBotConfig>,
+    /// `token`, `channel`, `api_url` given to a channel that is not a bot.
+    pub stray_bot_keys: Vec<&'static str>,
     /// The incoming-webhook URL. It carries the credential, so it is a secret.
-    #[serde(default)]
     pub url: Option<Secret>,
-    #[serde(default)]
     pub template: Option<String>,
     /// Discord only: overrides the webhook's display name.
-    #[serde(default)]
     pub username: Option<String>,
     /// Discord only: overrides the webhook's avatar.
-    #[serde(default)]
     pub avatar_url: Option<String>,
     /// Let rendered messages mention users (Discord `allowed_mentions`). Off by default.
-    #[serde(default)]
     pub mentions: bool,
     /// Overrides the platform's default pace (Slack 1/s, burst 3; Discord 5 per 2 s
     /// and 30 a minute).
-    #[serde(default)]
     pub rate_limit: Option<RateLimitConfig>,
     /// Changes to one entity within this window become one message.
-    #[serde(default)]
     pub coalesce: Option<ConfigDuration>,
 }
 

@@ -60,6 +60,8 @@ mod tests {
     fn channel(kind: ChannelKind, rate_limit: Option<RateLimitConfig>) -> ChannelConfig {
         ChannelConfig {
             kind,
+            bot: None,
+            stray_bot_keys: Vec::new(),
             url: None,
             template: None,
             username: None,

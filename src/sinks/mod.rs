@@ -5,6 +5,7 @@ mod console;
 mod discord;
 mod limits;
 mod slack;
+mod slack_bot;
 
 use std::time::Duration;
 
@@ -83,6 +84,9 @@ pub fn compose(channel: &ChannelConfig, draft: Draft) -> Option<Composed> {
 
 /// Posts a stored body (JSON text, as composed) to `channel`.
 pub async fn send(client: &Client, channel: &ChannelConfig, body: &str) -> Answer {
+    if let Some(bot) = &channel.bot {
+        return slack_bot::send(client, bot, body).await;
+    }
     match channel.kind {
         ChannelKind::Console => Answer::without_response(console::print(body)),
         ChannelKind::Slack => slack::send(client, channel, body).await,
@@ -93,6 +97,9 @@ pub async fn send(client: &Client, channel: &ChannelConfig, body: &str) -> Answe
 /// `https://hooks.slack.com/…`: enough to tell channels apart in a log line,
 /// without the path that holds the webhook's credential.
 pub fn redacted_url(channel: &ChannelConfig) -> String {
+    if let Some(bot) = &channel.bot {
+        return format!("slack-bot {}", bot.channel.as_deref().unwrap_or("?"));
+    }
     let Some(url) = &channel.url else {
         return channel.kind.to_string();
     };
@@ -105,7 +112,16 @@ pub fn redacted_url(channel: &ChannelConfig) -> String {
 /// A short, stable name for a channel URL, so a pause can tell whether the URL
 /// has changed since, without storing the URL (a credential) itself.
 pub fn url_fingerprint(channel: &ChannelConfig) -> String {
-    let url = channel.url.as_ref().map(|url| url.expose()).unwrap_or_default();
+    // A bot's "URL" is its token, channel and API together: fixing any resumes it.
+    let url = match &channel.bot {
+        Some(bot) => format!(
+            "{}\n{}\n{}",
+            bot.token.as_ref().map(|token| token.expose()).unwrap_or_default(),
+            bot.channel.as_deref().unwrap_or_default(),
+            bot.api_url
+        ),
+        None => channel.url.as_ref().map(|url| url.expose()).unwrap_or_default().to_owned(),
+    };
     let digest = <sha2::Sha256 as sha2::Digest>::digest(url.as_bytes());
     hex::encode(&digest[..8])
 }

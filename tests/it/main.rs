@@ -15,5 +15,6 @@ mod operations;
 mod routing;
 mod seed_trackers;
 mod signatures;
+mod slack_bot;
 mod tidy;
 mod trackers;

@@ -1,6 +1,7 @@
 //! A stand-in for Slack and Discord: an HTTP server on port 0 that records every
-//! request and answers from a script (then `200 ok`), so tests can make it answer
-//! 429, 500 or 404 on cue.
+//! request and answers from a script (then `200 ok`, or for Slack's Web API
+//! `chat.postMessage` its `{"ok":true,…}`), so tests can make it answer 429,
+//! 500 or 404 on cue.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -113,7 +114,12 @@ async fn record(State(state): State<SinkState>, uri: Uri, headers: HeaderMap, bo
         body,
         at: Instant::now(),
     });
-    let reply = state.script.lock().unwrap().pop_front().unwrap_or_else(|| Reply::new(200, "ok"));
+    let scripted = state.script.lock().unwrap().pop_front();
+    let reply = scripted.unwrap_or_else(|| match uri.path().ends_with("/chat.postMessage") {
+        // The Web API's answer: the channel's id and the message's ts.
+        true => Reply::new(200, r#"{"ok":true,"channel":"C0123456789","ts":"1700000000.000100"}"#),
+        false => Reply::new(200, "ok"),
+    });
     let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
     for (name, value) in reply.headers {
         response.headers_mut().insert(name, value.parse().unwrap());

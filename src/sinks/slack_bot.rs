@@ -1,0 +1,129 @@
+//! Slack through the Web API with a bot token (`kind: slack-bot`): the body is
+//! the webhook's, plus the `channel`, POSTed to `chat.postMessage`. Slack
+//! answers 200 with `{"ok": false, "error": …}` for most failures, so the
+//! error name, not the status, says what to do (next-capabilities §1.2).
+
+use reqwest::Client;
+use serde_json::Value;
+
+use super::{retry_after_header, transient, truncate_chars, Answer, SendOutcome};
+use crate::config::SlackBotConfig;
+
+/// Errors that mean the channel cannot work until an admin acts (invite the
+/// bot, fix the token or scope): the channel pauses, as for a dead webhook.
+const BROKEN: &[&str] = &[
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "invalid_auth",
+    "not_authed",
+    "token_revoked",
+    "token_expired",
+    "account_inactive",
+    "missing_scope",
+    "no_permission",
+    "restricted_action",
+    "ekm_access_denied",
+];
+
+/// Slack's passing troubles: worth retrying with backoff.
+const PASSING: &[&str] =
+    &["service_unavailable", "fatal_error", "internal_error", "request_timeout", "update_failed"];
+
+const RATE_LIMITED: &[&str] = &["ratelimited", "rate_limited", "message_limit_exceeded"];
+
+pub async fn send(client: &Client, bot: &SlackBotConfig, body: &str) -> Answer {
+    let (Some(token), Some(channel)) = (&bot.token, &bot.channel) else {
+        return Answer::without_response(SendOutcome::Permanent {
+            status: 0,
+            body: "no token or channel".into(),
+        });
+    };
+    let Ok(mut message) = serde_json::from_str::<serde_json::Map<String, Value>>(body) else {
+        return Answer::without_response(SendOutcome::Permanent {
+            status: 0,
+            body: "not a JSON object".into(),
+        });
+    };
+    message.insert("channel".into(), Value::String(channel.trim().to_owned()));
+    let url = format!("{}/chat.postMessage", bot.api_url.trim_end_matches('/'));
+    let request = client
+        .post(url)
+        .bearer_auth(token.expose())
+        .header("content-type", "application/json; charset=utf-8")
+        .body(Value::Object(message).to_string());
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => return Answer::without_response(transient(error)),
+    };
+    let status = response.status().as_u16();
+    let wait = retry_after_header(response.headers());
+    let text = response.text().await.unwrap_or_default();
+    let answer = |outcome| Answer { outcome, status: Some(status), pause: None };
+    if status == 429 {
+        return answer(SendOutcome::RateLimited(wait.unwrap_or(std::time::Duration::from_secs(1))));
+    }
+    if status >= 500 {
+        return answer(SendOutcome::Transient(format!("HTTP {status}: {}", truncate_chars(&text, 500))));
+    }
+    let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if reply["ok"] == Value::Bool(true) {
+        return answer(SendOutcome::Delivered);
+    }
+    let error = reply["error"].as_str().unwrap_or("no `ok` in Slack's answer").to_owned();
+    answer(classify_error(&error, status, wait))
+}
+
+fn classify_error(error: &str, status: u16, wait: Option<std::time::Duration>) -> SendOutcome {
+    if RATE_LIMITED.contains(&error) {
+        return SendOutcome::RateLimited(wait.unwrap_or(std::time::Duration::from_secs(1)));
+    }
+    if PASSING.contains(&error) {
+        return SendOutcome::Transient(format!("Slack: {error}"));
+    }
+    if BROKEN.contains(&error) || error.starts_with("restricted_action") {
+        return SendOutcome::Gone { status, body: format!("Slack: {error} ({})", fix(error)) };
+    }
+    // invalid_blocks, msg_too_long, no_text…: the message itself; kept dead.
+    SendOutcome::Permanent { status, body: format!("Slack: {error}") }
+}
+
+/// What the admin must do, in the log line and the delivery's last error.
+fn fix(error: &str) -> &'static str {
+    match error {
+        "channel_not_found" => "check `channel`: an id like C0123456789 or #name the bot can see",
+        "not_in_channel" => {
+            "invite the bot to the channel (/invite @bot), or give it the chat:write.public scope"
+        }
+        "is_archived" => "the channel is archived: unarchive it or point `channel` elsewhere",
+        "missing_scope" | "no_permission" => "give the app the chat:write scope and reinstall it",
+        _ => "the token is not valid: set a current bot token (xoxb-…)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_errors_land_where_the_table_says() {
+        let second = std::time::Duration::from_secs(2);
+        assert_eq!(classify_error("ratelimited", 200, Some(second)), SendOutcome::RateLimited(second));
+        assert!(matches!(classify_error("service_unavailable", 200, None), SendOutcome::Transient(_)));
+        for broken in [
+            "channel_not_found",
+            "not_in_channel",
+            "is_archived",
+            "invalid_auth",
+            "token_revoked",
+            "missing_scope",
+        ] {
+            assert!(matches!(classify_error(broken, 200, None), SendOutcome::Gone { .. }), "{broken}");
+        }
+        let SendOutcome::Gone { body, .. } = classify_error("not_in_channel", 200, None) else { panic!() };
+        assert!(body.contains("invite the bot"), "{body}");
+        for payload in ["invalid_blocks", "msg_too_long", "no_text"] {
+            assert!(matches!(classify_error(payload, 200, None), SendOutcome::Permanent { .. }), "{payload}");
+        }
+    }
+}

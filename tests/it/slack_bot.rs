@@ -1,0 +1,93 @@
+//! `kind: slack-bot`: Slack through the Web API with a bot token. Slack answers
+//! 200 for most failures; the error's name says what happens next.
+
+use serde_json::json;
+
+use crate::support::app::{spawn, Options};
+use crate::support::{fixture, FakeSink, Reply, TestApp};
+
+async fn start(sink: &FakeSink) -> TestApp {
+    let yaml = format!(
+        r#"
+listen: "127.0.0.1:0"
+storage: "sqlite::memory:"
+max_age: 1h
+sources:
+  shortcut: {{ kind: shortcut, secrets: ["{secret}"] }}
+channels:
+  team:
+    kind: slack-bot
+    token: "xoxb-test-token"
+    channel: C0123456789
+    api_url: "{api}"
+    rate_limit: {{ per_second: 1000, burst: 100 }}
+rules:
+  - {{ name: all, when: {{ primary: true }}, send: [team] }}
+"#,
+        secret = crate::support::app::SHORTCUT_SECRET,
+        api = sink.url("/api"),
+    );
+    spawn(&sink.base(), &yaml, Options::default()).await
+}
+
+#[tokio::test]
+async fn a_bot_posts_the_slack_layout_to_chat_post_message_with_its_token_and_channel() {
+    let mut sink = FakeSink::start().await;
+    let app = start(&sink).await;
+    let response = app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json")).await;
+    assert_eq!(response.status(), 202);
+    let received = sink.next().await;
+    assert_eq!(received.path, "/api/chat.postMessage");
+    assert_eq!(received.headers["authorization"], "Bearer xoxb-test-token");
+    assert_eq!(received.body["channel"], "C0123456789");
+    assert_eq!(
+        received.body["text"],
+        "*Someone* updated bug <https://app.clubhouse.io/zulip/story/11|Add cool feature!>"
+    );
+    assert_eq!(received.body["blocks"][0]["type"], "section");
+    app.settled().await;
+    let deliveries = app.deliveries().await;
+    assert_eq!(deliveries[0].status, storybridge::store::DeliveryStatus::Delivered);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn slack_errors_retry_wait_kill_the_message_or_pause_the_channel_as_their_names_say() {
+    let mut sink = FakeSink::start().await;
+    let app = start(&sink).await;
+    // Rate limited (200 with ok:false), then a passing fault, then through.
+    sink.reply_next([
+        Reply::new(200, r#"{"ok":false,"error":"ratelimited"}"#).header("retry-after", "0"),
+        Reply::new(200, r#"{"ok":false,"error":"service_unavailable"}"#),
+    ]);
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json")).await;
+    for _ in 0..3 {
+        sink.next().await;
+    }
+    app.settled().await;
+    let first = &app.deliveries().await[0];
+    assert_eq!(first.status, storybridge::store::DeliveryStatus::Delivered);
+
+    // A message Slack refuses is dead, with Slack's reason; the channel goes on.
+    sink.reply_next([Reply::new(200, r#"{"ok":false,"error":"invalid_blocks"}"#)]);
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    sink.next().await;
+    app.settled().await;
+    let dead =
+        app.deliveries().await.into_iter().find(|d| d.status == storybridge::store::DeliveryStatus::Dead);
+    assert_eq!(dead.expect("a dead message").last_error.as_deref(), Some("Slack: invalid_blocks"));
+
+    // The bot is not in the channel: the channel pauses with the fix in its error.
+    sink.reply_next([Reply::new(200, r#"{"ok":false,"error":"not_in_channel"}"#)]);
+    app.post_shortcut(&fixture("shortcut/zulip_story_comment_create.json")).await;
+    let refused = sink.next().await;
+    assert_eq!(refused.body["channel"], json!("C0123456789"));
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_add_label.json")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(sink.take_all().is_empty(), "a paused channel sends nothing");
+    let paused = app.deliveries().await;
+    let refusal =
+        paused.iter().find(|d| d.last_error.as_deref().is_some_and(|e| e.contains("not_in_channel")));
+    assert!(refusal.expect("the refused message").last_error.as_deref().unwrap().contains("invite the bot"));
+    app.stop().await;
+}
