@@ -55,6 +55,12 @@ impl Store for NullStore {
     fn parts(&self, _: i64) -> StoreFuture<'_, Vec<String>> {
         Box::pin(async { Ok(Vec::new()) })
     }
+    fn thread(&self, _: &str, _: &str) -> StoreFuture<'_, Option<storybridge::store::ThreadRoot>> {
+        Box::pin(async { Ok(None) })
+    }
+    fn set_thread(&self, _: &str, _: &str, _: storybridge::store::ThreadRoot) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
     fn rendered(&self, _: i64, _: Result<String, String>) -> StoreFuture<'_, ()> {
         Box::pin(async { Ok(()) })
     }

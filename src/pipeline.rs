@@ -26,6 +26,8 @@ pub struct Routed {
     /// The template context, kept only where delivery renders the message
     /// itself: a burst's part, or the input of a render that failed.
     pub part: Option<Value>,
+    /// The story the message is about, on channels that thread.
+    pub thread_key: Option<String>,
 }
 
 /// A burst: changes to one entity, for one rule and channel, within a window.
@@ -114,7 +116,9 @@ pub fn process(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> {
                     (None, RouteOutcome::Failed(_)) => Some(context.into_data()),
                     (None, _) => None,
                 };
+                let thread_key = channel.thread.and_then(|_| story_key(event, change));
                 routed.push(Routed {
+                    thread_key,
                     change: index,
                     rule: rule.name.clone(),
                     channel: channel_name.clone(),
@@ -127,6 +131,15 @@ pub fn process(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> {
         }
     }
     routed
+}
+
+/// The story a change is about, as a thread's key: a comment's or task's
+/// parent, else the entity itself (`shortcut:story:11`).
+pub fn story_key(event: &Event, change: &crate::normalize::Change) -> Option<String> {
+    match &change.parent {
+        Some(parent) => Some(format!("{}:{}:{}", event.source, parent.entity_type, parent.id)),
+        None => Some(format!("{}:{}:{}", event.source, change.entity_type, change.entity_id.as_deref()?)),
+    }
 }
 
 /// One message: `template` rendered for `channel` and shaped to its platform.

@@ -208,7 +208,7 @@ pub async fn send_test_message(
     let text =
         format!("🔔 storybridge test message for channel `{name}`: if you can read this, delivery works.");
     let composed = sinks::compose(channel, Draft::Text(text)).expect("the text is not empty");
-    let answer = sinks::send(client, channel, &composed.body.to_string()).await;
+    let answer = sinks::send(client, channel, &composed.body.to_string(), None).await;
     let (outcome, detail) = match &answer.outcome {
         SendOutcome::Delivered => ("delivered", None),
         SendOutcome::RateLimited(wait) => ("rate_limited", Some(format!("retry after {wait:?}"))),

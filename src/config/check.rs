@@ -227,6 +227,12 @@ fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
     if let Some(window) = channel.coalesce {
         within(problems, &format!("{path}.coalesce"), window, Range::COALESCE);
     }
+    if channel.thread.is_some() && channel.bot.is_none() {
+        problems.add(
+            format!("{path}.thread"),
+            "threads need `kind: slack-bot`: an incoming webhook never learns the ts of the message it posted, so replies cannot find their root",
+        );
+    }
     for key in &channel.stray_bot_keys {
         problems.add(format!("{path}.{key}"), format!("only `kind: slack-bot` channels take `{key}`"));
     }

@@ -83,7 +83,7 @@ fn an_unknown_key_lists_the_keys_allowed_there() {
     assert_eq!(
         errors(&yaml),
         "bridge.yaml: channels.team.user_name: unknown key, expected one of `kind`, `url`, `token`, `channel`, \
-         `api_url`, `template`, `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
+         `api_url`, `thread`, `template`, `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
     );
 }
 
@@ -274,4 +274,18 @@ fn a_slack_bot_needs_a_token_and_a_channel_and_takes_no_webhook_url() {
         errors(&format!("{SOURCE}channels:\n  team: {webhook}\n")),
         "bridge.yaml: channels.team.token: only `kind: slack-bot` channels take `token`"
     );
+}
+
+#[test]
+fn only_a_slack_bot_can_thread() {
+    const SOURCE: &str = "sources:\n  s: { kind: shortcut, allow_unsigned: true }\n";
+    let webhook = "{ kind: slack, url: \"https://hooks.slack.com/services/T/B/x\", thread: per-story }";
+    assert!(errors(&format!("{SOURCE}channels:\n  team: {webhook}\n"))
+        .starts_with("bridge.yaml: channels.team.thread: threads need `kind: slack-bot`"));
+    let bot = "{ kind: slack-bot, token: t, channel: C1, thread: per-story }";
+    assert!(load(&format!("{SOURCE}channels:\n  team: {bot}\n")).is_ok());
+    assert!(errors(&format!(
+        "{SOURCE}channels:\n  team: {{ kind: slack-bot, token: t, channel: C1, thread: per-epic }}\n"
+    ))
+    .contains("channels.team.thread"));
 }

@@ -366,6 +366,8 @@ struct RawChannelConfig {
     #[serde(default)]
     api_url: Option<String>,
     #[serde(default)]
+    thread: Option<ThreadMode>,
+    #[serde(default)]
     template: Option<String>,
     #[serde(default)]
     username: Option<String>,
@@ -391,6 +393,14 @@ pub struct SlackBotConfig {
 }
 
 pub const DEFAULT_SLACK_API: &str = "https://slack.com/api";
+
+/// How a channel groups a story's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThreadMode {
+    /// The first message about a story is the root; later ones reply under it.
+    PerStory,
+}
 
 impl From<RawChannelConfig> for ChannelConfig {
     fn from(raw: RawChannelConfig) -> Self {
@@ -420,6 +430,7 @@ impl From<RawChannelConfig> for ChannelConfig {
                 .collect(),
             },
             bot,
+            thread: raw.thread,
             url: raw.url,
             template: raw.template,
             username: raw.username,
@@ -440,6 +451,8 @@ pub struct ChannelConfig {
     pub bot: Option<SlackBotConfig>,
     /// `token`, `channel`, `api_url` given to a channel that is not a bot.
     pub stray_bot_keys: Vec<&'static str>,
+    /// `thread: per-story`: a story's later messages reply under its first.
+    pub thread: Option<ThreadMode>,
     /// The incoming-webhook URL. It carries the credential, so it is a secret.
     pub url: Option<Secret>,
     pub template: Option<String>,

@@ -62,6 +62,7 @@ mod tests {
             kind,
             bot: None,
             stray_bot_keys: Vec::new(),
+            thread: None,
             url: None,
             template: None,
             username: None,

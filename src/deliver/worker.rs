@@ -231,7 +231,28 @@ impl Worker {
     async fn send(&self, channel: &ChannelConfig, delivery: &Delivery) -> (Attempt, Answer) {
         let at = now_millis();
         let started = Instant::now();
-        let answer = sinks::send(&self.shared.client, channel, &delivery.body).await;
+        let thread_key = delivery.thread_key.as_deref().filter(|_| channel.thread.is_some());
+        let root = match thread_key {
+            Some(key) => match self.shared.store.thread(&self.channel, key).await {
+                Ok(root) => root,
+                // Posting without the root would start a second thread: wait for the store.
+                Err(error) => {
+                    let outcome = SendOutcome::Transient(format!("cannot read the story's thread: {error}"));
+                    let attempt = Attempt { at, status: None, error: Some(error.to_string()), latency_ms: 0 };
+                    return (attempt, Answer { outcome, status: None, pause: None, posted: None });
+                }
+            },
+            None => None,
+        };
+        let answer = sinks::send(&self.shared.client, channel, &delivery.body, root.as_ref()).await;
+        if let (Some(key), None, SendOutcome::Delivered, Some(posted)) =
+            (thread_key, &root, &answer.outcome, &answer.posted)
+        {
+            // The story's first message: its replies go under it from now on.
+            if let Err(error) = self.shared.store.set_thread(&self.channel, key, posted.clone()).await {
+                tracing::warn!(channel = %self.channel, thread = key, %error, "cannot record the story's thread; its next message starts a new one");
+            }
+        }
         let error = match &answer.outcome {
             SendOutcome::Delivered => None,
             SendOutcome::RateLimited(wait) => Some(format!("rate limited for {wait:?}")),
@@ -358,6 +379,7 @@ mod tests {
             last_error: None,
             template: None,
             render_error: None,
+            thread_key: None,
         }
     }
 

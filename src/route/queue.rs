@@ -29,6 +29,7 @@ pub fn plans(routed: Vec<Routed>, now: Millis) -> Vec<NewDelivery> {
                 rule: routed.rule,
                 channel: routed.channel,
                 template: routed.template,
+                thread_key: routed.thread_key,
                 plan,
             })
         })

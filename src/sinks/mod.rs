@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::config::{ChannelConfig, ChannelKind};
 use crate::render::Draft;
+use crate::store::ThreadRoot;
 
 /// What one attempt to post a message came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,11 +46,14 @@ pub struct Answer {
     /// Wait this long before the channel's next request: the platform said its
     /// budget is spent (Discord `X-RateLimit-Remaining: 0`).
     pub pause: Option<Duration>,
+    /// Where the message landed, when the platform says (Slack's Web API):
+    /// what a story's later messages reply under.
+    pub posted: Option<ThreadRoot>,
 }
 
 impl Answer {
     fn without_response(outcome: SendOutcome) -> Self {
-        Answer { outcome, status: None, pause: None }
+        Answer { outcome, status: None, pause: None, posted: None }
     }
 }
 
@@ -82,10 +86,16 @@ pub fn compose(channel: &ChannelConfig, draft: Draft) -> Option<Composed> {
     Some(Composed { body, cuts })
 }
 
-/// Posts a stored body (JSON text, as composed) to `channel`.
-pub async fn send(client: &Client, channel: &ChannelConfig, body: &str) -> Answer {
+/// Posts a stored body (JSON text, as composed) to `channel`, as a reply
+/// under `thread` when the channel threads and the story has a root.
+pub async fn send(
+    client: &Client,
+    channel: &ChannelConfig,
+    body: &str,
+    thread: Option<&ThreadRoot>,
+) -> Answer {
     if let Some(bot) = &channel.bot {
-        return slack_bot::send(client, bot, body).await;
+        return slack_bot::send(client, bot, body, thread).await;
     }
     match channel.kind {
         ChannelKind::Console => Answer::without_response(console::print(body)),
@@ -186,7 +196,7 @@ struct Dialect {
 async fn classify(response: reqwest::Response, dialect: Dialect) -> Answer {
     let status = response.status();
     let pause = if dialect.rate_limit_headers { spent_budget_wait(response.headers()) } else { None };
-    let answer = |outcome| Answer { outcome, status: Some(status.as_u16()), pause };
+    let answer = |outcome| Answer { outcome, status: Some(status.as_u16()), pause, posted: None };
     if status.is_success() {
         return answer(SendOutcome::Delivered);
     }

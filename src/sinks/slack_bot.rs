@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::{retry_after_header, transient, truncate_chars, Answer, SendOutcome};
 use crate::config::SlackBotConfig;
+use crate::store::ThreadRoot;
 
 /// Errors that mean the channel cannot work until an admin acts (invite the
 /// bot, fix the token or scope): the channel pauses, as for a dead webhook.
@@ -32,7 +33,7 @@ const PASSING: &[&str] =
 
 const RATE_LIMITED: &[&str] = &["ratelimited", "rate_limited", "message_limit_exceeded"];
 
-pub async fn send(client: &Client, bot: &SlackBotConfig, body: &str) -> Answer {
+pub async fn send(client: &Client, bot: &SlackBotConfig, body: &str, thread: Option<&ThreadRoot>) -> Answer {
     let (Some(token), Some(channel)) = (&bot.token, &bot.channel) else {
         return Answer::without_response(SendOutcome::Permanent {
             status: 0,
@@ -45,7 +46,16 @@ pub async fn send(client: &Client, bot: &SlackBotConfig, body: &str) -> Answer {
             body: "not a JSON object".into(),
         });
     };
-    message.insert("channel".into(), Value::String(channel.trim().to_owned()));
+    match thread {
+        // A reply goes to the root's channel by id (a #name may have been renamed).
+        Some(root) => {
+            message.insert("channel".into(), Value::String(root.channel_id.clone()));
+            message.insert("thread_ts".into(), Value::String(root.ts.clone()));
+        }
+        None => {
+            message.insert("channel".into(), Value::String(channel.trim().to_owned()));
+        }
+    }
     let url = format!("{}/chat.postMessage", bot.api_url.trim_end_matches('/'));
     let request = client
         .post(url)
@@ -59,7 +69,7 @@ pub async fn send(client: &Client, bot: &SlackBotConfig, body: &str) -> Answer {
     let status = response.status().as_u16();
     let wait = retry_after_header(response.headers());
     let text = response.text().await.unwrap_or_default();
-    let answer = |outcome| Answer { outcome, status: Some(status), pause: None };
+    let answer = |outcome| Answer { outcome, status: Some(status), pause: None, posted: None };
     if status == 429 {
         return answer(SendOutcome::RateLimited(wait.unwrap_or(std::time::Duration::from_secs(1))));
     }
@@ -68,7 +78,12 @@ pub async fn send(client: &Client, bot: &SlackBotConfig, body: &str) -> Answer {
     }
     let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if reply["ok"] == Value::Bool(true) {
-        return answer(SendOutcome::Delivered);
+        // The channel's id from the answer: later calls need it, not the #name.
+        let posted = match (reply["channel"].as_str(), reply["ts"].as_str()) {
+            (Some(channel_id), Some(ts)) => Some(ThreadRoot { channel_id: channel_id.into(), ts: ts.into() }),
+            _ => None,
+        };
+        return Answer { posted, ..answer(SendOutcome::Delivered) };
     }
     let error = reply["error"].as_str().unwrap_or("no `ok` in Slack's answer").to_owned();
     answer(classify_error(&error, status, wait))

@@ -67,6 +67,18 @@ pub struct NewDelivery {
     /// The template it was (or will be) rendered with.
     pub template: String,
     pub plan: Plan,
+    /// The story it is about (`source:entity_type:id`), for channels that
+    /// thread a story's messages.
+    pub thread_key: Option<String>,
+}
+
+/// The message a story's replies go under, in a channel that threads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadRoot {
+    /// The platform's id for the channel (Slack answers with it).
+    pub channel_id: String,
+    /// Slack's `ts` of the root message.
+    pub ts: String,
 }
 
 /// What the router made of a route.
@@ -170,6 +182,8 @@ pub struct Delivery {
     pub template: Option<String>,
     /// Why its template failed, while it is dead for that reason.
     pub render_error: Option<String>,
+    /// The story it is about, for channels that thread.
+    pub thread_key: Option<String>,
 }
 
 impl Delivery {
@@ -288,6 +302,12 @@ pub trait Store: Send + Sync {
     fn stored_events(&self, which: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>>;
     /// The template contexts a delivery renders from, oldest first.
     fn parts(&self, delivery: i64) -> StoreFuture<'_, Vec<String>>;
+
+    /// The root message of the story `key` in `channel`, if one was posted.
+    fn thread(&self, channel: &str, key: &str) -> StoreFuture<'_, Option<ThreadRoot>>;
+
+    /// Records (or re-points) the root message of the story `key` in `channel`.
+    fn set_thread(&self, channel: &str, key: &str, root: ThreadRoot) -> StoreFuture<'_, ()>;
     /// Keeps what rendering a delivery's parts gave: its body, or (the
     /// template failed) the delivery dead with the error.
     fn rendered(&self, delivery: i64, outcome: Result<String, String>) -> StoreFuture<'_, ()>;

@@ -100,6 +100,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     INSERT INTO parts (delivery_id, part)
         SELECT d.id, p.value FROM deliveries d, json_each(d.parts) p
         WHERE d.parts IS NOT NULL AND d.status = 'pending';",
+    // 5: threads. A message knows the story it is about; a channel that threads
+    // keeps, per story, the message its replies go under.
+    "ALTER TABLE deliveries ADD COLUMN thread_key TEXT;
+    CREATE TABLE threads (
+        channel      TEXT    NOT NULL,
+        thread_key   TEXT    NOT NULL,
+        root_channel TEXT    NOT NULL,
+        root_ts      TEXT    NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (channel, thread_key)
+    ) WITHOUT ROWID;",
 ];
 
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {

@@ -18,7 +18,7 @@ use super::schema::migrate;
 use super::{
     now_millis, Accepted, Attempt, Claim, Delivery, DeliveryFilter, DeliveryStatus, EventRoutes,
     EventSelection, EventSeq, Millis, NewDelivery, NewEvent, Pause, Plan, QueueStats, Queued, Replay,
-    Resolution, Store, StoreError, StoreFuture, StoredEvent,
+    Resolution, Store, StoreError, StoreFuture, StoredEvent, ThreadRoot,
 };
 
 /// How the SQLite store commits. The defaults are what the bridge runs with;
@@ -286,7 +286,7 @@ const OPEN_BURST_SQL: &str = "SELECT id FROM deliveries
 const DELIVERY_COLUMNS: &str =
     "d.id, e.event_id, e.source, d.rule, d.channel, d.body, d.status, d.attempts, \
      d.failures, d.next_attempt_at, d.queued_at, d.created_at, d.delivered_at, d.last_status, d.last_error, \
-     d.template, d.render_error";
+     d.template, d.render_error, d.thread_key";
 
 const EVENT_COLUMNS: &str = "seq, source, event_id, received_at, content_type, headers, body";
 
@@ -419,8 +419,8 @@ fn insert_delivery(
         .prepare_cached(
             "INSERT INTO deliveries (event_seq, change_index, rule, channel, body, status, next_attempt_at,
                                      queued_at, created_at, coalesce_key, held_until, template, render_error,
-                                     last_error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8, ?9, ?10, ?11, ?11)",
+                                     last_error, thread_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
         )?
         .execute(params![
             seq,
@@ -434,6 +434,7 @@ fn insert_delivery(
             held_until,
             delivery.template,
             error,
+            delivery.thread_key,
         ])?;
     let id = transaction.last_insert_rowid();
     if let Some(part) = part {
@@ -497,6 +498,7 @@ fn delivery_from_row(row: &Row) -> rusqlite::Result<Delivery> {
         last_error: row.get(14)?,
         template: row.get(15)?,
         render_error: row.get(16)?,
+        thread_key: row.get(17)?,
     })
 }
 
@@ -580,6 +582,32 @@ impl Store for SqliteStore {
                 let rows = statement.query_map(params![since, source], event_from_row)?;
                 rows.collect()
             }
+        })
+    }
+
+    fn thread(&self, channel: &str, key: &str) -> StoreFuture<'_, Option<ThreadRoot>> {
+        let (channel, key) = (channel.to_owned(), key.to_owned());
+        self.run_with(false, move |transaction| {
+            transaction
+                .prepare_cached(
+                    "SELECT root_channel, root_ts FROM threads WHERE channel = ?1 AND thread_key = ?2",
+                )?
+                .query_row(params![channel, key], |row| {
+                    Ok(ThreadRoot { channel_id: row.get(0)?, ts: row.get(1)? })
+                })
+                .optional()
+        })
+    }
+
+    fn set_thread(&self, channel: &str, key: &str, root: ThreadRoot) -> StoreFuture<'_, ()> {
+        let (channel, key) = (channel.to_owned(), key.to_owned());
+        self.run(move |transaction| {
+            transaction.execute(
+                "INSERT INTO threads (channel, thread_key, root_channel, root_ts, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (channel, thread_key) DO UPDATE SET root_channel = ?3, root_ts = ?4, created_at = ?5",
+                params![channel, key, root.channel_id, root.ts, now_millis()],
+            )?;
+            Ok(())
         })
     }
 

@@ -43,6 +43,7 @@ fn message(channel: &str, text: &str) -> NewDelivery {
         channel: channel.into(),
         template: "default".into(),
         plan: Plan::Body(format!(r#"{{"text":"{text}"}}"#)),
+        thread_key: None,
     }
 }
 
@@ -219,7 +220,14 @@ async fn a_file_store_keeps_everything_across_a_reopen() {
 }
 
 fn planned(change_index: usize, channel: &str, plan: Plan) -> NewDelivery {
-    NewDelivery { change_index, rule: "r".into(), channel: channel.into(), template: "t".into(), plan }
+    NewDelivery {
+        change_index,
+        rule: "r".into(),
+        channel: channel.into(),
+        template: "t".into(),
+        plan,
+        thread_key: None,
+    }
 }
 
 #[tokio::test]
@@ -401,4 +409,22 @@ async fn unrouted_events_come_in_batches_bounded_by_count_and_bytes() {
         store.commit_routes(Vec::new(), Some(first[0].seq)).await.unwrap();
         assert_eq!(ids(store.unrouted(10, 1 << 20).await.unwrap()), ["e3", "e4"], "{name}");
     }
+}
+
+#[tokio::test]
+async fn a_story_thread_is_kept_per_channel_and_can_be_re_pointed() {
+    for (_, store, _) in backends() {
+        threads_on(store).await;
+    }
+}
+
+async fn threads_on(store: Arc<dyn Store>) {
+    assert_eq!(store.thread("team", "shortcut:story:11").await.unwrap(), None);
+    let root = ThreadRoot { channel_id: "C1".into(), ts: "1.1".into() };
+    store.set_thread("team", "shortcut:story:11", root.clone()).await.unwrap();
+    assert_eq!(store.thread("team", "shortcut:story:11").await.unwrap(), Some(root));
+    assert_eq!(store.thread("other", "shortcut:story:11").await.unwrap(), None, "per channel");
+    let fresh = ThreadRoot { channel_id: "C1".into(), ts: "2.2".into() };
+    store.set_thread("team", "shortcut:story:11", fresh.clone()).await.unwrap();
+    assert_eq!(store.thread("team", "shortcut:story:11").await.unwrap(), Some(fresh));
 }

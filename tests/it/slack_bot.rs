@@ -7,10 +7,15 @@ use crate::support::app::{spawn, Options};
 use crate::support::{fixture, FakeSink, Reply, TestApp};
 
 async fn start(sink: &FakeSink) -> TestApp {
-    let yaml = format!(
+    spawn(&sink.base(), &config(sink, ""), Options::default()).await
+}
+
+/// The bot channel, with `extra` settings (e.g. `thread: per-story`).
+fn config(sink: &FakeSink, extra: &str) -> String {
+    format!(
         r#"
 listen: "127.0.0.1:0"
-storage: "sqlite::memory:"
+storage: "${{STORAGE:-sqlite::memory:}}"
 max_age: 1h
 sources:
   shortcut: {{ kind: shortcut, secrets: ["{secret}"] }}
@@ -21,13 +26,13 @@ channels:
     channel: C0123456789
     api_url: "{api}"
     rate_limit: {{ per_second: 1000, burst: 100 }}
+    {extra}
 rules:
   - {{ name: all, when: {{ primary: true }}, send: [team] }}
 "#,
         secret = crate::support::app::SHORTCUT_SECRET,
         api = sink.url("/api"),
-    );
-    spawn(&sink.base(), &yaml, Options::default()).await
+    )
 }
 
 #[tokio::test]
@@ -89,5 +94,43 @@ async fn slack_errors_retry_wait_kill_the_message_or_pause_the_channel_as_their_
     let refusal =
         paused.iter().find(|d| d.last_error.as_deref().is_some_and(|e| e.contains("not_in_channel")));
     assert!(refusal.expect("the refused message").last_error.as_deref().unwrap().contains("invite the bot"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_story_s_later_messages_reply_under_its_first_even_after_a_restart() {
+    let mut sink = FakeSink::start().await;
+    let dir = crate::support::process::temp_dir("slack-threads");
+    let storage = format!("sqlite://{}", dir.join("bridge.db").display());
+    let yaml = config(&sink, "thread: per-story");
+    let options = || Options { storage: Some(storage.clone()), ..Default::default() };
+    let app = spawn(&sink.base(), &yaml, options()).await;
+
+    // Story 11's first message is the root; Slack answers with its channel id and ts.
+    sink.reply_next([Reply::new(200, r#"{"ok":true,"channel":"C0ROOT","ts":"1700000000.000100"}"#)]);
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json")).await;
+    let root = sink.next().await;
+    assert_eq!(root.body.get("thread_ts"), None);
+    // A comment on story 11 replies under it, in the channel Slack named.
+    app.post_shortcut(&fixture("shortcut/zulip_story_comment_create.json")).await;
+    let reply = sink.next().await;
+    assert_eq!(
+        (reply.body["thread_ts"].as_str(), reply.body["channel"].as_str()),
+        (Some("1700000000.000100"), Some("C0ROOT"))
+    );
+    // Another story starts a thread of its own.
+    sink.reply_next([Reply::new(200, r#"{"ok":true,"channel":"C0ROOT","ts":"1700000000.000200"}"#)]);
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_add_label.json")).await;
+    let other = sink.next().await;
+    assert_eq!(other.body.get("thread_ts"), None);
+    app.settled().await;
+    app.stop().await;
+
+    // The map is in the store: after a restart, story 11 still replies under its root.
+    let app = spawn(&sink.base(), &yaml, options()).await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_description.json")).await;
+    let after_restart = sink.next().await;
+    assert_eq!(after_restart.body["thread_ts"], json!("1700000000.000100"));
+    app.settled().await;
     app.stop().await;
 }

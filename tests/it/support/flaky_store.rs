@@ -66,6 +66,17 @@ impl Store for FlakyStore {
     fn stored_events(&self, which: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>> {
         guarded!(self, self.inner.stored_events(which))
     }
+    fn thread(&self, channel: &str, key: &str) -> StoreFuture<'_, Option<storybridge::store::ThreadRoot>> {
+        guarded!(self, self.inner.thread(channel, key))
+    }
+    fn set_thread(
+        &self,
+        channel: &str,
+        key: &str,
+        root: storybridge::store::ThreadRoot,
+    ) -> StoreFuture<'_, ()> {
+        guarded!(self, check_write, self.inner.set_thread(channel, key, root))
+    }
     fn parts(&self, delivery: i64) -> StoreFuture<'_, Vec<String>> {
         guarded!(self, self.inner.parts(delivery))
     }
