@@ -116,7 +116,8 @@ pub fn process(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> {
                     (None, RouteOutcome::Failed(_)) => Some(context.into_data()),
                     (None, _) => None,
                 };
-                let thread_key = channel.thread.and_then(|_| story_key(event, change));
+                let by_story = channel.thread.is_some() || channel.update.is_some();
+                let thread_key = by_story.then(|| story_key(event, change)).flatten();
                 routed.push(Routed {
                     thread_key,
                     change: index,

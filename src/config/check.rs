@@ -227,6 +227,12 @@ fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
     if let Some(window) = channel.coalesce {
         within(problems, &format!("{path}.coalesce"), window, Range::COALESCE);
     }
+    if channel.update.is_some() && channel.bot.is_none() {
+        problems.add(
+            format!("{path}.update"),
+            "editing in place needs `kind: slack-bot`: an incoming webhook can neither learn nor edit the message it posted",
+        );
+    }
     if channel.thread.is_some() && channel.bot.is_none() {
         problems.add(
             format!("{path}.thread"),

@@ -83,7 +83,7 @@ fn an_unknown_key_lists_the_keys_allowed_there() {
     assert_eq!(
         errors(&yaml),
         "bridge.yaml: channels.team.user_name: unknown key, expected one of `kind`, `url`, `token`, `channel`, \
-         `api_url`, `thread`, `template`, `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
+         `api_url`, `thread`, `update`, `template`, `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
     );
 }
 
@@ -288,4 +288,14 @@ fn only_a_slack_bot_can_thread() {
         "{SOURCE}channels:\n  team: {{ kind: slack-bot, token: t, channel: C1, thread: per-epic }}\n"
     ))
     .contains("channels.team.thread"));
+}
+
+#[test]
+fn only_a_slack_bot_can_edit_in_place() {
+    const SOURCE: &str = "sources:\n  s: { kind: shortcut, allow_unsigned: true }\n";
+    let webhook = "{ kind: discord, url: \"https://discord.com/api/webhooks/1/x\", update: in-place }";
+    assert!(errors(&format!("{SOURCE}channels:\n  team: {webhook}\n"))
+        .starts_with("bridge.yaml: channels.team.update: editing in place needs `kind: slack-bot`"));
+    let bot = "{ kind: slack-bot, token: t, channel: C1, update: in-place, thread: per-story }";
+    assert!(load(&format!("{SOURCE}channels:\n  team: {bot}\n")).is_ok());
 }

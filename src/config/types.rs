@@ -368,6 +368,8 @@ struct RawChannelConfig {
     #[serde(default)]
     thread: Option<ThreadMode>,
     #[serde(default)]
+    update: Option<UpdateMode>,
+    #[serde(default)]
     template: Option<String>,
     #[serde(default)]
     username: Option<String>,
@@ -393,6 +395,14 @@ pub struct SlackBotConfig {
 }
 
 pub const DEFAULT_SLACK_API: &str = "https://slack.com/api";
+
+/// Whether a channel edits a story's message instead of posting new ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateMode {
+    /// The story's first message is edited to show its latest change.
+    InPlace,
+}
 
 /// How a channel groups a story's messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -431,6 +441,7 @@ impl From<RawChannelConfig> for ChannelConfig {
             },
             bot,
             thread: raw.thread,
+            update: raw.update,
             url: raw.url,
             template: raw.template,
             username: raw.username,
@@ -453,6 +464,8 @@ pub struct ChannelConfig {
     pub stray_bot_keys: Vec<&'static str>,
     /// `thread: per-story`: a story's later messages reply under its first.
     pub thread: Option<ThreadMode>,
+    /// `update: in-place`: a story's first message is a card, edited as it changes.
+    pub update: Option<UpdateMode>,
     /// The incoming-webhook URL. It carries the credential, so it is a secret.
     pub url: Option<Secret>,
     pub template: Option<String>,

@@ -63,6 +63,7 @@ mod tests {
             bot: None,
             stray_bot_keys: Vec::new(),
             thread: None,
+            update: None,
             url: None,
             template: None,
             username: None,

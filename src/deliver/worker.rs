@@ -10,7 +10,7 @@ use super::pace::Pace;
 use super::retry;
 use crate::config::{ChannelConfig, ChannelKind, RateLimitConfig};
 use crate::sinks::{self, Answer, SendOutcome};
-use crate::store::{now_millis, Attempt, Delivery, Millis, Pause, Resolution};
+use crate::store::{now_millis, Attempt, Delivery, Millis, Pause, Resolution, ThreadRoot};
 use crate::Shared;
 
 /// How often an idle worker looks for work nobody woke it for: messages
@@ -231,28 +231,21 @@ impl Worker {
     async fn send(&self, channel: &ChannelConfig, delivery: &Delivery) -> (Attempt, Answer) {
         let at = now_millis();
         let started = Instant::now();
-        let thread_key = delivery.thread_key.as_deref().filter(|_| channel.thread.is_some());
-        let root = match thread_key {
+        let by_story = channel.thread.is_some() || channel.update.is_some();
+        let thread_key = delivery.thread_key.as_deref().filter(|_| by_story && channel.bot.is_some());
+        let answer = match thread_key {
             Some(key) => match self.shared.store.thread(&self.channel, key).await {
-                Ok(root) => root,
+                Ok(root) => self.send_about_story(channel, delivery, key, root).await,
                 // Posting without the root would start a second thread: wait for the store.
-                Err(error) => {
-                    let outcome = SendOutcome::Transient(format!("cannot read the story's thread: {error}"));
-                    let attempt = Attempt { at, status: None, error: Some(error.to_string()), latency_ms: 0 };
-                    return (attempt, Answer { outcome, status: None, pause: None, posted: None });
-                }
+                Err(error) => Answer {
+                    outcome: SendOutcome::Transient(format!("cannot read the story's thread: {error}")),
+                    status: None,
+                    pause: None,
+                    posted: None,
+                },
             },
-            None => None,
+            None => sinks::send(&self.shared.client, channel, &delivery.body, None).await,
         };
-        let answer = sinks::send(&self.shared.client, channel, &delivery.body, root.as_ref()).await;
-        if let (Some(key), None, SendOutcome::Delivered, Some(posted)) =
-            (thread_key, &root, &answer.outcome, &answer.posted)
-        {
-            // The story's first message: its replies go under it from now on.
-            if let Err(error) = self.shared.store.set_thread(&self.channel, key, posted.clone()).await {
-                tracing::warn!(channel = %self.channel, thread = key, %error, "cannot record the story's thread; its next message starts a new one");
-            }
-        }
         let error = match &answer.outcome {
             SendOutcome::Delivered => None,
             SendOutcome::RateLimited(wait) => Some(format!("rate limited for {wait:?}")),
@@ -262,6 +255,63 @@ impl Worker {
         let attempt =
             Attempt { at, status: answer.status, error, latency_ms: started.elapsed().as_millis() as i64 };
         (attempt, answer)
+    }
+
+    /// A message about a story on a channel that threads or edits in place:
+    /// the story's first message is posted and becomes its root (and card);
+    /// later ones reply under it, edit it, or both. A card Slack will no
+    /// longer edit (deleted, too old) is replaced by a fresh one.
+    async fn send_about_story(
+        &self,
+        channel: &ChannelConfig,
+        delivery: &Delivery,
+        key: &str,
+        root: Option<ThreadRoot>,
+    ) -> Answer {
+        use sinks::slack_bot::{self, Action};
+        let bot = channel.bot.as_ref().expect("only bot channels thread");
+        let client = &self.shared.client;
+        let body = &delivery.body;
+        let fresh = match root {
+            Some(root) => {
+                let edited = match channel.update {
+                    Some(_) => Some(slack_bot::send(client, bot, body, Action::Update { card: &root }).await),
+                    None => None,
+                };
+                match (edited, channel.thread) {
+                    // The card is gone: post a new one (below) and re-point the story.
+                    (Some(answer), _) if slack_bot::is_stale(&answer) => true,
+                    (Some(answer), _) if answer.outcome != SendOutcome::Delivered => return answer,
+                    (Some(answer), None) => {
+                        self.shared.metrics.message(&self.channel, "edited");
+                        return answer;
+                    }
+                    (edited, Some(_)) => {
+                        if edited.is_some() {
+                            self.shared.metrics.message(&self.channel, "edited");
+                        }
+                        let reply =
+                            slack_bot::send(client, bot, body, Action::Post { thread: Some(&root) }).await;
+                        if !slack_bot::is_stale(&reply) {
+                            return reply;
+                        }
+                        true
+                    }
+                    (None, None) => unreachable!("by_story: thread or update is set"),
+                }
+            }
+            None => false,
+        };
+        let answer = slack_bot::send(client, bot, body, Action::Post { thread: None }).await;
+        if let (SendOutcome::Delivered, Some(posted)) = (&answer.outcome, &answer.posted) {
+            // The story's first message (or the card that replaces a lost one).
+            if let Err(error) = self.shared.store.set_thread(&self.channel, key, posted.clone()).await {
+                tracing::warn!(channel = %self.channel, thread = key, %error, "cannot record the story's thread; its next message starts a new one");
+            } else if fresh {
+                tracing::info!(channel = %self.channel, thread = key, "the story's message was gone; posted a fresh one and re-pointed the story");
+            }
+        }
+        answer
     }
 
     /// What the answer means for the message: logged, counted, and for a dead

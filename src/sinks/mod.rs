@@ -5,7 +5,7 @@ mod console;
 mod discord;
 mod limits;
 mod slack;
-mod slack_bot;
+pub mod slack_bot;
 
 use std::time::Duration;
 
@@ -95,7 +95,7 @@ pub async fn send(
     thread: Option<&ThreadRoot>,
 ) -> Answer {
     if let Some(bot) = &channel.bot {
-        return slack_bot::send(client, bot, body, thread).await;
+        return slack_bot::send(client, bot, body, slack_bot::Action::Post { thread }).await;
     }
     match channel.kind {
         ChannelKind::Console => Answer::without_response(console::print(body)),

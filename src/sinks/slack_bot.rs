@@ -33,7 +33,32 @@ const PASSING: &[&str] =
 
 const RATE_LIMITED: &[&str] = &["ratelimited", "rate_limited", "message_limit_exceeded"];
 
-pub async fn send(client: &Client, bot: &SlackBotConfig, body: &str, thread: Option<&ThreadRoot>) -> Answer {
+/// What a Slack bot channel does with one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// `chat.postMessage`: a new message, under `thread` when given.
+    Post { thread: Option<&'a ThreadRoot> },
+    /// `chat.update`: the story's card, edited to this body.
+    Update { card: &'a ThreadRoot },
+}
+
+/// Errors of `chat.update` that mean the card is gone or can no longer be
+/// edited: post a fresh one and re-point the story to it.
+const STALE: &[&str] = &[
+    "message_not_found",
+    "cant_update_message",
+    "edit_window_closed",
+    "cannot_reply_to_message",
+    "restricted_action_thread_locked",
+];
+
+/// Whether an answer says the card or thread cannot be used any more.
+pub fn is_stale(answer: &Answer) -> bool {
+    matches!(&answer.outcome, SendOutcome::Permanent { body, .. }
+        if STALE.iter().any(|error| body == &format!("Slack: {error}")))
+}
+
+pub async fn send(client: &Client, bot: &SlackBotConfig, body: &str, action: Action<'_>) -> Answer {
     let (Some(token), Some(channel)) = (&bot.token, &bot.channel) else {
         return Answer::without_response(SendOutcome::Permanent {
             status: 0,
@@ -46,17 +71,29 @@ pub async fn send(client: &Client, bot: &SlackBotConfig, body: &str, thread: Opt
             body: "not a JSON object".into(),
         });
     };
-    match thread {
+    let method = match action {
         // A reply goes to the root's channel by id (a #name may have been renamed).
-        Some(root) => {
+        Action::Post { thread: Some(root) } => {
             message.insert("channel".into(), Value::String(root.channel_id.clone()));
             message.insert("thread_ts".into(), Value::String(root.ts.clone()));
+            "chat.postMessage"
         }
-        None => {
+        Action::Post { thread: None } => {
             message.insert("channel".into(), Value::String(channel.trim().to_owned()));
+            "chat.postMessage"
         }
-    }
-    let url = format!("{}/chat.postMessage", bot.api_url.trim_end_matches('/'));
+        // chat.update takes the channel by id only, and the card's ts.
+        Action::Update { card } => {
+            message.insert("channel".into(), Value::String(card.channel_id.clone()));
+            message.insert("ts".into(), Value::String(card.ts.clone()));
+            // Slack refuses an update's text over 4,000 characters (postMessage takes 40,000).
+            if let Some(Value::String(text)) = message.get_mut("text") {
+                *text = truncate_chars(text, 4_000);
+            }
+            "chat.update"
+        }
+    };
+    let url = format!("{}/{method}", bot.api_url.trim_end_matches('/'));
     let request = client
         .post(url)
         .bearer_auth(token.expose())

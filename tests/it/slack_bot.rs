@@ -134,3 +134,66 @@ async fn a_story_s_later_messages_reply_under_its_first_even_after_a_restart() {
     app.settled().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_card_is_edited_in_place_and_a_card_slack_lost_is_posted_afresh() {
+    let mut sink = FakeSink::start().await;
+    let app = spawn(&sink.base(), &config(&sink, "update: in-place"), Options::default()).await;
+    sink.reply_next([Reply::new(200, r#"{"ok":true,"channel":"C0CARD","ts":"1700000000.000100"}"#)]);
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    let card = sink.next().await;
+    assert_eq!(card.path, "/api/chat.postMessage");
+
+    // The story changes: its card is edited, by channel id and ts, to the latest message.
+    sink.reply_next([Reply::new(200, r#"{"ok":true,"channel":"C0CARD","ts":"1700000000.000100"}"#)]);
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json")).await;
+    let edit = sink.next().await;
+    assert_eq!(edit.path, "/api/chat.update");
+    assert_eq!(
+        (edit.body["channel"].as_str(), edit.body["ts"].as_str()),
+        (Some("C0CARD"), Some("1700000000.000100"))
+    );
+    assert!(edit.body["text"].as_str().unwrap().contains("updated bug"), "{}", edit.body);
+
+    // Someone deleted the card in Slack: the next change posts a fresh one and the story points to it.
+    sink.reply_next([
+        Reply::new(200, r#"{"ok":false,"error":"message_not_found"}"#),
+        Reply::new(200, r#"{"ok":true,"channel":"C0CARD","ts":"1700000000.000900"}"#),
+    ]);
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_description.json")).await;
+    assert_eq!(sink.next().await.path, "/api/chat.update");
+    let fresh = sink.next().await;
+    assert_eq!(fresh.path, "/api/chat.postMessage");
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_add_estimate.json")).await;
+    let next = sink.next().await;
+    assert_eq!(
+        (next.path.as_str(), next.body["ts"].as_str()),
+        ("/api/chat.update", Some("1700000000.000900"))
+    );
+    app.settled().await;
+    let deliveries = app.deliveries().await;
+    assert!(deliveries.iter().all(|d| d.status == storybridge::store::DeliveryStatus::Delivered));
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(r#"storybridge_messages_total{channel="team",outcome="edited"} 2"#),
+        "two edits went through (the third found the card gone): {metrics}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_card_and_a_thread_together_edit_the_root_and_reply_under_it() {
+    let mut sink = FakeSink::start().await;
+    let app =
+        spawn(&sink.base(), &config(&sink, "thread: per-story\n    update: in-place"), Options::default())
+            .await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    assert_eq!(sink.next().await.path, "/api/chat.postMessage");
+    app.post_shortcut(&fixture("shortcut/zulip_story_comment_create.json")).await;
+    let (edit, reply) = (sink.next().await, sink.next().await);
+    assert_eq!(edit.path, "/api/chat.update");
+    assert_eq!(reply.path, "/api/chat.postMessage");
+    assert_eq!(reply.body["thread_ts"], json!("1700000000.000100"));
+    app.settled().await;
+    app.stop().await;
+}

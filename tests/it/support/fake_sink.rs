@@ -1,6 +1,6 @@
 //! A stand-in for Slack and Discord: an HTTP server on port 0 that records every
 //! request and answers from a script (then `200 ok`, or for Slack's Web API
-//! `chat.postMessage` its `{"ok":true,…}`), so tests can make it answer 429,
+//! `chat.postMessage` and `chat.update` its `{"ok":true,…}`), so tests can make it answer 429,
 //! 500 or 404 on cue.
 
 use std::collections::VecDeque;
@@ -115,7 +115,8 @@ async fn record(State(state): State<SinkState>, uri: Uri, headers: HeaderMap, bo
         at: Instant::now(),
     });
     let scripted = state.script.lock().unwrap().pop_front();
-    let reply = scripted.unwrap_or_else(|| match uri.path().ends_with("/chat.postMessage") {
+    let web_api = uri.path().ends_with("/chat.postMessage") || uri.path().ends_with("/chat.update");
+    let reply = scripted.unwrap_or_else(|| match web_api {
         // The Web API's answer: the channel's id and the message's ts.
         true => Reply::new(200, r#"{"ok":true,"channel":"C0123456789","ts":"1700000000.000100"}"#),
         false => Reply::new(200, "ok"),
