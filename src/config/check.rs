@@ -227,17 +227,25 @@ fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
     if let Some(window) = channel.coalesce {
         within(problems, &format!("{path}.coalesce"), window, Range::COALESCE);
     }
-    if channel.update.is_some() && channel.bot.is_none() {
+    let discord = channel.kind == ChannelKind::Discord;
+    if channel.update.is_some() && channel.bot.is_none() && !discord {
         problems.add(
             format!("{path}.update"),
-            "editing in place needs `kind: slack-bot`: an incoming webhook can neither learn nor edit the message it posted",
+            "editing in place needs `kind: slack-bot` or `kind: discord`: a Slack incoming webhook can neither learn nor edit the message it posted",
         );
     }
     if channel.thread.is_some() && channel.bot.is_none() {
-        problems.add(
-            format!("{path}.thread"),
-            "threads need `kind: slack-bot`: an incoming webhook never learns the ts of the message it posted, so replies cannot find their root",
-        );
+        let why = match (discord, channel.forum) {
+            (true, false) => "Discord webhooks open threads only in forum channels: point `url` at a forum channel's webhook and set `forum: true`, or use `update: in-place` to keep one message per story",
+            (true, true) => "",
+            _ => "threads need `kind: slack-bot` (or a Discord forum): an incoming webhook never learns the ts of the message it posted, so replies cannot find their root",
+        };
+        if !why.is_empty() {
+            problems.add(format!("{path}.thread"), why);
+        }
+    }
+    if channel.forum && !discord {
+        problems.add(format!("{path}.forum"), "only Discord channels take `forum`");
     }
     for key in &channel.stray_bot_keys {
         problems.add(format!("{path}.{key}"), format!("only `kind: slack-bot` channels take `{key}`"));

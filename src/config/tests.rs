@@ -83,7 +83,7 @@ fn an_unknown_key_lists_the_keys_allowed_there() {
     assert_eq!(
         errors(&yaml),
         "bridge.yaml: channels.team.user_name: unknown key, expected one of `kind`, `url`, `token`, `channel`, \
-         `api_url`, `thread`, `update`, `template`, `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
+         `api_url`, `thread`, `update`, `forum`, `template`, `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
     );
 }
 
@@ -291,11 +291,23 @@ fn only_a_slack_bot_can_thread() {
 }
 
 #[test]
-fn only_a_slack_bot_can_edit_in_place() {
+fn editing_in_place_and_forum_threads_need_a_platform_that_can_do_them() {
     const SOURCE: &str = "sources:\n  s: { kind: shortcut, allow_unsigned: true }\n";
-    let webhook = "{ kind: discord, url: \"https://discord.com/api/webhooks/1/x\", update: in-place }";
+    let webhook = "{ kind: slack, url: \"https://hooks.slack.com/services/T/B/x\", update: in-place }";
     assert!(errors(&format!("{SOURCE}channels:\n  team: {webhook}\n"))
         .starts_with("bridge.yaml: channels.team.update: editing in place needs `kind: slack-bot`"));
+    let discord = "{ kind: discord, url: \"https://discord.com/api/webhooks/1/x\", update: in-place }";
+    assert!(load(&format!("{SOURCE}channels:\n  team: {discord}\n")).is_ok());
+    let not_a_forum = "{ kind: discord, url: \"https://discord.com/api/webhooks/1/x\", thread: per-story }";
+    let found = errors(&format!("{SOURCE}channels:\n  team: {not_a_forum}\n"));
+    assert!(
+        found.contains("channels.team.thread: Discord webhooks open threads only in forum channels")
+            && found.contains("update: in-place"),
+        "{found}"
+    );
+    let forum =
+        "{ kind: discord, url: \"https://discord.com/api/webhooks/1/x\", forum: true, thread: per-story }";
+    assert!(load(&format!("{SOURCE}channels:\n  team: {forum}\n")).is_ok());
     let bot = "{ kind: slack-bot, token: t, channel: C1, update: in-place, thread: per-story }";
     assert!(load(&format!("{SOURCE}channels:\n  team: {bot}\n")).is_ok());
 }

@@ -370,6 +370,8 @@ struct RawChannelConfig {
     #[serde(default)]
     update: Option<UpdateMode>,
     #[serde(default)]
+    forum: bool,
+    #[serde(default)]
     template: Option<String>,
     #[serde(default)]
     username: Option<String>,
@@ -442,6 +444,7 @@ impl From<RawChannelConfig> for ChannelConfig {
             bot,
             thread: raw.thread,
             update: raw.update,
+            forum: raw.forum,
             url: raw.url,
             template: raw.template,
             username: raw.username,
@@ -466,6 +469,9 @@ pub struct ChannelConfig {
     pub thread: Option<ThreadMode>,
     /// `update: in-place`: a story's first message is a card, edited as it changes.
     pub update: Option<UpdateMode>,
+    /// Discord only: the webhook is a forum (or media) channel's, where a
+    /// message can open a post (a thread) of its own.
+    pub forum: bool,
     /// The incoming-webhook URL. It carries the credential, so it is a secret.
     pub url: Option<Secret>,
     pub template: Option<String>,

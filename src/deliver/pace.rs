@@ -64,6 +64,7 @@ mod tests {
             stray_bot_keys: Vec::new(),
             thread: None,
             update: None,
+            forum: false,
             url: None,
             template: None,
             username: None,

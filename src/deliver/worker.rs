@@ -232,7 +232,8 @@ impl Worker {
         let at = now_millis();
         let started = Instant::now();
         let by_story = channel.thread.is_some() || channel.update.is_some();
-        let thread_key = delivery.thread_key.as_deref().filter(|_| by_story && channel.bot.is_some());
+        let threads = channel.bot.is_some() || channel.kind == ChannelKind::Discord;
+        let thread_key = delivery.thread_key.as_deref().filter(|_| by_story && threads);
         let answer = match thread_key {
             Some(key) => match self.shared.store.thread(&self.channel, key).await {
                 Ok(root) => self.send_about_story(channel, delivery, key, root).await,
@@ -259,8 +260,9 @@ impl Worker {
 
     /// A message about a story on a channel that threads or edits in place:
     /// the story's first message is posted and becomes its root (and card);
-    /// later ones reply under it, edit it, or both. A card Slack will no
-    /// longer edit (deleted, too old) is replaced by a fresh one.
+    /// later ones reply under it, edit it, or both. A message the platform
+    /// will no longer take (deleted, too old, an archived thread) is replaced
+    /// by a fresh one and the story re-pointed to it.
     async fn send_about_story(
         &self,
         channel: &ChannelConfig,
@@ -268,19 +270,16 @@ impl Worker {
         key: &str,
         root: Option<ThreadRoot>,
     ) -> Answer {
-        use sinks::slack_bot::{self, Action};
-        let bot = channel.bot.as_ref().expect("only bot channels thread");
-        let client = &self.shared.client;
-        let body = &delivery.body;
+        let story = Story { client: &self.shared.client, channel, body: &delivery.body };
         let fresh = match root {
             Some(root) => {
                 let edited = match channel.update {
-                    Some(_) => Some(slack_bot::send(client, bot, body, Action::Update { card: &root }).await),
+                    Some(_) => Some(story.edit(&root).await),
                     None => None,
                 };
                 match (edited, channel.thread) {
-                    // The card is gone: post a new one (below) and re-point the story.
-                    (Some(answer), _) if slack_bot::is_stale(&answer) => true,
+                    // The message is gone: post a new one (below) and re-point the story.
+                    (Some(answer), _) if story.is_stale(&answer) => true,
                     (Some(answer), _) if answer.outcome != SendOutcome::Delivered => return answer,
                     (Some(answer), None) => {
                         self.shared.metrics.message(&self.channel, "edited");
@@ -290,9 +289,8 @@ impl Worker {
                         if edited.is_some() {
                             self.shared.metrics.message(&self.channel, "edited");
                         }
-                        let reply =
-                            slack_bot::send(client, bot, body, Action::Post { thread: Some(&root) }).await;
-                        if !slack_bot::is_stale(&reply) {
+                        let reply = story.reply(&root).await;
+                        if !story.is_stale(&reply) {
                             return reply;
                         }
                         true
@@ -302,9 +300,9 @@ impl Worker {
             }
             None => false,
         };
-        let answer = slack_bot::send(client, bot, body, Action::Post { thread: None }).await;
+        let answer = story.post_root().await;
         if let (SendOutcome::Delivered, Some(posted)) = (&answer.outcome, &answer.posted) {
-            // The story's first message (or the card that replaces a lost one).
+            // The story's first message (or the one that replaces a lost one).
             if let Err(error) = self.shared.store.set_thread(&self.channel, key, posted.clone()).await {
                 tracing::warn!(channel = %self.channel, thread = key, %error, "cannot record the story's thread; its next message starts a new one");
             } else if fresh {
@@ -382,6 +380,69 @@ impl Worker {
             (_, _) => {
                 tracing::error!(delivery = id, %event_id, %rule, channel = %self.channel, %target, status, error = attempt.error.as_deref().unwrap_or(""), "dead: not retrying");
             }
+        }
+    }
+}
+
+/// One message about a story, said the way its channel's platform says it.
+struct Story<'a> {
+    client: &'a reqwest::Client,
+    channel: &'a ChannelConfig,
+    body: &'a str,
+}
+
+impl Story<'_> {
+    /// The story's first message: on a Discord forum, a post titled with it.
+    async fn post_root(&self) -> Answer {
+        use sinks::{discord, slack_bot};
+        match &self.channel.bot {
+            Some(bot) => {
+                slack_bot::send(self.client, bot, self.body, slack_bot::Action::Post { thread: None }).await
+            }
+            None => {
+                let forum_post = self.channel.forum && self.channel.thread.is_some();
+                let thread_name = forum_post.then(|| discord::thread_name(self.body));
+                let action = discord::StoryAction::Post { thread_id: None, thread_name };
+                discord::send_story(self.client, self.channel, self.body, action).await
+            }
+        }
+    }
+
+    async fn reply(&self, root: &ThreadRoot) -> Answer {
+        use sinks::{discord, slack_bot};
+        match &self.channel.bot {
+            Some(bot) => {
+                slack_bot::send(self.client, bot, self.body, slack_bot::Action::Post { thread: Some(root) })
+                    .await
+            }
+            // In a forum, the root's channel is the post's thread.
+            None => {
+                let action =
+                    discord::StoryAction::Post { thread_id: Some(&root.channel_id), thread_name: None };
+                discord::send_story(self.client, self.channel, self.body, action).await
+            }
+        }
+    }
+
+    async fn edit(&self, root: &ThreadRoot) -> Answer {
+        use sinks::{discord, slack_bot};
+        match &self.channel.bot {
+            Some(bot) => {
+                slack_bot::send(self.client, bot, self.body, slack_bot::Action::Update { card: root }).await
+            }
+            None => {
+                let thread_id =
+                    (self.channel.forum && self.channel.thread.is_some()).then_some(root.channel_id.as_str());
+                let action = discord::StoryAction::Edit { message: root, thread_id };
+                discord::send_story(self.client, self.channel, self.body, action).await
+            }
+        }
+    }
+
+    fn is_stale(&self, answer: &Answer) -> bool {
+        match &self.channel.bot {
+            Some(_) => sinks::slack_bot::is_stale(answer),
+            None => sinks::discord::is_stale(answer),
         }
     }
 }

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use super::{classify, post, Answer, Dialect, SendOutcome};
 use crate::config::ChannelConfig;
 use crate::render::Draft;
+use crate::store::ThreadRoot;
 
 /// Discord asks bots to identify themselves this way; Cloudflare may block others.
 const USER_AGENT: &str =
@@ -81,4 +82,117 @@ pub async fn send(client: &Client, channel: &ChannelConfig, body: &str) -> Answe
         Ok(response) => classify(response, DIALECT).await,
         Err(outcome) => Answer::without_response(outcome),
     }
+}
+
+/// What a Discord channel that threads or edits does with one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoryAction<'a> {
+    /// A new message: in the thread `thread_id` when given; a forum post
+    /// titled `thread_name` (the story) when given.
+    Post { thread_id: Option<&'a str>, thread_name: Option<String> },
+    /// Edit `message` (its id in `ts`); `thread_id` when it lives in a thread.
+    Edit { message: &'a ThreadRoot, thread_id: Option<&'a str> },
+}
+
+/// Discord's JSON error codes the bridge acts on (opcodes-and-status-codes).
+const UNKNOWN_MESSAGE: i64 = 10008;
+const THREAD_ARCHIVED: i64 = 50083;
+const THREAD_LOCKED: i64 = 160005;
+const MAX_ACTIVE_THREADS: i64 = 30046;
+
+/// The marker `is_stale` looks for: the message or thread is gone.
+const STALE: &str = "Discord: the message is gone";
+
+/// Whether an answer says the story's message cannot be used any more.
+pub fn is_stale(answer: &Answer) -> bool {
+    matches!(&answer.outcome, SendOutcome::Permanent { body, .. } if body.starts_with(STALE))
+}
+
+pub async fn send_story(
+    client: &Client,
+    channel: &ChannelConfig,
+    body: &str,
+    action: StoryAction<'_>,
+) -> Answer {
+    let url = channel.url.as_ref().expect("checked at load: discord channels have a url");
+    let Ok(mut url) = url::Url::parse(url.expose()) else {
+        return Answer::without_response(SendOutcome::Permanent { status: 0, body: "invalid url".into() });
+    };
+    let mut message: Map<String, Value> = serde_json::from_str(body).unwrap_or_default();
+    let (method, thread_id) = match &action {
+        StoryAction::Post { thread_id, thread_name } => {
+            if let Some(name) = thread_name {
+                message.insert("thread_name".into(), Value::String(name.clone()));
+            }
+            (reqwest::Method::POST, *thread_id)
+        }
+        StoryAction::Edit { message: edited, thread_id } => {
+            url.path_segments_mut()
+                .map(|mut path| {
+                    path.push("messages").push(&edited.ts);
+                })
+                .ok();
+            (reqwest::Method::PATCH, *thread_id)
+        }
+    };
+    url.query_pairs_mut().append_pair("wait", "true");
+    if let Some(thread_id) = thread_id {
+        url.query_pairs_mut().append_pair("thread_id", thread_id);
+    }
+    let request = client
+        .request(method, url)
+        .header("content-type", "application/json")
+        .header("user-agent", USER_AGENT)
+        .body(Value::Object(message).to_string());
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => return Answer::without_response(super::transient(error)),
+    };
+    let status = response.status().as_u16();
+    if response.status().is_success() {
+        let reply: Value = response.json().await.unwrap_or(Value::Null);
+        // A forum post's first message lives in the thread it created: its channel.
+        let posted = match (reply["channel_id"].as_str(), reply["id"].as_str()) {
+            (Some(channel_id), Some(id)) => Some(ThreadRoot { channel_id: channel_id.into(), ts: id.into() }),
+            _ => None,
+        };
+        return Answer { outcome: SendOutcome::Delivered, status: Some(status), pause: None, posted };
+    }
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap_or_default();
+    let code = serde_json::from_str::<Value>(&text).ok().and_then(|json| json["code"].as_i64());
+    let outcome = match code {
+        // Checked before the status: an edited message that is gone is a 404,
+        // which for the webhook itself would mean "stop using this URL".
+        Some(UNKNOWN_MESSAGE | THREAD_ARCHIVED) => {
+            SendOutcome::Permanent { status, body: format!("{STALE} ({text})") }
+        }
+        Some(THREAD_LOCKED) => {
+            SendOutcome::Permanent { status, body: format!("Discord: the story's thread is locked: {text}") }
+        }
+        Some(MAX_ACTIVE_THREADS) => {
+            SendOutcome::Transient(format!("Discord: too many active threads: {text}"))
+        }
+        _ => {
+            // Every other answer reads as for a plain post.
+            let rebuilt = axum::http::Response::builder().status(status);
+            let mut rebuilt = rebuilt.body(text).expect("a status and a body");
+            *rebuilt.headers_mut() = headers;
+            return classify(reqwest::Response::from(rebuilt), DIALECT).await;
+        }
+    };
+    Answer { outcome, status: Some(status), pause: None, posted: None }
+}
+
+/// A forum post's title: the story's name as the message shows it (the
+/// embed's title, else the text's first line), 1 to 100 characters.
+pub fn thread_name(body: &str) -> String {
+    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let name = body["embeds"][0]["title"]
+        .as_str()
+        .or_else(|| body["content"].as_str().and_then(|content| content.lines().next()))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .unwrap_or("story");
+    super::truncate_chars(name, 100)
 }

@@ -2,7 +2,7 @@
 //! each platform's answer means for delivery.
 
 mod console;
-mod discord;
+pub mod discord;
 mod limits;
 mod slack;
 pub mod slack_bot;

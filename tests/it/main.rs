@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod coalescing;
 mod delivery;
+mod discord_threads;
 mod durability;
 mod hostile;
 mod memory;

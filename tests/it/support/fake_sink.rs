@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 /// One request the sink received.
 #[derive(Debug)]
 pub struct Received {
+    pub method: axum::http::Method,
     pub path: String,
     pub query: Option<String>,
     pub headers: HeaderMap,
@@ -105,9 +106,45 @@ impl FakeSink {
     }
 }
 
-async fn record(State(state): State<SinkState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let body = serde_json::from_slice(&body).unwrap_or(Value::String(String::from_utf8_lossy(&body).into()));
+/// Discord's answer to an executed webhook with `?wait=true`: the message, with
+/// its id and the channel it landed in. Like Discord, a `thread_name` opens a
+/// post only on a forum's webhook (here: a path with `forum` in it) and is
+/// refused elsewhere with 220003; `thread_id` posts into that thread.
+fn discord_answer(uri: &Uri, method: &axum::http::Method, body: &Value) -> Reply {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let query = uri.query().unwrap_or("");
+    let thread_id = query.split('&').find_map(|pair| pair.strip_prefix("thread_id="));
+    let forum = uri.path().contains("forum");
+    if *method == axum::http::Method::PATCH {
+        let id = uri.path().rsplit('/').next().unwrap_or("0");
+        let channel = thread_id.unwrap_or("100");
+        return Reply::new(200, &format!(r#"{{"id":"{id}","channel_id":"{channel}"}}"#));
+    }
+    match (body.get("thread_name"), thread_id) {
+        (Some(_), _) if !forum => Reply::new(
+            400,
+            r#"{"message":"Webhooks can only create threads in forum channels","code":220003}"#,
+        ),
+        (Some(_), _) => Reply::new(200, &format!(r#"{{"id":"{n}","channel_id":"9{n}"}}"#)),
+        (None, Some(thread)) => Reply::new(200, &format!(r#"{{"id":"{n}","channel_id":"{thread}"}}"#)),
+        (None, None) => Reply::new(200, &format!(r#"{{"id":"{n}","channel_id":"100"}}"#)),
+    }
+}
+
+async fn record(
+    State(state): State<SinkState>,
+    method: axum::http::Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body: Value =
+        serde_json::from_slice(&body).unwrap_or(Value::String(String::from_utf8_lossy(&body).into()));
+    let discord = uri.path().starts_with("/discord") && uri.query().is_some_and(|q| q.contains("wait=true"));
+    let discord_reply = discord.then(|| discord_answer(&uri, &method, &body));
     let _ = state.received.send(Received {
+        method: method.clone(),
         path: uri.path().to_owned(),
         query: uri.query().map(str::to_owned),
         headers,
@@ -116,7 +153,7 @@ async fn record(State(state): State<SinkState>, uri: Uri, headers: HeaderMap, bo
     });
     let scripted = state.script.lock().unwrap().pop_front();
     let web_api = uri.path().ends_with("/chat.postMessage") || uri.path().ends_with("/chat.update");
-    let reply = scripted.unwrap_or_else(|| match web_api {
+    let reply = scripted.or(discord_reply).unwrap_or_else(|| match web_api {
         // The Web API's answer: the channel's id and the message's ts.
         true => Reply::new(200, r#"{"ok":true,"channel":"C0123456789","ts":"1700000000.000100"}"#),
         false => Reply::new(200, "ok"),
