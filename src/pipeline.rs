@@ -134,6 +134,23 @@ pub fn process(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> {
     routed
 }
 
+/// Whether a reply changes a field the channel broadcasts (`broadcast:`,
+/// by the bridge's field names or the words messages show, as in rules): the
+/// fields of the message's change list, a burst's merged one included.
+fn broadcasts(channel: &crate::config::ChannelConfig, context: &Value) -> bool {
+    if channel.broadcast.is_empty() {
+        return false;
+    }
+    let wanted: Vec<String> =
+        channel.broadcast.iter().flat_map(|name| crate::rules::fields_named(name)).collect();
+    context["change_list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry["field"].as_str())
+        .any(|field| wanted.iter().any(|want| want == field))
+}
+
 /// The story a change is about, as a thread's key: a comment's or task's
 /// parent, else the entity itself (`shortcut:story:11`).
 pub fn story_key(event: &Event, change: &crate::normalize::Change) -> Option<String> {
@@ -153,9 +170,12 @@ pub fn render_message(
     let channel = &bridge.config.channels[channel_name];
     match bridge.templates.render(template, channel.kind, context) {
         Ok(draft) => match compose(channel, draft) {
-            Some(composed) => {
+            Some(mut composed) => {
                 if !composed.cuts.is_empty() {
                     tracing::warn!(channel = %channel_name, template, cuts = ?composed.cuts, "message cut to fit the platform's limits");
+                }
+                if broadcasts(channel, context.data()) {
+                    composed.body["reply_broadcast"] = Value::Bool(true);
                 }
                 RouteOutcome::Message(Body(composed.body.to_string()))
             }

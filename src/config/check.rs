@@ -244,6 +244,12 @@ fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
             problems.add(format!("{path}.thread"), why);
         }
     }
+    if !channel.broadcast.is_empty() && (channel.bot.is_none() || channel.thread.is_none()) {
+        problems.add(
+            format!("{path}.broadcast"),
+            "broadcasting replies needs `kind: slack-bot` with `thread: per-story`",
+        );
+    }
     if channel.forum && !discord {
         problems.add(format!("{path}.forum"), "only Discord channels take `forum`");
     }

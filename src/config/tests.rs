@@ -83,7 +83,7 @@ fn an_unknown_key_lists_the_keys_allowed_there() {
     assert_eq!(
         errors(&yaml),
         "bridge.yaml: channels.team.user_name: unknown key, expected one of `kind`, `url`, `token`, `channel`, \
-         `api_url`, `thread`, `update`, `forum`, `template`, `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
+         `api_url`, `thread`, `update`, `forum`, `broadcast`, `template`, `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
     );
 }
 
@@ -310,4 +310,16 @@ fn editing_in_place_and_forum_threads_need_a_platform_that_can_do_them() {
     assert!(load(&format!("{SOURCE}channels:\n  team: {forum}\n")).is_ok());
     let bot = "{ kind: slack-bot, token: t, channel: C1, update: in-place, thread: per-story }";
     assert!(load(&format!("{SOURCE}channels:\n  team: {bot}\n")).is_ok());
+}
+
+#[test]
+fn broadcasting_needs_a_threaded_slack_bot() {
+    const SOURCE: &str = "sources:\n  s: { kind: shortcut, allow_unsigned: true }\n";
+    let unthreaded = "{ kind: slack-bot, token: t, channel: C1, broadcast: [state] }";
+    assert_eq!(
+        errors(&format!("{SOURCE}channels:\n  team: {unthreaded}\n")),
+        "bridge.yaml: channels.team.broadcast: broadcasting replies needs `kind: slack-bot` with `thread: per-story`"
+    );
+    let threaded = "{ kind: slack-bot, token: t, channel: C1, thread: per-story, broadcast: [state] }";
+    assert!(load(&format!("{SOURCE}channels:\n  team: {threaded}\n")).is_ok());
 }

@@ -372,6 +372,8 @@ struct RawChannelConfig {
     #[serde(default)]
     forum: bool,
     #[serde(default)]
+    broadcast: Vec<String>,
+    #[serde(default)]
     template: Option<String>,
     #[serde(default)]
     username: Option<String>,
@@ -445,6 +447,7 @@ impl From<RawChannelConfig> for ChannelConfig {
             thread: raw.thread,
             update: raw.update,
             forum: raw.forum,
+            broadcast: raw.broadcast,
             url: raw.url,
             template: raw.template,
             username: raw.username,
@@ -472,6 +475,9 @@ pub struct ChannelConfig {
     /// Discord only: the webhook is a forum (or media) channel's, where a
     /// message can open a post (a thread) of its own.
     pub forum: bool,
+    /// Slack bot threads: replies that change one of these fields are also
+    /// shown in the channel (`reply_broadcast`).
+    pub broadcast: Vec<String>,
     /// The incoming-webhook URL. It carries the credential, so it is a secret.
     pub url: Option<Secret>,
     pub template: Option<String>,

@@ -65,6 +65,7 @@ mod tests {
             thread: None,
             update: None,
             forum: false,
+            broadcast: Vec::new(),
             url: None,
             template: None,
             username: None,

@@ -123,7 +123,7 @@ fn is_actor(event: &Event, names: &Names, wanted: &[String]) -> bool {
 /// The fields a name in `changed:`, `from:` or `to:` stands for: the bridge's
 /// own (`workflow_state_id`), or the word a message shows (`state`, `labels`,
 /// `owners`), which covers every tracker's spelling of it.
-fn fields_named(name: &str) -> Vec<String> {
+pub fn fields_named(name: &str) -> Vec<String> {
     let fields: &[&str] = match name.to_ascii_lowercase().as_str() {
         "state" | "status" => &["workflow_state_id", "current_state", "epic_state_id", "state", "status"],
         "labels" | "label" => &["label_ids"],

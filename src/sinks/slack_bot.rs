@@ -71,6 +71,11 @@ pub async fn send(client: &Client, bot: &SlackBotConfig, body: &str, action: Act
             body: "not a JSON object".into(),
         });
     };
+    // Only a reply can be broadcast; a root or a card edit must not carry it
+    // (on chat.update it would mean "broadcast this existing reply").
+    if !matches!(action, Action::Post { thread: Some(_) }) {
+        message.remove("reply_broadcast");
+    }
     let method = match action {
         // A reply goes to the root's channel by id (a #name may have been renamed).
         Action::Post { thread: Some(root) } => {

@@ -197,3 +197,25 @@ async fn a_card_and_a_thread_together_edit_the_root_and_reply_under_it() {
     app.settled().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn replies_that_change_a_broadcast_field_also_show_in_the_channel() {
+    let mut sink = FakeSink::start().await;
+    let app =
+        spawn(&sink.base(), &config(&sink, "thread: per-story\n    broadcast: [state]"), Options::default())
+            .await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    let root = sink.next().await;
+    assert_eq!(root.body.get("reply_broadcast"), None, "a root is in the channel already");
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json")).await;
+    let moved = sink.next().await;
+    assert_eq!(
+        (moved.body["thread_ts"].is_string(), moved.body["reply_broadcast"].as_bool()),
+        (true, Some(true))
+    );
+    app.post_shortcut(&fixture("shortcut/zulip_story_comment_create.json")).await;
+    let comment = sink.next().await;
+    assert_eq!((comment.body["thread_ts"].is_string(), comment.body.get("reply_broadcast")), (true, None));
+    app.settled().await;
+    app.stop().await;
+}
