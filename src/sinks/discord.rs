@@ -135,7 +135,10 @@ pub async fn send_story(
             (reqwest::Method::PATCH, *thread_id)
         }
     };
-    url.query_pairs_mut().append_pair("wait", "true");
+    // `wait` is an execute parameter: an edit always answers with the message.
+    if method == reqwest::Method::POST {
+        url.query_pairs_mut().append_pair("wait", "true");
+    }
     if let Some(thread_id) = thread_id {
         url.query_pairs_mut().append_pair("thread_id", thread_id);
     }

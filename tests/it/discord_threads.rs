@@ -67,6 +67,7 @@ async fn a_discord_message_is_edited_in_place_and_a_deleted_one_is_posted_afresh
     let edit = sink.next().await;
     assert_eq!(edit.method, Method::PATCH);
     assert!(edit.path.starts_with("/discord/cards/messages/"), "{}", edit.path);
+    assert!(!edit.query.as_deref().unwrap_or("").contains("wait"), "wait is for executing, not editing");
     let card_path = edit.path.clone();
     // Deleted in Discord (10008): the next change posts a fresh message and the story points to it.
     sink.reply_next([Reply::new(404, r#"{"message":"Unknown Message","code":10008}"#)]);

@@ -141,7 +141,9 @@ async fn record(
 ) -> Response {
     let body: Value =
         serde_json::from_slice(&body).unwrap_or(Value::String(String::from_utf8_lossy(&body).into()));
-    let discord = uri.path().starts_with("/discord") && uri.query().is_some_and(|q| q.contains("wait=true"));
+    let edit = method == axum::http::Method::PATCH;
+    let discord =
+        uri.path().starts_with("/discord") && (edit || uri.query().is_some_and(|q| q.contains("wait=true")));
     let discord_reply = discord.then(|| discord_answer(&uri, &method, &body));
     let _ = state.received.send(Received {
         method: method.clone(),
