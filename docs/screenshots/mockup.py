@@ -3,6 +3,7 @@
 as Slack (Block Kit, mrkdwn) and Discord (embeds, markdown) would draw them.
 
 Usage: mockup.py PREVIEW.json PLATFORM OUT.html
+       mockup.py --thread OUT.html ROOT.json REPLY.json… (a Slack thread)
 The mock-up is a likeness for the README, not a pixel copy of either client:
 it renders exactly the text, links, quotes, fields and colours in the JSON.
 """
@@ -130,7 +131,44 @@ def discord_page(body):
     return STYLE % DISCORD, '<div class="avatar">sb</div>', header, "".join(parts)
 
 
+THREAD_STYLE = """
+.replies { color: #1264a3; font-size: 13px; font-weight: bold; margin-top: 4px; }
+.thread { margin: 0 20px 12px 72px; border-left: 2px solid #dddddd; }
+.thread .message { padding: 8px 12px; }
+.thread .avatar { width: 28px; height: 28px; font-size: 11px; }
+"""
+
+
+def slack_body(preview_path):
+    preview = json.load(open(preview_path, encoding="utf-8"))
+    return next(
+        route["body"]
+        for change in preview["changes"]
+        for route in change["routes"]
+        if route["channel"] == "slack" and "body" in route
+    )
+
+
+def thread_main(out_path, preview_paths):
+    """A story as a `thread: per-story` Slack channel shows it: the first
+    message in the channel, the later ones as replies under it."""
+    messages = []
+    for index, path in enumerate(preview_paths):
+        style, avatar, header, content = slack_page(slack_body(path))
+        messages.append(f'<div class="message">{avatar}<div><div>{header}</div>{content}</div></div>')
+    replies = len(messages) - 1
+    page = (
+        f'<!doctype html><meta charset="utf-8"><style>{style}{THREAD_STYLE}</style>'
+        + messages[0].replace("</div></div>", f'<div class="replies">{replies} replies</div></div></div>', 1)
+        + '<div class="thread">' + "".join(messages[1:]) + "</div>"
+    )
+    open(out_path, "w", encoding="utf-8").write(page)
+
+
 def main():
+    if sys.argv[1] == "--thread":
+        thread_main(sys.argv[2], sys.argv[3:])
+        return
     preview_path, platform, out_path = sys.argv[1:4]
     preview = json.load(open(preview_path, encoding="utf-8"))
     body = next(
