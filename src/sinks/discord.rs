@@ -163,20 +163,9 @@ pub async fn send_story(
     }
     let headers = response.headers().clone();
     let text = response.text().await.unwrap_or_default();
-    let code = serde_json::from_str::<Value>(&text).ok().and_then(|json| json["code"].as_i64());
-    let outcome = match code {
-        // Checked before the status: an edited message that is gone is a 404,
-        // which for the webhook itself would mean "stop using this URL".
-        Some(UNKNOWN_MESSAGE | THREAD_ARCHIVED) => {
-            SendOutcome::Permanent { status, body: format!("{STALE} ({text})") }
-        }
-        Some(THREAD_LOCKED) => {
-            SendOutcome::Permanent { status, body: format!("Discord: the story's thread is locked: {text}") }
-        }
-        Some(MAX_ACTIVE_THREADS) => {
-            SendOutcome::Transient(format!("Discord: too many active threads: {text}"))
-        }
-        _ => {
+    let outcome = match story_error(status, &text) {
+        Some(outcome) => outcome,
+        None => {
             // Every other answer reads as for a plain post.
             let rebuilt = axum::http::Response::builder().status(status);
             let mut rebuilt = rebuilt.body(text).expect("a status and a body");
@@ -185,6 +174,23 @@ pub async fn send_story(
         }
     };
     Answer { outcome, status: Some(status), pause: None, posted: None }
+}
+
+/// What Discord's JSON error code says about a story's message, checked
+/// before the status: an edited message that is gone is a 404, which for the
+/// webhook itself would mean "stop using this URL".
+fn story_error(status: u16, text: &str) -> Option<SendOutcome> {
+    let code = serde_json::from_str::<Value>(text).ok().and_then(|json| json["code"].as_i64())?;
+    Some(match code {
+        UNKNOWN_MESSAGE | THREAD_ARCHIVED => {
+            SendOutcome::Permanent { status, body: format!("{STALE} ({text})") }
+        }
+        THREAD_LOCKED => {
+            SendOutcome::Permanent { status, body: format!("Discord: the story's thread is locked: {text}") }
+        }
+        MAX_ACTIVE_THREADS => SendOutcome::Transient(format!("Discord: too many active threads: {text}")),
+        _ => return None,
+    })
 }
 
 /// A forum post's title: the story's name as the message shows it (the
@@ -198,4 +204,31 @@ pub fn thread_name(body: &str) -> String {
         .filter(|name| !name.is_empty())
         .unwrap_or("story");
     super::truncate_chars(name, 100)
+}
+
+#[cfg(test)]
+mod story_tests {
+    use super::*;
+
+    #[test]
+    fn discord_codes_for_a_story_s_message_land_where_the_table_says() {
+        let answer = |outcome| Answer { outcome, status: Some(404), pause: None, posted: None };
+        for gone in [r#"{"code":10008}"#, r#"{"code":50083}"#] {
+            assert!(is_stale(&answer(story_error(404, gone).unwrap())), "{gone}");
+        }
+        let locked = story_error(403, r#"{"code":160005}"#).unwrap();
+        assert!(matches!(&locked, SendOutcome::Permanent { .. }) && !is_stale(&answer(locked)));
+        assert!(matches!(story_error(400, r#"{"code":30046}"#), Some(SendOutcome::Transient(_))));
+        // Anything else is read as for a plain post (a 404 without a code: the webhook is gone).
+        assert_eq!(story_error(404, r#"{"message":"Unknown Webhook","code":10015}"#), None);
+        assert_eq!(story_error(404, "not json"), None);
+    }
+
+    #[test]
+    fn a_forum_post_is_titled_with_the_story_within_discord_s_limit() {
+        assert_eq!(thread_name(r#"{"embeds":[{"title":"Add cool feature!"}]}"#), "Add cool feature!");
+        assert_eq!(thread_name(r#"{"content":"first line\nsecond"}"#), "first line");
+        assert_eq!(thread_name(&format!(r#"{{"content":"{}"}}"#, "x".repeat(300))).chars().count(), 100);
+        assert_eq!(thread_name("{}"), "story");
+    }
 }

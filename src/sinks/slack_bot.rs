@@ -65,12 +65,50 @@ pub async fn send(client: &Client, bot: &SlackBotConfig, body: &str, action: Act
             body: "no token or channel".into(),
         });
     };
-    let Ok(mut message) = serde_json::from_str::<serde_json::Map<String, Value>>(body) else {
-        return Answer::without_response(SendOutcome::Permanent {
-            status: 0,
-            body: "not a JSON object".into(),
-        });
+    let (method, message) = match request(body, channel, action) {
+        Ok(request) => request,
+        Err(error) => {
+            return Answer::without_response(SendOutcome::Permanent { status: 0, body: error.into() })
+        }
     };
+    let url = format!("{}/{method}", bot.api_url.trim_end_matches('/'));
+    let request = client
+        .post(url)
+        .bearer_auth(token.expose())
+        .header("content-type", "application/json; charset=utf-8")
+        .body(message);
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => return Answer::without_response(transient(error)),
+    };
+    let status = response.status().as_u16();
+    let wait = retry_after_header(response.headers());
+    let text = response.text().await.unwrap_or_default();
+    let answer = |outcome| Answer { outcome, status: Some(status), pause: None, posted: None };
+    if status == 429 {
+        return answer(SendOutcome::RateLimited(wait.unwrap_or(std::time::Duration::from_secs(1))));
+    }
+    if status >= 500 {
+        return answer(SendOutcome::Transient(format!("HTTP {status}: {}", truncate_chars(&text, 500))));
+    }
+    let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if reply["ok"] == Value::Bool(true) {
+        // The channel's id from the answer: later calls need it, not the #name.
+        let posted = match (reply["channel"].as_str(), reply["ts"].as_str()) {
+            (Some(channel_id), Some(ts)) => Some(ThreadRoot { channel_id: channel_id.into(), ts: ts.into() }),
+            _ => None,
+        };
+        return Answer { posted, ..answer(SendOutcome::Delivered) };
+    }
+    let error = reply["error"].as_str().unwrap_or("no `ok` in Slack's answer").to_owned();
+    answer(classify_error(&error, status, wait))
+}
+
+/// The Web API method and JSON body for one message: the stored body plus
+/// where it goes (`channel`, `thread_ts` or the card's `ts`).
+fn request(body: &str, channel: &str, action: Action<'_>) -> Result<(&'static str, String), &'static str> {
+    let mut message =
+        serde_json::from_str::<serde_json::Map<String, Value>>(body).map_err(|_| "not a JSON object")?;
     // Only a reply can be broadcast; a root or a card edit must not carry it
     // (on chat.update it would mean "broadcast this existing reply").
     if !matches!(action, Action::Post { thread: Some(_) }) {
@@ -98,37 +136,7 @@ pub async fn send(client: &Client, bot: &SlackBotConfig, body: &str, action: Act
             "chat.update"
         }
     };
-    let url = format!("{}/{method}", bot.api_url.trim_end_matches('/'));
-    let request = client
-        .post(url)
-        .bearer_auth(token.expose())
-        .header("content-type", "application/json; charset=utf-8")
-        .body(Value::Object(message).to_string());
-    let response = match request.send().await {
-        Ok(response) => response,
-        Err(error) => return Answer::without_response(transient(error)),
-    };
-    let status = response.status().as_u16();
-    let wait = retry_after_header(response.headers());
-    let text = response.text().await.unwrap_or_default();
-    let answer = |outcome| Answer { outcome, status: Some(status), pause: None, posted: None };
-    if status == 429 {
-        return answer(SendOutcome::RateLimited(wait.unwrap_or(std::time::Duration::from_secs(1))));
-    }
-    if status >= 500 {
-        return answer(SendOutcome::Transient(format!("HTTP {status}: {}", truncate_chars(&text, 500))));
-    }
-    let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    if reply["ok"] == Value::Bool(true) {
-        // The channel's id from the answer: later calls need it, not the #name.
-        let posted = match (reply["channel"].as_str(), reply["ts"].as_str()) {
-            (Some(channel_id), Some(ts)) => Some(ThreadRoot { channel_id: channel_id.into(), ts: ts.into() }),
-            _ => None,
-        };
-        return Answer { posted, ..answer(SendOutcome::Delivered) };
-    }
-    let error = reply["error"].as_str().unwrap_or("no `ok` in Slack's answer").to_owned();
-    answer(classify_error(&error, status, wait))
+    Ok((method, Value::Object(message).to_string()))
 }
 
 fn classify_error(error: &str, status: u16, wait: Option<std::time::Duration>) -> SendOutcome {
@@ -161,6 +169,31 @@ fn fix(error: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_action_says_where_the_message_goes_and_an_update_fits_slack_s_limit() {
+        let body = format!(r#"{{"text":"{}","blocks":[],"reply_broadcast":true}}"#, "x".repeat(5_000));
+        let card = ThreadRoot { channel_id: "C9".into(), ts: "1.2".into() };
+        let json = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+        let (method, root) = request(&body, "#team", Action::Post { thread: None }).unwrap();
+        let root = json(&root);
+        assert_eq!(
+            (method, root["channel"].as_str(), root.get("reply_broadcast")),
+            ("chat.postMessage", Some("#team"), None)
+        );
+        let (_, reply) = request(&body, "#team", Action::Post { thread: Some(&card) }).unwrap();
+        let reply = json(&reply);
+        assert_eq!((reply["channel"].as_str(), reply["thread_ts"].as_str()), (Some("C9"), Some("1.2")));
+        assert_eq!(reply["reply_broadcast"], true);
+        let (method, edit) = request(&body, "#team", Action::Update { card: &card }).unwrap();
+        let edit = json(&edit);
+        assert_eq!(
+            (method, edit["ts"].as_str(), edit.get("reply_broadcast")),
+            ("chat.update", Some("1.2"), None)
+        );
+        assert_eq!(edit["text"].as_str().unwrap().chars().count(), 4_000);
+        assert!(request("[]", "#team", Action::Post { thread: None }).is_err());
+    }
 
     #[test]
     fn slack_errors_land_where_the_table_says() {
