@@ -116,8 +116,7 @@ pub fn process(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> {
                     (None, RouteOutcome::Failed(_)) => Some(context.into_data()),
                     (None, _) => None,
                 };
-                let by_story = channel.thread.is_some() || channel.update.is_some();
-                let thread_key = by_story.then(|| story_key(event, change)).flatten();
+                let thread_key = channel.by_story().then(|| story_key(event, change)).flatten();
                 routed.push(Routed {
                     thread_key,
                     change: index,

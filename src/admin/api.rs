@@ -213,9 +213,9 @@ pub async fn send_test_message(
         SendOutcome::Delivered => ("delivered", None),
         SendOutcome::RateLimited(wait) => ("rate_limited", Some(format!("retry after {wait:?}"))),
         SendOutcome::Transient(message) => ("failed", Some(message.clone())),
-        SendOutcome::Permanent { body, .. } | SendOutcome::Gone { body, .. } => {
-            ("refused", Some(body.clone()))
-        }
+        SendOutcome::Permanent { body, .. }
+        | SendOutcome::Gone { body, .. }
+        | SendOutcome::Stale { body, .. } => ("refused", Some(body.clone())),
     };
     json!({ "channel": name, "outcome": outcome, "status": answer.status, "detail": detail })
 }

@@ -400,6 +400,14 @@ pub struct SlackBotConfig {
 
 pub const DEFAULT_SLACK_API: &str = "https://slack.com/api";
 
+impl ChannelConfig {
+    /// Whether a story's messages are grouped: threaded under its first, or
+    /// that first one edited in place.
+    pub fn by_story(&self) -> bool {
+        self.thread.is_some() || self.update.is_some()
+    }
+}
+
 /// Whether a channel edits a story's message instead of posting new ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -231,9 +231,8 @@ impl Worker {
     async fn send(&self, channel: &ChannelConfig, delivery: &Delivery) -> (Attempt, Answer) {
         let at = now_millis();
         let started = Instant::now();
-        let by_story = channel.thread.is_some() || channel.update.is_some();
-        let threads = channel.bot.is_some() || channel.kind == ChannelKind::Discord;
-        let thread_key = delivery.thread_key.as_deref().filter(|_| by_story && threads);
+        // `check` lets only a Slack bot or Discord thread or edit.
+        let thread_key = delivery.thread_key.as_deref().filter(|_| channel.by_story());
         let answer = match thread_key {
             Some(key) => match self.shared.store.thread(&self.channel, key).await {
                 Ok(root) => self.send_about_story(channel, delivery, key, root).await,
@@ -251,7 +250,9 @@ impl Worker {
             SendOutcome::Delivered => None,
             SendOutcome::RateLimited(wait) => Some(format!("rate limited for {wait:?}")),
             SendOutcome::Transient(error) => Some(error.clone()),
-            SendOutcome::Permanent { body, .. } | SendOutcome::Gone { body, .. } => Some(body.clone()),
+            SendOutcome::Permanent { body, .. }
+            | SendOutcome::Gone { body, .. }
+            | SendOutcome::Stale { body, .. } => Some(body.clone()),
         };
         let attempt =
             Attempt { at, status: answer.status, error, latency_ms: started.elapsed().as_millis() as i64 };
@@ -271,35 +272,13 @@ impl Worker {
         root: Option<ThreadRoot>,
     ) -> Answer {
         let story = Story { client: &self.shared.client, channel, body: &delivery.body };
-        let fresh = match root {
-            Some(root) => {
-                let edited = match channel.update {
-                    Some(_) => Some(story.edit(&root).await),
-                    None => None,
-                };
-                match (edited, channel.thread) {
-                    // The message is gone: post a new one (below) and re-point the story.
-                    (Some(answer), _) if story.is_stale(&answer) => true,
-                    (Some(answer), _) if answer.outcome != SendOutcome::Delivered => return answer,
-                    (Some(answer), None) => {
-                        self.shared.metrics.message(&self.channel, "edited");
-                        return answer;
-                    }
-                    (edited, Some(_)) => {
-                        if edited.is_some() {
-                            self.shared.metrics.message(&self.channel, "edited");
-                        }
-                        let reply = story.reply(&root).await;
-                        if !story.is_stale(&reply) {
-                            return reply;
-                        }
-                        true
-                    }
-                    (None, None) => unreachable!("by_story: thread or update is set"),
-                }
+        if let Some(root) = &root {
+            if let Some(answer) = self.onto_root(&story, root).await {
+                return answer;
             }
-            None => false,
-        };
+        }
+        // No root yet, or the one there was is gone: post it (again).
+        let fresh = root.is_some();
         let answer = story.post_root().await;
         if let (SendOutcome::Delivered, Some(posted)) = (&answer.outcome, &answer.posted) {
             // The story's first message (or the one that replaces a lost one).
@@ -310,6 +289,26 @@ impl Worker {
             }
         }
         answer
+    }
+
+    /// Edits the story's message (`update`) and/or replies under it
+    /// (`thread`); `None` when the message is gone and a fresh one is due.
+    async fn onto_root(&self, story: &Story<'_>, root: &ThreadRoot) -> Option<Answer> {
+        if story.channel.update.is_some() {
+            let edited = story.edit(root).await;
+            if edited.is_stale() {
+                return None;
+            }
+            if edited.outcome != SendOutcome::Delivered {
+                return Some(edited);
+            }
+            self.shared.metrics.message(&self.channel, "edited");
+            if story.channel.thread.is_none() {
+                return Some(edited);
+            }
+        }
+        let reply = story.reply(root).await;
+        (!reply.is_stale()).then_some(reply)
     }
 
     /// What the answer means for the message: logged, counted, and for a dead
@@ -438,13 +437,6 @@ impl Story<'_> {
             }
         }
     }
-
-    fn is_stale(&self, answer: &Answer) -> bool {
-        match &self.channel.bot {
-            Some(_) => sinks::slack_bot::is_stale(answer),
-            None => sinks::discord::is_stale(answer),
-        }
-    }
 }
 
 /// What an attempt's outcome means for its delivery.
@@ -462,7 +454,10 @@ fn resolve(delivery: &Delivery, attempt: &Attempt, outcome: &SendOutcome, max_ag
             let wait = retry::delay(delivery.failures + 1);
             Resolution::Retry { at: answered_at + wait.as_millis() as Millis, failed: true }
         }
-        SendOutcome::Permanent { .. } | SendOutcome::Gone { .. } => Resolution::Dead,
+        // A stale root is replaced before an answer gets here; should one, it is refused.
+        SendOutcome::Permanent { .. } | SendOutcome::Gone { .. } | SendOutcome::Stale { .. } => {
+            Resolution::Dead
+        }
     }
 }
 

@@ -11,8 +11,9 @@ use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::{
-    event_id, header, id_text, keyed, reference, set_change, text, value_change, web_url, Actor, ActorKind,
-    Change, Event, FieldChange, NormalizeError, Normalized, Parent, Reference, DONE,
+    event_id, header, id_text, keyed, named_id, named_ids, part, reference, set_change, text, value_change,
+    web_url, Actor, ActorKind, Change, Event, FieldChange, NormalizeError, Normalized, Parent, Reference,
+    DONE,
 };
 
 pub fn normalize(
@@ -94,15 +95,15 @@ fn item_change(
     action: Option<&str>,
     references: &mut Vec<Reference>,
 ) -> Change {
-    let item = payload.get(entity_type).cloned().unwrap_or(Value::Null);
+    let item = part(payload, entity_type);
     let merged = item.get("merged").and_then(Value::as_bool) == Some(true);
     let state = |name: &str| Some(Value::String(name.to_owned()));
     let mut attributes = Map::new();
-    if let Some(body) = text(&item, "/body") {
+    if let Some(body) = text(item, "/body") {
         attributes.insert("text".into(), body.into());
     }
-    let labels = ids_of(&item, "labels", "/id", "/name", "label", references);
-    let owners = ids_of(&item, "assignees", "/login", "/login", "member", references);
+    let labels = named_ids(item.get("labels"), "/id", "/name", "label", references);
+    let owners = named_ids(item.get("assignees"), "/login", "/login", "member", references);
     for (state_name, kind) in [("open", None), ("closed", DONE), ("merged", DONE)] {
         references.push(reference("workflow-state", state_name, state_name, kind));
     }
@@ -112,7 +113,7 @@ fn item_change(
             attributes.insert("owner_ids".into(), Value::Array(owners));
             ("create", Some("opened"), Vec::new())
         }
-        "edited" => ("update", None, edits(payload, &item)),
+        "edited" => ("update", None, edits(payload, item)),
         "closed" => (
             "update",
             Some(if merged { "merged" } else { "closed" }),
@@ -129,18 +130,27 @@ fn item_change(
         ),
         "deleted" => ("delete", None, Vec::new()),
         "labeled" | "unlabeled" => {
-            let label = one(payload, "label", "/id", "/name", "label", references);
+            let label =
+                payload.get("label").and_then(|entry| named_id(entry, "/id", "/name", "label", references));
             let (adds, removes) = split(action == Some("labeled"), label);
             ("update", None, vec![set_change("label_ids", adds, removes)])
         }
         "assigned" | "unassigned" => {
-            let assignee = one(payload, "assignee", "/login", "/login", "member", references);
+            let assignee = payload
+                .get("assignee")
+                .and_then(|entry| named_id(entry, "/login", "/login", "member", references));
             let (adds, removes) = split(action == Some("assigned"), assignee);
             ("update", None, vec![set_change("owner_ids", adds, removes)])
         }
         "review_requested" | "review_request_removed" => {
-            let reviewer = one(payload, "requested_reviewer", "/login", "/login", "member", references)
-                .or_else(|| one(payload, "requested_team", "/slug", "/name", "member", references));
+            let reviewer = payload
+                .get("requested_reviewer")
+                .and_then(|entry| named_id(entry, "/login", "/login", "member", references))
+                .or_else(|| {
+                    payload
+                        .get("requested_team")
+                        .and_then(|entry| named_id(entry, "/slug", "/name", "member", references))
+                });
             let requested = action == Some("review_requested");
             let (adds, removes) = split(requested, reviewer);
             let verb = if requested { "requested a review of" } else { "withdrew a review request from" };
@@ -157,8 +167,8 @@ fn item_change(
         entity_type: entity_type.into(),
         action: action.into(),
         entity_id: item.get("id").and_then(id_text),
-        name: keyed(number, text(&item, "/title")),
-        url: web_url(text(&item, "/html_url")),
+        name: keyed(number, text(item, "/title")),
+        url: web_url(text(item, "/html_url")),
         primary: true,
         parent: None,
         fields,
@@ -189,7 +199,7 @@ fn edits(payload: &Value, item: &Value) -> Vec<FieldChange> {
 }
 
 fn comment_change(payload: &Value, action: Option<&str>) -> Change {
-    let comment = payload.get("comment").cloned().unwrap_or(Value::Null);
+    let comment = part(payload, "comment");
     let (item_key, item) = ["issue", "pull_request", "discussion"]
         .into_iter()
         .find_map(|key| Some((key, payload.get(key)?)))
@@ -205,7 +215,7 @@ fn comment_change(payload: &Value, action: Option<&str>) -> Change {
         url: web_url(text(item, "/html_url")),
     });
     let mut attributes = Map::new();
-    if let Some(body) = text(&comment, "/body") {
+    if let Some(body) = text(comment, "/body") {
         attributes.insert("text".into(), body.into());
     }
     let (action, fields) = match action.unwrap_or("created") {
@@ -226,7 +236,7 @@ fn comment_change(payload: &Value, action: Option<&str>) -> Change {
         action: action.into(),
         entity_id: comment.get("id").and_then(id_text),
         name: None,
-        url: web_url(text(&comment, "/html_url")),
+        url: web_url(text(comment, "/html_url")),
         primary: true,
         parent,
         fields,
@@ -238,8 +248,8 @@ fn comment_change(payload: &Value, action: Option<&str>) -> Change {
 /// A review of a pull request: about the pull request, said as its verdict.
 fn review_change(payload: &Value, action: Option<&str>, references: &mut Vec<Reference>) -> Change {
     let mut change = item_change("pull_request", payload, None, references);
-    let review = payload.get("review").cloned().unwrap_or(Value::Null);
-    let verdict = text(&review, "/state").map(|state| state.to_ascii_lowercase());
+    let review = part(payload, "review");
+    let verdict = text(review, "/state").map(|state| state.to_ascii_lowercase());
     change.action = action.unwrap_or("submitted").into();
     change.verb = Some(
         match (action, verdict.as_deref()) {
@@ -253,10 +263,10 @@ fn review_change(payload: &Value, action: Option<&str>, references: &mut Vec<Ref
     );
     change.fields.clear();
     change.attributes.clear();
-    if let Some(body) = text(&review, "/body") {
+    if let Some(body) = text(review, "/body") {
         change.attributes.insert("text".into(), body.into());
     }
-    if let Some(url) = web_url(text(&review, "/html_url")) {
+    if let Some(url) = web_url(text(review, "/html_url")) {
         change.url = Some(url);
     }
     change
@@ -293,49 +303,6 @@ fn other_change(name: &str, payload: &Value, action: Option<&str>) -> Change {
         fields: Vec::new(),
         attributes: Map::new(),
     }
-}
-
-/// The ids in `item[list]` (by `id_pointer`), naming each (by `name_pointer`)
-/// as an entity of `entity_type`.
-fn ids_of(
-    item: &Value,
-    list: &str,
-    id_pointer: &str,
-    name_pointer: &str,
-    entity_type: &str,
-    references: &mut Vec<Reference>,
-) -> Vec<Value> {
-    item.get(list)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| named(entry, id_pointer, name_pointer, entity_type, references))
-        .collect()
-}
-
-fn one(
-    payload: &Value,
-    key: &str,
-    id_pointer: &str,
-    name_pointer: &str,
-    entity_type: &str,
-    references: &mut Vec<Reference>,
-) -> Option<Value> {
-    named(payload.get(key)?, id_pointer, name_pointer, entity_type, references)
-}
-
-fn named(
-    entry: &Value,
-    id_pointer: &str,
-    name_pointer: &str,
-    entity_type: &str,
-    references: &mut Vec<Reference>,
-) -> Option<Value> {
-    let id = entry.pointer(id_pointer)?.clone();
-    if let (Some(id), Some(name)) = (id_text(&id), text(entry, name_pointer)) {
-        references.push(reference(entity_type, id, name, None));
-    }
-    Some(id)
 }
 
 fn split(adding: bool, value: Option<Value>) -> (Vec<Value>, Vec<Value>) {

@@ -10,8 +10,9 @@ use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::{
-    event_id, header, id_text, keyed, list_delta, reference, text, value_change, web_url, Actor, ActorKind,
-    Change, Event, FieldChange, NormalizeError, Parent, Reference, DONE,
+    event_id, header, id_text, keyed, list_delta, named_ids, part, reference, required_str, text,
+    value_change, web_url, Actor, ActorKind, Change, Event, FieldChange, NormalizeError, Parent, Reference,
+    DONE,
 };
 
 /// `state_id` values, as GitLab's `Issuable::STATE_ID_MAP` numbers them.
@@ -24,16 +25,11 @@ pub fn normalize(
     payload: Value,
     body_hash: impl FnOnce() -> String,
 ) -> Result<Event, NormalizeError> {
-    let kind = match payload.get("object_kind") {
-        Some(Value::String(kind)) => kind.clone(),
-        Some(_) => return Err(NormalizeError::WrongType { field: "object_kind", expected: "a string" }),
-        None => return Err(NormalizeError::Missing("object_kind")),
-    };
+    let kind = required_str(&payload, "object_kind")?;
     let mut references: Vec<Reference> =
         STATES.iter().map(|(_, name, done)| reference("workflow-state", *name, *name, *done)).collect();
-    let change = match kind.as_str() {
-        "issue" | "work_item" => item_change(&kind, &payload, &mut references),
-        "merge_request" => item_change(&kind, &payload, &mut references),
+    let change = match kind {
+        "issue" | "work_item" | "merge_request" => item_change(kind, &payload, &mut references),
         "note" => note_change(&payload),
         other => other_change(other, &payload),
     };
@@ -84,9 +80,9 @@ fn is_bot_user(username: &str) -> bool {
 }
 
 fn item_change(kind: &str, payload: &Value, references: &mut Vec<Reference>) -> Change {
-    let attrs = payload.get("object_attributes").cloned().unwrap_or(Value::Null);
+    let attrs = part(payload, "object_attributes");
     let merge_request = kind == "merge_request";
-    let entity_type = match (kind, text(&attrs, "/type").as_deref()) {
+    let entity_type = match (kind, text(attrs, "/type").as_deref()) {
         ("merge_request", _) => "merge_request".to_owned(),
         ("work_item", Some("Epic")) => "epic".to_owned(),
         _ => "issue".to_owned(),
@@ -104,7 +100,7 @@ fn item_change(kind: &str, payload: &Value, references: &mut Vec<Reference>) -> 
         }
     };
     let mut attributes = Map::new();
-    let sent_action = text(&attrs, "/action");
+    let sent_action = text(attrs, "/action");
     let (action, verb) = match sent_action.as_deref() {
         Some("open") => {
             let labels = payload.get("labels").or_else(|| attrs.get("labels"));
@@ -137,10 +133,10 @@ fn item_change(kind: &str, payload: &Value, references: &mut Vec<Reference>) -> 
         Some("update") | None => ("update", None),
         Some(other) => (other, None),
     };
-    if let Some(description) = text(&attrs, "/description") {
+    if let Some(description) = text(attrs, "/description") {
         attributes.insert("text".into(), description.into());
     }
-    if let Some(work_item_type) = text(&attrs, "/type") {
+    if let Some(work_item_type) = text(attrs, "/type") {
         attributes.insert("work_item_type".into(), work_item_type.into());
     }
     let key = attrs
@@ -151,8 +147,8 @@ fn item_change(kind: &str, payload: &Value, references: &mut Vec<Reference>) -> 
         entity_type,
         action: action.into(),
         entity_id: attrs.get("id").and_then(id_text),
-        name: keyed(key, text(&attrs, "/title")),
-        url: web_url(text(&attrs, "/url")),
+        name: keyed(key, text(attrs, "/title")),
+        url: web_url(text(attrs, "/url")),
         primary: true,
         parent: None,
         fields,
@@ -194,43 +190,22 @@ fn field_change(field: &str, change: &Value, references: &mut Vec<Reference>) ->
 
 /// Label ids of a list of label objects, naming each by its title.
 fn labels_of(labels: Option<&Value>, references: &mut Vec<Reference>) -> Vec<Value> {
-    labels
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|label| {
-            let id = label.get("id")?.clone();
-            if let (Some(id), Some(title)) = (id_text(&id), text(label, "/title")) {
-                references.push(reference("label", id, title, None));
-            }
-            Some(id)
-        })
-        .collect()
+    named_ids(labels, "/id", "/title", "label", references)
 }
 
 /// Usernames of a list of users, naming each by their display name.
 fn people_of(people: Option<&Value>, references: &mut Vec<Reference>) -> Vec<Value> {
-    people
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|person| {
-            let username = text(person, "/username")?;
-            let name = text(person, "/name").unwrap_or_else(|| username.clone());
-            references.push(reference("member", username.clone(), name, None));
-            Some(Value::String(username))
-        })
-        .collect()
+    named_ids(people, "/username", "/name", "member", references)
 }
 
 /// A comment on an issue, merge request, commit or snippet; the payload names
 /// its target under the target's own key.
 fn note_change(payload: &Value) -> Change {
-    let attrs = payload.get("object_attributes").cloned().unwrap_or(Value::Null);
-    let note_url = text(&attrs, "/url");
+    let attrs = part(payload, "object_attributes");
+    let note_url = text(attrs, "/url");
     // The note's link is its target's page plus `#note_<id>`.
     let target_url = note_url.as_deref().map(|url| url.split('#').next().unwrap_or(url).to_owned());
-    let parent = match text(&attrs, "/noteable_type").as_deref() {
+    let parent = match text(attrs, "/noteable_type").as_deref() {
         Some("Issue") => payload.get("issue").map(|issue| {
             let key = issue.get("iid").and_then(id_text).map(|iid| format!("#{iid}"));
             ("issue", issue, keyed(key, text(issue, "/title")), text(issue, "/url").or(target_url.clone()))
@@ -259,12 +234,12 @@ fn note_change(payload: &Value) -> Change {
         })
     });
     let mut attributes = Map::new();
-    if let Some(note) = text(&attrs, "/note") {
+    if let Some(note) = text(attrs, "/note") {
         attributes.insert("text".into(), note.into());
     }
     Change {
         entity_type: "comment".into(),
-        action: text(&attrs, "/action").unwrap_or_else(|| "create".into()),
+        action: text(attrs, "/action").unwrap_or_else(|| "create".into()),
         entity_id: attrs.get("id").and_then(id_text),
         name: None,
         url: web_url(note_url),

@@ -8,8 +8,9 @@ use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::{
-    event_id, header, id_text, keyed, list_delta, reference, snake_case, text, value_change, web_url, Actor,
-    ActorKind, Change, Event, FieldChange, NormalizeError, Parent, Reference, DONE,
+    event_id, header, id_text, keyed, list_delta, part, reference, required_str, snake_case, text,
+    value_change, web_url, Actor, ActorKind, Change, Event, FieldChange, NormalizeError, Parent, Reference,
+    DONE,
 };
 
 pub fn normalize(
@@ -18,15 +19,11 @@ pub fn normalize(
     payload: Value,
     body_hash: impl FnOnce() -> String,
 ) -> Result<Event, NormalizeError> {
-    let webhook_event = match payload.get("webhookEvent") {
-        Some(Value::String(event)) => event.clone(),
-        Some(_) => return Err(NormalizeError::WrongType { field: "webhookEvent", expected: "a string" }),
-        None => return Err(NormalizeError::Missing("webhookEvent")),
-    };
+    let webhook_event = required_str(&payload, "webhookEvent")?;
     let mut references = Vec::new();
-    let issue = payload.get("issue").cloned().unwrap_or(Value::Null);
-    let issue_url = browse_url(&issue);
-    let issue_name = keyed(text(&issue, "/key"), text(&issue, "/fields/summary"));
+    let issue = part(&payload, "issue");
+    let issue_url = browse_url(issue);
+    let issue_name = keyed(text(issue, "/key"), text(issue, "/fields/summary"));
     if let Some(status) = issue.pointer("/fields/status") {
         if let (Some(id), Some(name)) = (status.get("id").and_then(id_text), text(status, "/name")) {
             let kind = DONE.filter(|_| text(status, "/statusCategory/key").as_deref() == Some("done"));
@@ -38,7 +35,7 @@ pub fn normalize(
             references.push(reference("project", id, name, None));
         }
     }
-    let (family, what) = webhook_event.split_once(':').unwrap_or(("", webhook_event.as_str()));
+    let (family, what) = webhook_event.split_once(':').unwrap_or(("", webhook_event));
     let mut changes = Vec::new();
     match (family, what) {
         ("jira", issue_event) if issue_event.starts_with("issue_") => {
@@ -54,7 +51,7 @@ pub fn normalize(
                 attributes.insert("text".into(), description.into());
             }
             if action == "create" {
-                start_values(&issue, &mut attributes, &mut references);
+                start_values(issue, &mut attributes, &mut references);
             }
             // Jira Server still sends a comment inside `jira:issue_updated`
             // (`issue_commented`): the comment is what the event is about.
@@ -83,7 +80,7 @@ pub fn normalize(
                     Some("issue_comment_deleted") => "delete",
                     _ => "create",
                 };
-                changes.push(comment_change(&payload, action, &issue, issue_name, issue_url));
+                changes.push(comment_change(&payload, action, issue, issue_name, issue_url));
             }
         }
         ("", comment_event) if comment_event.starts_with("comment_") => {
@@ -93,17 +90,17 @@ pub fn normalize(
                 "comment_deleted" => "delete",
                 other => other,
             };
-            changes.push(comment_change(&payload, action, &issue, issue_name, issue_url));
+            changes.push(comment_change(&payload, action, issue, issue_name, issue_url));
         }
         _ => {
             // Sprints, versions, projects…: named by the object the event carries.
             let entity = webhook_event.split([':', '_']).find(|part| *part != "jira").unwrap_or("event");
-            let object = payload.get(entity).cloned().unwrap_or(Value::Null);
+            let object = part(&payload, entity);
             changes.push(Change {
                 entity_type: entity.into(),
                 action: webhook_event.rsplit('_').next().unwrap_or("event").into(),
                 entity_id: object.get("id").and_then(id_text),
-                name: text(&object, "/name").or(issue_name),
+                name: text(object, "/name").or(issue_name),
                 url: issue_url,
                 primary: true,
                 parent: None,
@@ -230,7 +227,7 @@ fn comment_change(
     issue_name: Option<String>,
     issue_url: Option<String>,
 ) -> Change {
-    let comment = payload.get("comment").cloned().unwrap_or(Value::Null);
+    let comment = part(payload, "comment");
     let id = comment.get("id").and_then(id_text);
     let mut attributes = Map::new();
     if let Some(body) = comment.get("body").and_then(document_text) {

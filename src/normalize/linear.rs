@@ -10,8 +10,9 @@ use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::{
-    event_id, header, id_text, keyed, list_delta, reference, snake_case, text, value_change, web_url, Actor,
-    ActorKind, Change, Event, FieldChange, NormalizeError, Parent, Reference, DONE,
+    event_id, header, id_text, keyed, list_delta, part, reference, required_str, snake_case, text,
+    value_change, web_url, Actor, ActorKind, Change, Event, FieldChange, NormalizeError, Parent, Reference,
+    DONE,
 };
 
 /// Linear's priorities, 0 to 4, by the names its app shows.
@@ -23,19 +24,14 @@ pub fn normalize(
     payload: Value,
     body_hash: impl FnOnce() -> String,
 ) -> Result<Event, NormalizeError> {
-    let entity = match payload.get("type") {
-        Some(Value::String(kind)) => kind.clone(),
-        Some(_) => return Err(NormalizeError::WrongType { field: "type", expected: "a string" }),
-        None => return Err(NormalizeError::Missing("type")),
-    };
+    let entity = required_str(&payload, "type")?;
     let data = match payload.get("data") {
-        Some(Value::Object(data)) => data.clone(),
+        Some(data @ Value::Object(_)) => data,
         Some(_) => return Err(NormalizeError::WrongType { field: "data", expected: "an object" }),
-        None => Map::new(),
+        None => part(&payload, "data"),
     };
-    let data = Value::Object(data);
     let mut references = Vec::new();
-    name_inlined(&data, &mut references);
+    name_inlined(data, &mut references);
     let action = match text(&payload, "/action").as_deref() {
         Some("remove") => "delete".to_owned(),
         Some(action) => action.to_owned(),
@@ -43,39 +39,29 @@ pub fn normalize(
     };
     let fields = match payload.get("updatedFrom") {
         Some(Value::Object(previous)) => {
-            previous.iter().filter_map(|(key, old)| field_change(key, old, &data)).collect()
+            previous.iter().filter_map(|(key, old)| field_change(key, old, data)).collect()
         }
         _ => Vec::new(),
     };
-    let url = web_url(text(&payload, "/url").or_else(|| text(&data, "/url")));
+    let url = web_url(text(&payload, "/url").or_else(|| text(data, "/url")));
     let mut attributes = Map::new();
-    let change = match entity.as_str() {
+    // What differs by type: the entity's name for the bridge, its own name, what it belongs to.
+    let (entity_type, name, parent) = match entity {
         "Issue" => {
-            if let Some(description) = text(&data, "/description") {
+            if let Some(description) = text(data, "/description") {
                 attributes.insert("text".into(), description.into());
             }
             if action == "create" {
-                start_values(&data, &mut attributes);
+                start_values(data, &mut attributes);
             }
-            Change {
-                entity_type: "issue".into(),
-                action,
-                entity_id: text(&data, "/id"),
-                name: keyed(text(&data, "/identifier"), text(&data, "/title")),
-                url,
-                primary: true,
-                parent: None,
-                fields,
-                verb: None,
-                attributes,
-            }
+            ("issue".to_owned(), keyed(text(data, "/identifier"), text(data, "/title")), None)
         }
         "Comment" => {
-            if let Some(body) = text(&data, "/body") {
+            if let Some(body) = text(data, "/body") {
                 attributes.insert("text".into(), body.into());
             }
             let issue = data.get("issue");
-            let parent_id = issue.and_then(|issue| text(issue, "/id")).or_else(|| text(&data, "/issueId"));
+            let parent_id = issue.and_then(|issue| text(issue, "/id")).or_else(|| text(data, "/issueId"));
             let parent =
                 parent_id.map(|id| Parent {
                     entity_type: "issue".into(),
@@ -86,34 +72,26 @@ pub fn normalize(
                         url.as_deref().map(|url| url.split('#').next().unwrap_or(url).to_owned())
                     })),
                 });
-            Change {
-                entity_type: "comment".into(),
-                action,
-                entity_id: text(&data, "/id"),
-                name: None,
-                url,
-                primary: true,
-                parent,
-                fields,
-                verb: None,
-                attributes,
-            }
+            ("comment".to_owned(), None, parent)
         }
-        other => Change {
-            entity_type: match other {
-                "IssueLabel" => "label".to_owned(),
-                other => snake_case(other).replace('_', "-"),
-            },
-            action,
-            entity_id: text(&data, "/id"),
-            name: ["/name", "/title", "/body"].iter().find_map(|pointer| text(&data, pointer)),
-            url,
-            primary: true,
-            parent: None,
-            fields,
-            verb: None,
-            attributes,
-        },
+        "IssueLabel" => ("label".to_owned(), text(data, "/name"), None),
+        other => (
+            snake_case(other).replace('_', "-"),
+            ["/name", "/title", "/body"].iter().find_map(|pointer| text(data, pointer)),
+            None,
+        ),
+    };
+    let change = Change {
+        entity_type,
+        action,
+        entity_id: text(data, "/id"),
+        name,
+        url,
+        primary: true,
+        parent,
+        fields,
+        verb: None,
+        attributes,
     };
     let actor_value = payload.get("actor");
     let actor = Actor {

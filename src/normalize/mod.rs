@@ -246,6 +246,56 @@ fn string_at(object: &Map<String, Value>, key: &str) -> Option<String> {
     object.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
+/// What a missing object reads as: borrowed from the payload, never copied.
+static NULL: Value = Value::Null;
+
+/// The object under `key`, or null: the normalizers read into it by pointer.
+fn part<'a>(payload: &'a Value, key: &str) -> &'a Value {
+    payload.get(key).unwrap_or(&NULL)
+}
+
+/// The string a tracker names its event by (`object_kind`, `type`,
+/// `webhookEvent`): without it the body is no event of that tracker.
+fn required_str<'a>(payload: &'a Value, field: &'static str) -> Result<&'a str, NormalizeError> {
+    match payload.get(field) {
+        Some(Value::String(value)) => Ok(value),
+        Some(_) => Err(NormalizeError::WrongType { field, expected: "a string" }),
+        None => Err(NormalizeError::Missing(field)),
+    }
+}
+
+/// The ids of `list`'s entries (by `id_pointer`), each named (by
+/// `name_pointer`, else by its id) as an entity of `entity_type`.
+fn named_ids(
+    list: Option<&Value>,
+    id_pointer: &str,
+    name_pointer: &str,
+    entity_type: &str,
+    references: &mut Vec<Reference>,
+) -> Vec<Value> {
+    list.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| named_id(entry, id_pointer, name_pointer, entity_type, references))
+        .collect()
+}
+
+/// `entry`'s id (by `id_pointer`), named (by `name_pointer`, else by its id)
+/// as an entity of `entity_type`.
+fn named_id(
+    entry: &Value,
+    id_pointer: &str,
+    name_pointer: &str,
+    entity_type: &str,
+    references: &mut Vec<Reference>,
+) -> Option<Value> {
+    let id = entry.pointer(id_pointer)?;
+    let id_text = id_text(id)?;
+    let name = text(entry, name_pointer).unwrap_or_else(|| id_text.clone());
+    references.push(reference(entity_type, id_text, name, None));
+    Some(id.clone())
+}
+
 /// The text at a JSON pointer, if it is a string (not blank).
 fn text(value: &Value, pointer: &str) -> Option<String> {
     value.pointer(pointer).and_then(Value::as_str).filter(|text| !text.trim().is_empty()).map(str::to_owned)

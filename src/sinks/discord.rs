@@ -100,14 +100,6 @@ const THREAD_ARCHIVED: i64 = 50083;
 const THREAD_LOCKED: i64 = 160005;
 const MAX_ACTIVE_THREADS: i64 = 30046;
 
-/// The marker `is_stale` looks for: the message or thread is gone.
-const STALE: &str = "Discord: the message is gone";
-
-/// Whether an answer says the story's message cannot be used any more.
-pub fn is_stale(answer: &Answer) -> bool {
-    matches!(&answer.outcome, SendOutcome::Permanent { body, .. } if body.starts_with(STALE))
-}
-
 pub async fn send_story(
     client: &Client,
     channel: &ChannelConfig,
@@ -183,7 +175,7 @@ fn story_error(status: u16, text: &str) -> Option<SendOutcome> {
     let code = serde_json::from_str::<Value>(text).ok().and_then(|json| json["code"].as_i64())?;
     Some(match code {
         UNKNOWN_MESSAGE | THREAD_ARCHIVED => {
-            SendOutcome::Permanent { status, body: format!("{STALE} ({text})") }
+            SendOutcome::Stale { status, body: format!("Discord: the message is gone ({text})") }
         }
         THREAD_LOCKED => {
             SendOutcome::Permanent { status, body: format!("Discord: the story's thread is locked: {text}") }
@@ -214,10 +206,10 @@ mod story_tests {
     fn discord_codes_for_a_story_s_message_land_where_the_table_says() {
         let answer = |outcome| Answer { outcome, status: Some(404), pause: None, posted: None };
         for gone in [r#"{"code":10008}"#, r#"{"code":50083}"#] {
-            assert!(is_stale(&answer(story_error(404, gone).unwrap())), "{gone}");
+            assert!(answer(story_error(404, gone).unwrap()).is_stale(), "{gone}");
         }
         let locked = story_error(403, r#"{"code":160005}"#).unwrap();
-        assert!(matches!(&locked, SendOutcome::Permanent { .. }) && !is_stale(&answer(locked)));
+        assert!(matches!(&locked, SendOutcome::Permanent { .. }) && !answer(locked).is_stale());
         assert!(matches!(story_error(400, r#"{"code":30046}"#), Some(SendOutcome::Transient(_))));
         // Anything else is read as for a plain post (a 404 without a code: the webhook is gone).
         assert_eq!(story_error(404, r#"{"message":"Unknown Webhook","code":10015}"#), None);

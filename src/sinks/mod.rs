@@ -35,6 +35,19 @@ pub enum SendOutcome {
         status: u16,
         body: String,
     },
+    /// The message (or thread) this one was to edit or reply under no longer
+    /// takes it (deleted, too old, archived): post a fresh one instead.
+    Stale {
+        status: u16,
+        body: String,
+    },
+}
+
+impl Answer {
+    /// The story's message is gone: a fresh one is due.
+    pub fn is_stale(&self) -> bool {
+        matches!(self.outcome, SendOutcome::Stale { .. })
+    }
 }
 
 /// A platform's answer to one attempt.

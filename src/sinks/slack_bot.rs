@@ -44,19 +44,8 @@ pub enum Action<'a> {
 
 /// Errors of `chat.update` that mean the card is gone or can no longer be
 /// edited: post a fresh one and re-point the story to it.
-const STALE: &[&str] = &[
-    "message_not_found",
-    "cant_update_message",
-    "edit_window_closed",
-    "cannot_reply_to_message",
-    "restricted_action_thread_locked",
-];
-
-/// Whether an answer says the card or thread cannot be used any more.
-pub fn is_stale(answer: &Answer) -> bool {
-    matches!(&answer.outcome, SendOutcome::Permanent { body, .. }
-        if STALE.iter().any(|error| body == &format!("Slack: {error}")))
-}
+const STALE: &[&str] =
+    &["message_not_found", "cant_update_message", "edit_window_closed", "cannot_reply_to_message"];
 
 pub async fn send(client: &Client, bot: &SlackBotConfig, body: &str, action: Action<'_>) -> Answer {
     let (Some(token), Some(channel)) = (&bot.token, &bot.channel) else {
@@ -149,6 +138,9 @@ fn classify_error(error: &str, status: u16, wait: Option<std::time::Duration>) -
     if BROKEN.contains(&error) || error.starts_with("restricted_action") {
         return SendOutcome::Gone { status, body: format!("Slack: {error} ({})", fix(error)) };
     }
+    if STALE.contains(&error) {
+        return SendOutcome::Stale { status, body: format!("Slack: {error}") };
+    }
     // invalid_blocks, msg_too_long, no_text…: the message itself; kept dead.
     SendOutcome::Permanent { status, body: format!("Slack: {error}") }
 }
@@ -212,6 +204,9 @@ mod tests {
         }
         let SendOutcome::Gone { body, .. } = classify_error("not_in_channel", 200, None) else { panic!() };
         assert!(body.contains("invite the bot"), "{body}");
+        for gone in ["message_not_found", "cant_update_message", "edit_window_closed"] {
+            assert!(matches!(classify_error(gone, 200, None), SendOutcome::Stale { .. }), "{gone}");
+        }
         for payload in ["invalid_blocks", "msg_too_long", "no_text"] {
             assert!(matches!(classify_error(payload, 200, None), SendOutcome::Permanent { .. }), "{payload}");
         }

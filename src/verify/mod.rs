@@ -75,37 +75,43 @@ pub fn verify(
     body: Bytes,
 ) -> Result<Verified, VerifyError> {
     match source {
-        SourceConfig::Shortcut(shortcut) => {
-            if !shortcut.allow_unsigned || !shortcut.secrets.is_empty() {
-                check_headers(headers, SHORTCUT_SIGNATURE_HEADERS, None, &shortcut.secrets, &body)?;
-            }
-        }
+        SourceConfig::Shortcut(shortcut) => check_signed(
+            headers,
+            SHORTCUT_SIGNATURE_HEADERS,
+            None,
+            &shortcut.secrets,
+            shortcut.allow_unsigned,
+            &body,
+        )?,
         SourceConfig::Pivotal(pivotal) => match (&pivotal.token, token) {
             (Some(expected), Some(given)) if tokens_match(expected.expose(), given) => {}
             (None, _) if pivotal.allow_unsigned => {}
             _ => return Err(VerifyError::BadToken),
         },
-        SourceConfig::Github(signed) => {
-            if !signed.allow_unsigned || !signed.secrets.is_empty() {
-                check_headers(headers, &[GITHUB_SIGNATURE_HEADER], Some("sha256="), &signed.secrets, &body)?;
-            }
+        SourceConfig::Github(github) => {
+            let names = &[GITHUB_SIGNATURE_HEADER];
+            check_signed(headers, names, Some("sha256="), &github.secrets, github.allow_unsigned, &body)?
         }
-        SourceConfig::Jira(signed) => {
-            if !signed.allow_unsigned || !signed.secrets.is_empty() {
-                check_headers(headers, &[JIRA_SIGNATURE_HEADER], Some("sha256="), &signed.secrets, &body)?;
-            }
-        }
-        SourceConfig::Linear(signed) => {
-            if !signed.allow_unsigned || !signed.secrets.is_empty() {
-                check_headers(headers, &[LINEAR_SIGNATURE_HEADER], None, &signed.secrets, &body)?;
-            }
-        }
+        SourceConfig::Jira(jira) => check_signed(
+            headers,
+            &[JIRA_SIGNATURE_HEADER],
+            Some("sha256="),
+            &jira.secrets,
+            jira.allow_unsigned,
+            &body,
+        )?,
+        SourceConfig::Linear(linear) => check_signed(
+            headers,
+            &[LINEAR_SIGNATURE_HEADER],
+            None,
+            &linear.secrets,
+            linear.allow_unsigned,
+            &body,
+        )?,
         SourceConfig::Gitlab(gitlab) => {
             if !gitlab.allow_unsigned || gitlab.all_tokens().next().is_some() {
-                let given: Vec<&[u8]> =
-                    headers.get_all(GITLAB_TOKEN_HEADER).iter().map(|value| value.as_bytes()).collect();
-                let matched = given.iter().any(|given| {
-                    std::str::from_utf8(given).is_ok_and(|given| {
+                let matched = headers.get_all(GITLAB_TOKEN_HEADER).iter().any(|given| {
+                    std::str::from_utf8(given.as_bytes()).is_ok_and(|given| {
                         gitlab.all_tokens().any(|token| tokens_match(token.expose(), given))
                     })
                 });
@@ -145,6 +151,22 @@ pub fn fresh(
         }
         _ => Ok(()),
     }
+}
+
+/// A source that signs: checked unless it is explicitly unsigned and has no
+/// secret to check with (a secret, once given, is always required).
+fn check_signed(
+    headers: &HeaderMap,
+    names: &[&str],
+    prefix: Option<&str>,
+    secrets: &[crate::config::Secret],
+    allow_unsigned: bool,
+    body: &[u8],
+) -> Result<(), VerifyError> {
+    if allow_unsigned && secrets.is_empty() {
+        return Ok(());
+    }
+    check_headers(headers, names, prefix, secrets, body)
 }
 
 /// Accepts when any value of any of `names` carries a valid signature under any

@@ -286,7 +286,7 @@ async fn wrong_methods_and_a_repeated_token_get_the_documented_json_and_are_coun
         serde_json::json!({"error": "`token` given more than once"})
     );
 
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app.metrics().await;
     for counted in [
         "storybridge_events_received_total{source=\"shortcut\",outcome=\"method_not_allowed\"} 1",
         "storybridge_events_received_total{source=\"<unknown>\",outcome=\"method_not_allowed\"} 1",

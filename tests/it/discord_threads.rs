@@ -83,7 +83,7 @@ async fn a_discord_message_is_edited_in_place_and_a_deleted_one_is_posted_afresh
     let deliveries = app.deliveries().await;
     assert!(deliveries.iter().all(|d| d.status == storybridge::store::DeliveryStatus::Delivered));
     // An unknown message is not a dead webhook: the channel was never paused.
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"storybridge_messages_total{channel="team",outcome="edited"} 2"#),
         "{metrics}"

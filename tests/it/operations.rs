@@ -39,10 +39,6 @@ async fn post(app: &TestApp, path: &str, token: Option<&str>, body: &str) -> (u1
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap()
-}
-
 /// The value of one sample, e.g. `storybridge_messages_total{channel="deploys",outcome="dead"}`.
 fn sample(text: &str, series: &str) -> f64 {
     text.lines()
@@ -88,7 +84,7 @@ async fn every_metric_family_appears_and_moves_when_its_event_happens() {
     let options = Options { config_file: Some(dir.join("bridge.yaml")), ..Default::default() };
     let app = spawn(&sink.base(), &yaml, options).await;
 
-    let before = metrics(&app).await;
+    let before = app.metrics().await;
     assert_eq!(sample(&before, "storybridge_messages_total{channel=\"deploys\",outcome=\"delivered\"}"), 0.0);
     assert!(
         before.contains("storybridge_messages_total{channel=\"deploys\",outcome=\"delivered\"} 0"),
@@ -119,7 +115,7 @@ async fn every_metric_family_appears_and_moves_when_its_event_happens() {
     let (status, _) = post(&app, "/-/reload", Some(TOKEN), "").await;
     assert_eq!(status, 200);
 
-    let after = metrics(&app).await;
+    let after = app.metrics().await;
     for family in [
         "storybridge_events_received",
         "storybridge_messages",
@@ -173,7 +169,7 @@ async fn queue_gauges_count_what_waits() {
     app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
     app.post_shortcut(&fixture("shortcut/zulip_story_delete.json")).await;
     app.routed().await;
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(sample(&text, "storybridge_queue_depth{channel=\"deploys\"}"), 2.0, "{text}");
 }
 
@@ -372,10 +368,10 @@ async fn a_config_saved_by_rename_is_reloaded_and_watched_again() {
         app.wait_for_reloads("success", round as f64 + 1.0).await;
     }
     // The second save's rule is live: primed at zero, then matching a story.
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert!(text.contains("storybridge_rule_matches_total{rule=\"tasks\"} 0\n"), "{text}");
     app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
     app.settled().await;
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(sample(&text, "storybridge_rule_matches_total{rule=\"tasks\"}"), 1.0, "{text}");
 }

@@ -28,7 +28,7 @@ async fn spawn_in(dir: &std::path::Path, sink: &FakeSink, rules: &str) -> (TestA
 }
 
 async fn metric(app: &TestApp, series: &str) -> f64 {
-    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app.metrics().await;
     text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
 }
 

@@ -88,13 +88,18 @@ async fn slack_errors_retry_wait_kill_the_message_or_pause_the_channel_as_their_
     let refused = sink.next().await;
     assert_eq!(refused.body["channel"], json!("C0123456789"));
     app.post_shortcut(&fixture("shortcut/zulip_story_update_add_label.json")).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    app.routed().await;
+    // The pause is recorded before the worker claims again; it holds the next message back.
+    let claim = app.store.record_and_claim("team", Vec::new(), 10).await.unwrap();
+    assert!(claim.pause.expect("the channel is paused").reason.contains("not_in_channel"));
+    assert_eq!(claim.pending.len(), 1, "the next message waits");
+    let store = app.store.clone();
+    app.stop().await;
     assert!(sink.take_all().is_empty(), "a paused channel sends nothing");
-    let paused = app.deliveries().await;
+    let paused = store.deliveries(Default::default()).await.unwrap();
     let refusal =
         paused.iter().find(|d| d.last_error.as_deref().is_some_and(|e| e.contains("not_in_channel")));
     assert!(refusal.expect("the refused message").last_error.as_deref().unwrap().contains("invite the bot"));
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -173,7 +178,7 @@ async fn a_card_is_edited_in_place_and_a_card_slack_lost_is_posted_afresh() {
     app.settled().await;
     let deliveries = app.deliveries().await;
     assert!(deliveries.iter().all(|d| d.status == storybridge::store::DeliveryStatus::Delivered));
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"storybridge_messages_total{channel="team",outcome="edited"} 2"#),
         "two edits went through (the third found the card gone): {metrics}"

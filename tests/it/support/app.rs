@@ -227,9 +227,14 @@ impl TestApp {
         }
     }
 
+    /// The `/metrics` page, as Prometheus would scrape it.
+    pub async fn metrics(&self) -> String {
+        self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
+    }
+
     /// How many config reloads ended in `outcome` (success, failure).
     pub async fn reloads(&self, outcome: &str) -> f64 {
-        let text = self.http.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let text = self.metrics().await;
         let series = format!("storybridge_config_reloads_total{{outcome=\"{outcome}\"}} ");
         text.lines().find_map(|line| line.strip_prefix(&series)?.parse().ok()).unwrap_or(0.0)
     }
