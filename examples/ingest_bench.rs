@@ -58,8 +58,23 @@ impl Store for NullStore {
     fn thread(&self, _: &str, _: &str) -> StoreFuture<'_, Option<storybridge::store::ThreadRoot>> {
         Box::pin(async { Ok(None) })
     }
-    fn set_thread(&self, _: &str, _: &str, _: storybridge::store::ThreadRoot) -> StoreFuture<'_, ()> {
+    fn set_thread(
+        &self,
+        _: &str,
+        _: &str,
+        _: storybridge::store::ThreadRoot,
+        _: Option<String>,
+    ) -> StoreFuture<'_, ()> {
         Box::pin(async { Ok(()) })
+    }
+    fn card_shown(&self, _: &str, _: &str, _: String) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn stories(&self, _: Vec<String>) -> StoreFuture<'_, Vec<storybridge::store::StoryRecord>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn card(&self, _: &str, _: &str, _: usize) -> StoreFuture<'_, storybridge::store::CardSource> {
+        Box::pin(async { Ok(Default::default()) })
     }
     fn rendered(&self, _: i64, _: Result<String, String>) -> StoreFuture<'_, ()> {
         Box::pin(async { Ok(()) })

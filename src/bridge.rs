@@ -44,6 +44,12 @@ impl Bridge {
 }
 
 impl Bridge {
+    /// Whether a channel keeps a live card per story (`update: in-place`):
+    /// then the router keeps each story's state for it.
+    pub fn keeps_cards(&self) -> bool {
+        self.config.channels.values().any(|channel| channel.update.is_some())
+    }
+
     /// What each listener's connections may hold. Read at start: like `listen`,
     /// a change takes effect at the next restart.
     pub fn connection_limits(&self) -> server::ConnectionLimits {
@@ -69,8 +75,17 @@ impl Bridge {
             .rules
             .iter()
             .filter_map(|rule| rule.template.as_deref())
-            .chain(self.config.channels.values().filter_map(|channel| channel.template.as_deref()))
-            .chain([render::DEFAULT_TEMPLATE])
+            .chain(self.config.channels.values().flat_map(|channel| {
+                [&channel.template, &channel.thread_template, &channel.card_template]
+                    .into_iter()
+                    .filter_map(|template| template.as_deref())
+            }))
+            .chain([
+                render::DEFAULT_TEMPLATE,
+                render::REPLY_TEMPLATE,
+                render::CARD_TEMPLATE,
+                "story_card_line",
+            ])
             .collect();
         for template in self.templates.from_directory() {
             if !named.contains(&template) {
@@ -172,7 +187,9 @@ fn sample_events() -> impl Iterator<Item = (&'static str, Box<normalize::Event>)
 }
 
 /// Every template a rule will render, rendered for its channels' platforms
-/// against the sample events of the source kinds this config has.
+/// against the sample events of the source kinds this config has: the
+/// message's, and on channels that draw a story's messages at send time, its
+/// replies' and its card's.
 fn check_templates_render(config: &Config, templates: &Templates, file: &str) -> Vec<ConfigError> {
     let kinds: std::collections::BTreeSet<&str> =
         config.sources.values().map(|source| source.kind()).collect();
@@ -189,19 +206,35 @@ fn check_templates_render(config: &Config, templates: &Templates, file: &str) ->
                 (None, Some(template)) => (template.as_str(), format!("channels.{channel_name}.template")),
                 (None, None) => (render::DEFAULT_TEMPLATE, "templates".to_owned()),
             };
-            if !tried.insert((template, channel.kind)) {
-                continue;
+            let mut uses = vec![(template, path, false)];
+            if channel.thread.is_some() {
+                let path = match channel.thread_template {
+                    Some(_) => format!("channels.{channel_name}.thread_template"),
+                    None => "templates".to_owned(),
+                };
+                uses.push((render::reply_template(channel, template), path, false));
             }
-            for (kind, event) in &events {
-                if let Err(error) =
-                    render_sample(templates, &directory, event, template, channel.kind, channel_name)
-                {
-                    let message = format!(
-                        "fails on a sample {kind} event for {} channel `{channel_name}`: {error}",
-                        channel.kind
-                    );
-                    problems.push(ConfigError { file: file.into(), path: path.clone(), message });
-                    break;
+            if channel.update.is_some() {
+                let path = match channel.card_template {
+                    Some(_) => format!("channels.{channel_name}.card_template"),
+                    None => "templates".to_owned(),
+                };
+                uses.push((render::card_template(channel), path, true));
+            }
+            for (template, path, card) in uses {
+                if !tried.insert((template, channel.kind, card)) {
+                    continue;
+                }
+                for (kind, event) in &events {
+                    let sample = SampleRender { templates, directory: &directory, event, channel_name, card };
+                    if let Err(error) = sample.render(template, channel.kind) {
+                        let message = format!(
+                            "fails on a sample {kind} event for {} channel `{channel_name}`: {error}",
+                            channel.kind
+                        );
+                        problems.push(ConfigError { file: file.into(), path: path.clone(), message });
+                        break;
+                    }
                 }
             }
         }
@@ -209,31 +242,50 @@ fn check_templates_render(config: &Config, templates: &Templates, file: &str) ->
     problems
 }
 
-fn render_sample(
-    templates: &Templates,
-    directory: &Directory,
-    event: &normalize::Event,
-    template: &str,
-    platform: ChannelKind,
-    channel: &str,
-) -> Result<(), render::RenderError> {
-    let names = crate::resolve::resolve(event, directory);
-    let facts = render::EventFacts::of(event);
-    for change in &event.changes {
-        let subject = render::Subject {
-            event,
-            event_facts: &facts,
-            change,
-            names: &names,
-            rule: "sample",
-            channel,
-            mentions: false,
-            platform,
-            wanted: templates.wanted(),
-        };
-        templates.render(template, platform, &render::RenderContext::from(render::context(&subject)))?;
+/// One sample event, to render a template against: as a message about each
+/// of its changes, or (`card`) as the card of the story it leaves behind.
+struct SampleRender<'a> {
+    templates: &'a Templates,
+    directory: &'a Directory,
+    event: &'a normalize::Event,
+    channel_name: &'a str,
+    card: bool,
+}
+
+impl SampleRender<'_> {
+    fn render(&self, template: &str, platform: ChannelKind) -> Result<(), render::RenderError> {
+        let event = self.event;
+        let names = crate::resolve::resolve(event, self.directory);
+        let facts = render::EventFacts::of(event);
+        let mut story = render::StoryState::default();
+        let mut recent = Vec::new();
+        for change in &event.changes {
+            let subject = render::Subject {
+                event,
+                event_facts: &facts,
+                change,
+                names: &names,
+                rule: "sample",
+                channel: self.channel_name,
+                mentions: false,
+                platform,
+                wanted: self.templates.wanted(),
+            };
+            let context = render::context(&subject);
+            if self.card {
+                story.fold(event, change, &names);
+                recent.insert(0, context);
+                continue;
+            }
+            self.templates.render(template, platform, &render::RenderContext::from(context))?;
+        }
+        if self.card {
+            let latest = recent.first().cloned().unwrap_or_default();
+            let context = render::card_context(&story, latest, recent);
+            self.templates.render(template, platform, &render::RenderContext::from(context))?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A named template must exist for every platform it will render for.
@@ -253,8 +305,14 @@ fn check_template_names(config: &Config, templates: &Templates, file: &str) -> V
         }
     };
     for (name, channel) in &config.channels {
-        if let Some(template) = &channel.template {
-            require(format!("channels.{name}.template"), template, channel.kind, name);
+        for (key, template) in [
+            ("template", &channel.template),
+            ("thread_template", &channel.thread_template),
+            ("card_template", &channel.card_template),
+        ] {
+            if let Some(template) = template {
+                require(format!("channels.{name}.{key}"), template, channel.kind, name);
+            }
         }
     }
     for (index, rule) in config.rules.iter().enumerate() {
@@ -332,5 +390,67 @@ mod sample_tests {
         assert!(message.contains("nope"), "{message}");
         let Err(errors) = build("{{include \"missing\"}}") else { panic!("built") };
         assert!(errors.to_string().contains("missing"), "{errors}");
+    }
+}
+
+#[cfg(test)]
+mod story_template_tests {
+    use super::*;
+
+    fn build(channel: &str, files: &[(&str, &str)]) -> Result<Bridge, ConfigErrors> {
+        let dir = std::env::temp_dir().join(format!(
+            "storybridge-story-templates-{}-{}",
+            std::process::id(),
+            channel.len()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let yaml = format!(
+            "templates: \".\"\nsources:\n  s: {{ kind: shortcut, allow_unsigned: true }}\n\
+             channels:\n  team: {channel}\nrules:\n  - {{ name: r, send: [team] }}\n"
+        );
+        let origin = ConfigOrigin { name: "bridge.yaml".into(), base_dir: dir };
+        Bridge::build(crate::config::load_str(&yaml, &origin, &|_| None).unwrap(), origin)
+    }
+
+    const BOT: &str = "{ kind: slack-bot, token: t, channel: C1, update: in-place, thread: per-story";
+
+    #[test]
+    fn the_default_reply_and_card_render_on_every_sample() {
+        assert!(build(&format!("{BOT} }}"), &[]).is_ok());
+        let forum = "{ kind: discord, url: \"https://discord.com/api/webhooks/1/x\", forum: true, thread: per-story, update: in-place }";
+        assert!(build(forum, &[]).is_ok());
+    }
+
+    #[test]
+    fn a_card_or_reply_template_that_is_missing_or_fails_is_refused_at_its_key() {
+        let Err(missing) = build(&format!("{BOT}, card_template: mine }}"), &[]) else { panic!("built") };
+        assert!(
+            missing.to_string().starts_with(
+                "bridge.yaml: channels.team.card_template: unknown template `mine` for slack channel `team`"
+            ),
+            "{missing}"
+        );
+        let Err(failing) =
+            build(&format!("{BOT}, thread_template: short }}"), &[("short.hbs", "{{nope story.name}}")])
+        else {
+            panic!("built")
+        };
+        assert!(
+            failing
+                .to_string()
+                .starts_with("bridge.yaml: channels.team.thread_template: fails on a sample shortcut event"),
+            "{failing}"
+        );
+        let Err(card) = build(
+            &format!("{BOT}, card_template: mine }}"),
+            &[("mine.hbs", "{{#each story.facts}}{{nope this}}{{/each}}")],
+        ) else {
+            panic!("built")
+        };
+        assert!(card.to_string().contains("channels.team.card_template: fails"), "{card}");
     }
 }

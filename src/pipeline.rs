@@ -23,8 +23,9 @@ pub struct Routed {
     pub outcome: RouteOutcome,
     /// For rules or channels that coalesce: which burst the message joins.
     pub burst: Option<Burst>,
-    /// The template context, kept only where delivery renders the message
-    /// itself: a burst's part, or the input of a render that failed.
+    /// The template context, kept only where delivery renders from it: a
+    /// burst's part, the input of a render that failed, or a message about a
+    /// story on a channel that threads or keeps cards.
     pub part: Option<Value>,
     /// The story the message is about, on channels that thread.
     pub thread_key: Option<String>,
@@ -106,17 +107,21 @@ pub fn process(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> {
                     );
                     Burst { key, window }
                 });
-                let part = match (&burst, &outcome) {
-                    (Some(_), _) => {
+                let thread_key = channel.by_story().then(|| story_key(event, change)).flatten();
+                // Delivery draws a burst, a story's reply and its card from
+                // the context when it sends them.
+                let drawn_later =
+                    burst.is_some() || (thread_key.is_some() && matches!(outcome, RouteOutcome::Message(_)));
+                let part = match &outcome {
+                    _ if drawn_later => {
                         let mut part = context.into_data();
-                        // The raw payload is in the events table; a burst's part needs no copy.
+                        // The raw payload is in the events table; a part needs no copy.
                         part["payload"] = Value::Null;
                         Some(part)
                     }
-                    (None, RouteOutcome::Failed(_)) => Some(context.into_data()),
-                    (None, _) => None,
+                    RouteOutcome::Failed(_) => Some(context.into_data()),
+                    _ => None,
                 };
-                let thread_key = channel.by_story().then(|| story_key(event, change)).flatten();
                 routed.push(Routed {
                     thread_key,
                     change: index,

@@ -215,7 +215,8 @@ pub async fn send_test_message(
         SendOutcome::Transient(message) => ("failed", Some(message.clone())),
         SendOutcome::Permanent { body, .. }
         | SendOutcome::Gone { body, .. }
-        | SendOutcome::Stale { body, .. } => ("refused", Some(body.clone())),
+        | SendOutcome::Stale { body, .. }
+        | SendOutcome::Archived { body, .. } => ("refused", Some(body.clone())),
     };
     json!({ "channel": name, "outcome": outcome, "status": answer.status, "detail": detail })
 }

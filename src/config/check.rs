@@ -253,6 +253,22 @@ fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
     if channel.forum && !discord {
         problems.add(format!("{path}.forum"), "only Discord channels take `forum`");
     }
+    if channel.forum && discord && channel.thread.is_none() {
+        problems.add(
+            format!("{path}.forum"),
+            "every message to a forum must open or join a post: add `thread: per-story` (one post per story)",
+        );
+    }
+    if channel.thread_template.is_some() && channel.thread.is_none() {
+        problems.add(
+            format!("{path}.thread_template"),
+            "draws replies in a story's thread: set `thread: per-story` too",
+        );
+    }
+    if channel.card_template.is_some() && channel.update.is_none() {
+        problems
+            .add(format!("{path}.card_template"), "draws a story's live card: set `update: in-place` too");
+    }
     for key in &channel.stray_bot_keys {
         problems.add(format!("{path}.{key}"), format!("only `kind: slack-bot` channels take `{key}`"));
     }

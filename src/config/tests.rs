@@ -83,7 +83,7 @@ fn an_unknown_key_lists_the_keys_allowed_there() {
     assert_eq!(
         errors(&yaml),
         "bridge.yaml: channels.team.user_name: unknown key, expected one of `kind`, `url`, `token`, `channel`, \
-         `api_url`, `thread`, `update`, `forum`, `broadcast`, `template`, `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
+         `api_url`, `thread`, `update`, `forum`, `broadcast`, `template`, `thread_template`, `card_template`, `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
     );
 }
 
@@ -322,4 +322,24 @@ fn broadcasting_needs_a_threaded_slack_bot() {
     );
     let threaded = "{ kind: slack-bot, token: t, channel: C1, thread: per-story, broadcast: [state] }";
     assert!(load(&format!("{SOURCE}channels:\n  team: {threaded}\n")).is_ok());
+}
+
+#[test]
+fn a_forum_needs_threads_and_reply_and_card_templates_need_what_they_draw() {
+    const SOURCE: &str = "sources:\n  s: { kind: shortcut, allow_unsigned: true }\n";
+    let forum = "{ kind: discord, url: \"https://discord.com/api/webhooks/1/x\", forum: true }";
+    assert_eq!(
+        errors(&format!("{SOURCE}channels:\n  team: {forum}\n")),
+        "bridge.yaml: channels.team.forum: every message to a forum must open or join a post: add `thread: per-story` (one post per story)"
+    );
+    let reply = "{ kind: slack-bot, token: t, channel: C1, update: in-place, thread_template: short }";
+    assert_eq!(
+        errors(&format!("{SOURCE}channels:\n  team: {reply}\n")),
+        "bridge.yaml: channels.team.thread_template: draws replies in a story's thread: set `thread: per-story` too"
+    );
+    let card = "{ kind: slack-bot, token: t, channel: C1, thread: per-story, card_template: mine }";
+    assert_eq!(
+        errors(&format!("{SOURCE}channels:\n  team: {card}\n")),
+        "bridge.yaml: channels.team.card_template: draws a story's live card: set `update: in-place` too"
+    );
 }

@@ -376,6 +376,10 @@ struct RawChannelConfig {
     #[serde(default)]
     template: Option<String>,
     #[serde(default)]
+    thread_template: Option<String>,
+    #[serde(default)]
+    card_template: Option<String>,
+    #[serde(default)]
     username: Option<String>,
     #[serde(default)]
     avatar_url: Option<String>,
@@ -458,6 +462,8 @@ impl From<RawChannelConfig> for ChannelConfig {
             broadcast: raw.broadcast,
             url: raw.url,
             template: raw.template,
+            thread_template: raw.thread_template,
+            card_template: raw.card_template,
             username: raw.username,
             avatar_url: raw.avatar_url,
             mentions: raw.mentions,
@@ -489,6 +495,10 @@ pub struct ChannelConfig {
     /// The incoming-webhook URL. It carries the credential, so it is a secret.
     pub url: Option<Secret>,
     pub template: Option<String>,
+    /// The template a story's replies in its thread are drawn with.
+    pub thread_template: Option<String>,
+    /// The template a story's live card is drawn with.
+    pub card_template: Option<String>,
     /// Discord only: overrides the webhook's display name.
     pub username: Option<String>,
     /// Discord only: overrides the webhook's avatar.

@@ -7,6 +7,7 @@ mod pace;
 mod render;
 mod retention;
 mod retry;
+mod story;
 mod worker;
 
 use std::collections::HashMap;

@@ -11,33 +11,63 @@ use tokio::time::Instant;
 use crate::config::{ChannelConfig, ChannelKind, RateLimitConfig};
 
 pub struct Pace {
-    limiters: Vec<DefaultDirectRateLimiter>,
+    limiters: Vec<(DefaultDirectRateLimiter, Applies)>,
     not_before: Option<Instant>,
+}
+
+/// What a request to a platform does: the platforms count new messages and
+/// edits against limits of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Post,
+    Edit,
+}
+
+/// Which requests a limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applies {
+    Both,
+    Posts,
+    Edits,
+}
+
+impl Applies {
+    fn counts(self, op: Op) -> bool {
+        matches!((self, op), (Applies::Both, _) | (Applies::Posts, Op::Post) | (Applies::Edits, Op::Edit))
+    }
 }
 
 impl Pace {
     pub fn for_channel(channel: &ChannelConfig) -> Pace {
+        let per = |per_second, burst| quota(RateLimitConfig { per_second, burst });
         let quotas = match (channel.rate_limit, channel.kind) {
-            (Some(limit), _) => vec![quota(limit)],
-            // Slack: about one message a second per channel, short bursts allowed.
-            (None, ChannelKind::Slack) => vec![quota(RateLimitConfig { per_second: 1.0, burst: 3 })],
-            // Discord: 5 requests per 2 s per webhook, and 30 messages a minute per channel.
-            (None, ChannelKind::Discord) => vec![
-                quota(RateLimitConfig { per_second: 2.5, burst: 5 }),
-                quota(RateLimitConfig { per_second: 0.5, burst: 30 }),
-            ],
+            (Some(limit), _) => vec![(quota(limit), Applies::Both)],
+            // Slack: about one message a second per channel, short bursts
+            // allowed; `chat.update` is a Tier 3 method, about 50 a minute.
+            (None, ChannelKind::Slack) => {
+                vec![(per(1.0, 3), Applies::Posts), (per(50.0 / 60.0, 5), Applies::Edits)]
+            }
+            // Discord: 5 requests per 2 s per webhook, edits included, and 30
+            // messages a minute per channel.
+            (None, ChannelKind::Discord) => {
+                vec![(per(2.5, 5), Applies::Both), (per(0.5, 30), Applies::Posts)]
+            }
             (None, ChannelKind::Console) => Vec::new(),
         };
-        Pace { limiters: quotas.into_iter().map(RateLimiter::direct).collect(), not_before: None }
+        let limiters =
+            quotas.into_iter().map(|(quota, applies)| (RateLimiter::direct(quota), applies)).collect();
+        Pace { limiters, not_before: None }
     }
 
-    /// Waits until the channel may send again.
-    pub async fn ready(&mut self) {
+    /// Waits until the channel may make a request of this kind again.
+    pub async fn ready(&mut self, op: Op) {
         if let Some(not_before) = self.not_before.take() {
             tokio::time::sleep_until(not_before).await;
         }
-        for limiter in &self.limiters {
-            limiter.until_ready().await;
+        for (limiter, applies) in &self.limiters {
+            if applies.counts(op) {
+                limiter.until_ready().await;
+            }
         }
     }
 
@@ -68,6 +98,8 @@ mod tests {
             broadcast: Vec::new(),
             url: None,
             template: None,
+            thread_template: None,
+            card_template: None,
             username: None,
             avatar_url: None,
             mentions: false,
@@ -76,9 +108,35 @@ mod tests {
         }
     }
 
-    /// How many sends the pace allows at once, before it would make one wait.
+    /// How many requests of a kind the pace allows at once, before it would make one wait.
+    fn burst_of(pace: &Pace, op: Op) -> usize {
+        let allowed = |pace: &Pace| {
+            pace.limiters
+                .iter()
+                .filter(|(_, applies)| applies.counts(op))
+                .all(|(limiter, _)| limiter.check().is_ok())
+        };
+        (0..100).take_while(|_| allowed(pace)).count()
+    }
+
     fn burst(pace: &Pace) -> usize {
-        (0..100).take_while(|_| pace.limiters.iter().all(|limiter| limiter.check().is_ok())).count()
+        burst_of(pace, Op::Post)
+    }
+
+    #[test]
+    fn slack_paces_edits_apart_from_posts() {
+        let pace = Pace::for_channel(&channel(ChannelKind::Slack, None));
+        assert_eq!(burst_of(&pace, Op::Edit), 5, "chat.update's own budget");
+        assert_eq!(burst_of(&pace, Op::Post), 3, "spending it leaves the posts theirs");
+    }
+
+    #[test]
+    fn discord_edits_share_the_webhook_s_budget_but_not_the_channel_s_message_count() {
+        let pace = Pace::for_channel(&channel(ChannelKind::Discord, None));
+        assert_eq!(burst_of(&pace, Op::Edit), 5);
+        assert_eq!(burst_of(&pace, Op::Post), 0, "the webhook's 5 per 2 s are spent by the edits");
+        let fresh = Pace::for_channel(&channel(ChannelKind::Discord, None));
+        assert_eq!(burst_of(&fresh, Op::Post), 5);
     }
 
     #[test]

@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Notify};
 
-use super::pace::Pace;
+use super::pace::{Op, Pace};
 use super::retry;
+use super::story::{self, DrawError, StoryMessage};
 use crate::config::{ChannelConfig, ChannelKind, RateLimitConfig};
 use crate::sinks::{self, Answer, SendOutcome};
-use crate::store::{now_millis, Attempt, Delivery, Millis, Pause, Resolution, ThreadRoot};
+use crate::store::{now_millis, Attempt, Delivery, Millis, Pause, Resolution};
 use crate::Shared;
 
 /// How often an idle worker looks for work nobody woke it for: messages
@@ -108,18 +109,50 @@ impl Worker {
                         Rendered::StoreFailed => break,
                     }
                 }
+                // `check` lets only a Slack bot or Discord thread or edit.
+                let story_key = delivery.thread_key.as_deref().filter(|_| channel.by_story());
+                let story = match story_key {
+                    Some(key) => {
+                        match story::draw(&self.shared, &bridge, &self.channel, &delivery, key).await {
+                            Ok(drawn) => Some(StoryMessage {
+                                shared: &self.shared,
+                                channel_name: &self.channel,
+                                channel,
+                                key,
+                                drawn,
+                            }),
+                            Err(DrawError::Template(error)) => {
+                                self.template_failed(&delivery, &error).await;
+                                continue;
+                            }
+                            Err(DrawError::Store(error)) => {
+                                tracing::warn!(delivery = delivery.id, channel = %self.channel, %error, "cannot read the story's message; will retry");
+                                break;
+                            }
+                        }
+                    }
+                    None => None,
+                };
                 let settings = (channel.kind, channel.rate_limit);
                 if self.pace.as_ref().is_none_or(|(_, built_from)| *built_from != settings) {
                     self.pace = Some((Pace::for_channel(channel), settings));
                 }
                 let (pace, _) = self.pace.as_mut().expect("set above");
-                tokio::select! {
-                    _ = pace.ready() => {}
-                    _ = stopped.changed() => break,
+                if story.is_none() {
+                    tokio::select! {
+                        _ = pace.ready(Op::Post) => {}
+                        _ = stopped.changed() => break,
+                    }
                 }
                 // Once a send starts it finishes: cancelling it could leave Slack
-                // holding a message the store says was never sent.
-                let (attempt, answer) = self.send(channel, &delivery).await;
+                // holding a message the store says was never sent. A story's
+                // requests (an edit, then a reply) are paced as they go.
+                let started = (now_millis(), Instant::now());
+                let answer = match &story {
+                    Some(story) => story.send(pace).await,
+                    None => sinks::send(&self.shared.client, channel, &delivery.body, None).await,
+                };
+                let attempt = attempt_of(started, &answer);
                 let resolution = self.decide(channel, &delivery, &attempt, &answer).await;
                 let gone = matches!(answer.outcome, SendOutcome::Gone { .. });
                 records.push((delivery.id, attempt, resolution));
@@ -181,20 +214,33 @@ impl Worker {
             }
         };
         let rendered = super::render::from_parts(bridge, delivery, &parts);
-        if let Err(error) = &rendered {
-            tracing::error!(delivery = delivery.id, event_id = %delivery.event_id, rule = %delivery.rule, channel = %self.channel, %error, "template failed: the message is kept dead; fix the template, then replay it");
-            let template = delivery.template.as_deref().unwrap_or(crate::render::DEFAULT_TEMPLATE);
-            self.shared.metrics.template_failed(template, &self.channel);
-            self.shared.metrics.message(&self.channel, "dead");
-        }
-        match store.rendered(delivery.id, rendered.clone()).await {
-            Ok(()) => match rendered {
-                Ok(body) => Rendered::Body(body),
-                Err(_) => Rendered::Dead,
+        match rendered {
+            Ok(body) => match store.rendered(delivery.id, Ok(body.clone())).await {
+                Ok(()) => Rendered::Body(body),
+                Err(error) => {
+                    tracing::warn!(delivery = delivery.id, channel = %self.channel, %error, "cannot keep the rendered message; will retry");
+                    Rendered::StoreFailed
+                }
             },
+            Err(error) => match self.template_failed(delivery, &error).await {
+                true => Rendered::Dead,
+                false => Rendered::StoreFailed,
+            },
+        }
+    }
+
+    /// A template failed at send time: the message is kept dead with the
+    /// error, for the next replay. Whether the store recorded it.
+    async fn template_failed(&self, delivery: &Delivery, error: &str) -> bool {
+        tracing::error!(delivery = delivery.id, event_id = %delivery.event_id, rule = %delivery.rule, channel = %self.channel, %error, "template failed: the message is kept dead; fix the template, then replay it");
+        let template = delivery.template.as_deref().unwrap_or(crate::render::DEFAULT_TEMPLATE);
+        self.shared.metrics.template_failed(template, &self.channel);
+        self.shared.metrics.message(&self.channel, "dead");
+        match self.shared.store.rendered(delivery.id, Err(error.to_owned())).await {
+            Ok(()) => true,
             Err(error) => {
-                tracing::warn!(delivery = delivery.id, channel = %self.channel, %error, "cannot keep the rendered message; will retry");
-                Rendered::StoreFailed
+                tracing::warn!(delivery = delivery.id, channel = %self.channel, %error, "cannot keep the failed message; will retry");
+                false
             }
         }
     }
@@ -226,89 +272,6 @@ impl Worker {
             }
             None => false,
         }
-    }
-
-    async fn send(&self, channel: &ChannelConfig, delivery: &Delivery) -> (Attempt, Answer) {
-        let at = now_millis();
-        let started = Instant::now();
-        // `check` lets only a Slack bot or Discord thread or edit.
-        let thread_key = delivery.thread_key.as_deref().filter(|_| channel.by_story());
-        let answer = match thread_key {
-            Some(key) => match self.shared.store.thread(&self.channel, key).await {
-                Ok(root) => self.send_about_story(channel, delivery, key, root).await,
-                // Posting without the root would start a second thread: wait for the store.
-                Err(error) => Answer {
-                    outcome: SendOutcome::Transient(format!("cannot read the story's thread: {error}")),
-                    status: None,
-                    pause: None,
-                    posted: None,
-                },
-            },
-            None => sinks::send(&self.shared.client, channel, &delivery.body, None).await,
-        };
-        let error = match &answer.outcome {
-            SendOutcome::Delivered => None,
-            SendOutcome::RateLimited(wait) => Some(format!("rate limited for {wait:?}")),
-            SendOutcome::Transient(error) => Some(error.clone()),
-            SendOutcome::Permanent { body, .. }
-            | SendOutcome::Gone { body, .. }
-            | SendOutcome::Stale { body, .. } => Some(body.clone()),
-        };
-        let attempt =
-            Attempt { at, status: answer.status, error, latency_ms: started.elapsed().as_millis() as i64 };
-        (attempt, answer)
-    }
-
-    /// A message about a story on a channel that threads or edits in place:
-    /// the story's first message is posted and becomes its root (and card);
-    /// later ones reply under it, edit it, or both. A message the platform
-    /// will no longer take (deleted, too old, an archived thread) is replaced
-    /// by a fresh one and the story re-pointed to it.
-    async fn send_about_story(
-        &self,
-        channel: &ChannelConfig,
-        delivery: &Delivery,
-        key: &str,
-        root: Option<ThreadRoot>,
-    ) -> Answer {
-        let story = Story { client: &self.shared.client, channel, body: &delivery.body };
-        if let Some(root) = &root {
-            if let Some(answer) = self.onto_root(&story, root).await {
-                return answer;
-            }
-        }
-        // No root yet, or the one there was is gone: post it (again).
-        let fresh = root.is_some();
-        let answer = story.post_root().await;
-        if let (SendOutcome::Delivered, Some(posted)) = (&answer.outcome, &answer.posted) {
-            // The story's first message (or the one that replaces a lost one).
-            if let Err(error) = self.shared.store.set_thread(&self.channel, key, posted.clone()).await {
-                tracing::warn!(channel = %self.channel, thread = key, %error, "cannot record the story's thread; its next message starts a new one");
-            } else if fresh {
-                tracing::info!(channel = %self.channel, thread = key, "the story's message was gone; posted a fresh one and re-pointed the story");
-            }
-        }
-        answer
-    }
-
-    /// Edits the story's message (`update`) and/or replies under it
-    /// (`thread`); `None` when the message is gone and a fresh one is due.
-    async fn onto_root(&self, story: &Story<'_>, root: &ThreadRoot) -> Option<Answer> {
-        if story.channel.update.is_some() {
-            let edited = story.edit(root).await;
-            if edited.is_stale() {
-                return None;
-            }
-            if edited.outcome != SendOutcome::Delivered {
-                return Some(edited);
-            }
-            self.shared.metrics.message(&self.channel, "edited");
-            if story.channel.thread.is_none() {
-                return Some(edited);
-            }
-        }
-        let reply = story.reply(root).await;
-        (!reply.is_stale()).then_some(reply)
     }
 
     /// What the answer means for the message: logged, counted, and for a dead
@@ -383,60 +346,18 @@ impl Worker {
     }
 }
 
-/// One message about a story, said the way its channel's platform says it.
-struct Story<'a> {
-    client: &'a reqwest::Client,
-    channel: &'a ChannelConfig,
-    body: &'a str,
-}
-
-impl Story<'_> {
-    /// The story's first message: on a Discord forum, a post titled with it.
-    async fn post_root(&self) -> Answer {
-        use sinks::{discord, slack_bot};
-        match &self.channel.bot {
-            Some(bot) => {
-                slack_bot::send(self.client, bot, self.body, slack_bot::Action::Post { thread: None }).await
-            }
-            None => {
-                let forum_post = self.channel.forum && self.channel.thread.is_some();
-                let thread_name = forum_post.then(|| discord::thread_name(self.body));
-                let action = discord::StoryAction::Post { thread_id: None, thread_name };
-                discord::send_story(self.client, self.channel, self.body, action).await
-            }
-        }
-    }
-
-    async fn reply(&self, root: &ThreadRoot) -> Answer {
-        use sinks::{discord, slack_bot};
-        match &self.channel.bot {
-            Some(bot) => {
-                slack_bot::send(self.client, bot, self.body, slack_bot::Action::Post { thread: Some(root) })
-                    .await
-            }
-            // In a forum, the root's channel is the post's thread.
-            None => {
-                let action =
-                    discord::StoryAction::Post { thread_id: Some(&root.channel_id), thread_name: None };
-                discord::send_story(self.client, self.channel, self.body, action).await
-            }
-        }
-    }
-
-    async fn edit(&self, root: &ThreadRoot) -> Answer {
-        use sinks::{discord, slack_bot};
-        match &self.channel.bot {
-            Some(bot) => {
-                slack_bot::send(self.client, bot, self.body, slack_bot::Action::Update { card: root }).await
-            }
-            None => {
-                let thread_id =
-                    (self.channel.forum && self.channel.thread.is_some()).then_some(root.channel_id.as_str());
-                let action = discord::StoryAction::Edit { message: root, thread_id };
-                discord::send_story(self.client, self.channel, self.body, action).await
-            }
-        }
-    }
+/// The attempt a send made: when it started, how long it took, what came back.
+fn attempt_of((at, started): (Millis, Instant), answer: &Answer) -> Attempt {
+    let error = match &answer.outcome {
+        SendOutcome::Delivered => None,
+        SendOutcome::RateLimited(wait) => Some(format!("rate limited for {wait:?}")),
+        SendOutcome::Transient(error) => Some(error.clone()),
+        SendOutcome::Permanent { body, .. }
+        | SendOutcome::Gone { body, .. }
+        | SendOutcome::Stale { body, .. }
+        | SendOutcome::Archived { body, .. } => Some(body.clone()),
+    };
+    Attempt { at, status: answer.status, error, latency_ms: started.elapsed().as_millis() as i64 }
 }
 
 /// What an attempt's outcome means for its delivery.
@@ -455,9 +376,10 @@ fn resolve(delivery: &Delivery, attempt: &Attempt, outcome: &SendOutcome, max_ag
             Resolution::Retry { at: answered_at + wait.as_millis() as Millis, failed: true }
         }
         // A stale root is replaced before an answer gets here; should one, it is refused.
-        SendOutcome::Permanent { .. } | SendOutcome::Gone { .. } | SendOutcome::Stale { .. } => {
-            Resolution::Dead
-        }
+        SendOutcome::Permanent { .. }
+        | SendOutcome::Gone { .. }
+        | SendOutcome::Stale { .. }
+        | SendOutcome::Archived { .. } => Resolution::Dead,
     }
 }
 

@@ -20,6 +20,12 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("action.hbs", include_str!("../../templates/action.hbs")),
     ("details.hbs", include_str!("../../templates/details.hbs")),
     ("summary.hbs", include_str!("../../templates/summary.hbs")),
+    ("story_reply.hbs", include_str!("../../templates/story_reply.hbs")),
+    ("story_reply.slack.json.hbs", include_str!("../../templates/story_reply.slack.json.hbs")),
+    ("story_reply.discord.json.hbs", include_str!("../../templates/story_reply.discord.json.hbs")),
+    ("story_card.slack.json.hbs", include_str!("../../templates/story_card.slack.json.hbs")),
+    ("story_card.discord.json.hbs", include_str!("../../templates/story_card.discord.json.hbs")),
+    ("story_card_line.hbs", include_str!("../../templates/story_card_line.hbs")),
 ];
 
 /// A template's name and the platform it is for (`None`: every platform).

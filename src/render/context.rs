@@ -285,7 +285,7 @@ fn actor(event: &Event, facts: &EventFacts, names: &Names, platform: ChannelKind
 
 /// The member ids a field holds after the change (`present`: also what a created
 /// entity starts with) or, for id lists, those the change added.
-fn ids_in(change: &Change, field: &str, present: bool) -> Vec<String> {
+pub(super) fn ids_in(change: &Change, field: &str, present: bool) -> Vec<String> {
     let from_change: Vec<String> = match change.field(field) {
         Some(Delta::Set { adds, .. }) => adds.iter().filter_map(id_text).collect(),
         Some(Delta::Value { new: Some(value), .. }) => match value {
@@ -319,8 +319,16 @@ fn card_subject(change: &Change) -> Value {
     }
 }
 
-/// Short facts for a context line or embed fields: type, state, project, epic.
-fn facts(event: &Event, change: &Change, names: &Names) -> Vec<Value> {
+/// What a change says of its entity's type, state, project and epic, by name.
+#[derive(Debug, Default)]
+pub(super) struct FactValues {
+    pub story_type: Option<String>,
+    pub state: Option<String>,
+    pub project: Option<String>,
+    pub epic: Option<String>,
+}
+
+pub(super) fn fact_values(event: &Event, change: &Change, names: &Names) -> FactValues {
     let named = |field: &str| -> Option<String> {
         let value = match change.field(field) {
             Some(Delta::Value { new: Some(value), .. }) => value.clone(),
@@ -332,30 +340,46 @@ fn facts(event: &Event, change: &Change, names: &Names) -> Vec<Value> {
         let reference = event.references.iter().find(|r| r.entity_type == "project")?;
         Some(reference.name.clone())
     });
-    let mut facts = Vec::new();
-    for (label, value) in [
-        ("Type", change.attributes.get("story_type").and_then(Value::as_str).map(str::to_owned)),
-        (
-            "State",
+    let non_empty = |value: Option<String>| value.filter(|v| !v.is_empty());
+    FactValues {
+        story_type: non_empty(change.attributes.get("story_type").and_then(Value::as_str).map(str::to_owned)),
+        state: non_empty(
             named("workflow_state_id").or_else(|| named("current_state")).or_else(|| named("epic_state_id")),
         ),
-        ("Project", project),
-        ("Epic", named("epic_id")),
-    ] {
-        if let Some(value) = value.filter(|v| !v.is_empty()) {
-            facts.push(json!({ "label": label, "value": value }));
-        }
+        project: non_empty(project),
+        epic: non_empty(named("epic_id")),
     }
-    facts
+}
+
+/// Short facts for a context line or embed fields: type, state, project, epic.
+fn facts(event: &Event, change: &Change, names: &Names) -> Vec<Value> {
+    let values = fact_values(event, change, names);
+    [("Type", values.story_type), ("State", values.state), ("Project", values.project), ("Epic", values.epic)]
+        .into_iter()
+        .filter_map(|(label, value)| Some(json!({ "label": label, "value": value? })))
+        .collect()
+}
+
+/// Whether the change moves its entity to a done state (Pivotal: accepted);
+/// `None` when it moves no state.
+pub(super) fn done(change: &Change, names: &Names) -> Option<bool> {
+    if let Some(Delta::Value { new: Some(state), .. }) = change.field("workflow_state_id") {
+        return Some(names.state_kind(state).is_some_and(|kind| kind == "done"));
+    }
+    match change.field("current_state") {
+        Some(Delta::Value { new: Some(Value::String(state)), .. }) => Some(state == "accepted"),
+        _ => None,
+    }
 }
 
 /// A Discord embed colour: done states green, deletions grey, else by story type.
 fn color(kind: &str, change: &Change, names: &Names) -> u32 {
-    let done = match change.field("workflow_state_id") {
-        Some(Delta::Value { new: Some(state), .. }) => names.state_kind(state).is_some_and(|k| k == "done"),
-        _ => false,
-    } || matches!(change.field("current_state"), Some(Delta::Value { new: Some(Value::String(s)), .. }) if s == "accepted");
-    match (kind, change.attributes.get("story_type").and_then(Value::as_str)) {
+    let story_type = change.attributes.get("story_type").and_then(Value::as_str);
+    color_of(kind, story_type, done(change, names) == Some(true))
+}
+
+pub(super) fn color_of(kind: &str, story_type: Option<&str>, done: bool) -> u32 {
+    match (kind, story_type) {
         _ if done => 0x2ECC71,
         ("delete", _) => 0x95A5A6,
         ("comment", _) => 0x9B59B6,
@@ -382,7 +406,7 @@ fn kind(event: &Event, change: &Change) -> &'static str {
     }
 }
 
-fn entity_label(change: &Change) -> String {
+pub(super) fn entity_label(change: &Change) -> String {
     match change.entity_type.as_str() {
         "story" => change.attributes.get("story_type").and_then(Value::as_str).unwrap_or("story").to_owned(),
         "story-comment" | "epic-comment" => "comment".into(),

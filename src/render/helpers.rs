@@ -29,6 +29,9 @@ pub enum Markup {
     /// A person: a real mention on channels with `mentions: true` when their chat
     /// id for this platform is known, else their name.
     Mention,
+    /// An RFC 3339 time as each reader's clock shows it: Slack's `<!date^…>`,
+    /// Discord's relative `<t:…:R>`; `2026-03-14 09:30 UTC` elsewhere.
+    When,
 }
 
 pub struct MarkupHelper {
@@ -77,6 +80,7 @@ impl HelperDef for MarkupHelper {
             Markup::Bold => bold(self.platform, &for_platform(self.platform, &text_param(0))),
             Markup::Quote => quote(self.platform, &for_platform(self.platform, &text_param(0))),
             Markup::Plain => plain(self.platform, &text_param(0)),
+            Markup::When => when(self.platform, &text_param(0)),
             Markup::Newline | Markup::Json => unreachable!("handled above"),
         };
         let markup = if self.json { json_string_content(&markup) } else { markup };
@@ -104,6 +108,20 @@ fn link(platform: ChannelKind, url: &str, label: &str) -> String {
             format!("[{}]({url})", super::escape::discord(label))
         }
         ChannelKind::Console => format!("{label} ({safe_url})"),
+    }
+}
+
+fn when(platform: ChannelKind, time: &str) -> String {
+    let Some(millis) = crate::normalize::parse_rfc3339(time) else {
+        return for_platform(platform, time);
+    };
+    let seconds = millis.div_euclid(1000);
+    let text = crate::normalize::rfc3339_from_millis(millis);
+    let readable = format!("{} UTC", text.get(..16).unwrap_or(&text).replace('T', " "));
+    match platform {
+        ChannelKind::Slack => format!("<!date^{seconds}^{{date_short_pretty}} {{time}}|{readable}>"),
+        ChannelKind::Discord => format!("<t:{seconds}:R>"),
+        ChannelKind::Console => readable,
     }
 }
 
@@ -169,6 +187,18 @@ mod tests {
             "[\\[t\\]](https://x.test/%281%29)"
         );
         assert_eq!(link(ChannelKind::Console, "https://x.test", "t"), "t (https://x.test)");
+    }
+
+    #[test]
+    fn a_time_reads_in_each_reader_s_own_clock() {
+        let time = "2026-03-14T09:30:15Z";
+        assert_eq!(
+            when(ChannelKind::Slack, time),
+            "<!date^1773480615^{date_short_pretty} {time}|2026-03-14 09:30 UTC>"
+        );
+        assert_eq!(when(ChannelKind::Discord, time), "<t:1773480615:R>");
+        assert_eq!(when(ChannelKind::Console, time), "2026-03-14 09:30 UTC");
+        assert_eq!(when(ChannelKind::Slack, "<!here>"), "&lt;!here&gt;", "not a time: escaped text");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod context;
 pub(crate) mod escape;
 mod helpers;
 mod includes;
+mod story;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -14,6 +15,7 @@ use handlebars::Handlebars;
 use serde_json::{Map, Value};
 
 pub use context::{context, merge_burst, EventFacts, Subject, Wanted};
+pub use story::{card_context, Named, StoryState, RECENT};
 
 use crate::config::{ChannelKind, ConfigError};
 use catalog::TemplateKey;
@@ -21,6 +23,29 @@ use helpers::{IncludeHelper, Markup, MarkupHelper};
 
 /// The template every channel uses unless its rule or its config names another.
 pub const DEFAULT_TEMPLATE: &str = "default";
+
+/// A story's replies in its thread, unless the channel names a `thread_template`.
+pub const REPLY_TEMPLATE: &str = "story_reply";
+
+/// A story's live card, unless the channel names a `card_template`.
+pub const CARD_TEMPLATE: &str = "story_card";
+
+/// The template a reply in a story's thread is drawn with: the channel's
+/// `thread_template`; else, for a message of the default template, the
+/// default reply (without the story's name, which the thread shows); else the
+/// message's own, which an admin chose.
+pub fn reply_template<'a>(channel: &'a crate::config::ChannelConfig, message_template: &'a str) -> &'a str {
+    match (&channel.thread_template, message_template) {
+        (Some(template), _) => template,
+        (None, DEFAULT_TEMPLATE) => REPLY_TEMPLATE,
+        (None, template) => template,
+    }
+}
+
+/// The template a channel's live cards are drawn with.
+pub fn card_template(channel: &crate::config::ChannelConfig) -> &str {
+    channel.card_template.as_deref().unwrap_or(CARD_TEMPLATE)
+}
 
 const PLATFORMS: [ChannelKind; 3] = [ChannelKind::Slack, ChannelKind::Discord, ChannelKind::Console];
 
@@ -218,6 +243,7 @@ fn registry(platform: ChannelKind, json: bool) -> Handlebars<'static> {
         ("plain", Markup::Plain),
         ("json", Markup::Json),
         ("mention", Markup::Mention),
+        ("when", Markup::When),
     ] {
         registry.register_helper(helper, Box::new(MarkupHelper { markup, platform, json }));
     }

@@ -193,3 +193,65 @@ fn a_template_with_a_syntax_error_is_a_config_error_with_its_file_and_line() {
     assert!(message.starts_with("bridge.yaml: templates: "), "{message}");
     assert!(message.contains("oops.hbs") && message.contains("line 2"), "{message}");
 }
+
+/// A card for story 11, after a state change and a comment (newest first).
+fn card() -> serde_json::Value {
+    let mut moved = state_change();
+    moved["timestamp"] = json!("2026-11-25T12:00:00Z");
+    let comment = json!({"kind": "comment", "action": "create", "actor": {"name": "Bob"}, "action_text": "commented on"});
+    let story = StoryState {
+        name: Some("Fix *it* <@U1>".into()),
+        url: Some("https://app.shortcut.com/acme/story/11".into()),
+        entity: Some("bug".into()),
+        story_type: Some("bug".into()),
+        state: Some("Ready for Review".into()),
+        owners: vec![Named { id: "ada".into(), name: "Ada".into() }],
+        updated_by: Some("Bob".into()),
+        updated_at: Some("2026-11-25T12:05:00Z".into()),
+        ..StoryState::default()
+    };
+    let mut context = card_context(&story, comment.clone(), vec![comment, moved]);
+    context["source"] = json!("shortcut");
+    context
+}
+
+#[test]
+fn the_default_card_shows_the_story_s_state_and_its_latest_messages_newest_first() {
+    let templates = Templates::load(None, "bridge.yaml").unwrap();
+    let body = |platform| match templates.render(CARD_TEMPLATE, platform, &card().into()).unwrap() {
+        Draft::Body(body) => serde_json::Value::Object(body),
+        Draft::Text(_) => panic!("a JSON layout"),
+    };
+    let lines = "💬 Bob commented\n• Ada &lt;!channel&gt; updated it: state Unscheduled → Ready for Review; owners +Ada; description edited · <!date^1795608000^{date_short_pretty} {time}|2026-11-25 12:00 UTC>";
+    assert_eq!(
+        body(ChannelKind::Slack),
+        json!({
+            "text": "Fix *it* &lt;@U1&gt;: Ready for Review",
+            "blocks": [
+                {"type": "section",
+                 "text": {"type": "mrkdwn", "text": "*<https://app.shortcut.com/acme/story/11|Fix *it* &lt;@U1&gt;>*"},
+                 "fields": [
+                    {"type": "mrkdwn", "text": "*State*\nReady for Review"},
+                    {"type": "mrkdwn", "text": "*Owners*\nAda"},
+                    {"type": "mrkdwn", "text": "*Type*\nbug"}
+                 ]},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": lines}]}
+            ]
+        })
+    );
+    let discord = body(ChannelKind::Discord);
+    assert_eq!(discord["embeds"][0]["title"], "Fix *it* <@U1>", "embed titles never ping");
+    assert_eq!(discord["embeds"][0]["color"], 0xE74C3C, "a bug, not done");
+    assert_eq!(discord["embeds"][0]["fields"][1], json!({"name": "Owners", "value": "Ada", "inline": true}));
+    assert_eq!(discord["embeds"][0]["footer"]["text"], "Bob · shortcut");
+    assert_eq!(discord["embeds"][0]["timestamp"], "2026-11-25T12:05:00Z");
+    let description = discord["embeds"][0]["description"].as_str().unwrap();
+    assert!(description.starts_with("💬 Bob commented\n• Ada"), "{description}");
+    assert!(description.ends_with("· <t:1795608000:R>"), "{description}");
+}
+
+#[test]
+fn the_built_in_templates_ask_for_none_of_the_costly_context_keys() {
+    let templates = Templates::load(None, "bridge.yaml").unwrap();
+    assert_eq!(templates.wanted(), Wanted { payload: false, attributes: false, changes: false });
+}

@@ -10,6 +10,7 @@
 
 mod queue;
 mod stored;
+mod stories;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -160,9 +161,20 @@ async fn route_stored(
             }
         });
     }
+    // Live cards are drawn from each story's state, which moves with routing.
+    let stories = match bridge.keeps_cards() {
+        true => {
+            let events = work.iter().filter_map(|item| match item {
+                Work::Route { event, .. } => Some(&**event),
+                Work::Skip { .. } => None,
+            });
+            Some(stories::Stories::load(&*shared.store, events).await?)
+        }
+        false => None,
+    };
     // Rules and templates: CPU work, done here on the router's own thread
     // (`start`), where it delays no request and no send.
-    let (routes, tallies, skipped) = plan_all(&bridge, work);
+    let (routes, tallies, skipped) = plan_all(&bridge, work, stories);
     let queued = shared.store.commit_routes(routes, routed_through).await?;
     let mut reports = Vec::with_capacity(events.len());
     for (((stored, queued), tally), skipped) in events.iter().zip(queued).zip(tallies).zip(skipped) {
@@ -185,19 +197,20 @@ enum Work {
     Skip { seq: EventSeq, why: String },
 }
 
-fn plan_all(bridge: &Bridge, work: Vec<Work>) -> Planned {
+fn plan_all(bridge: &Bridge, work: Vec<Work>, mut stories: Option<stories::Stories>) -> Planned {
     let now = now_millis();
     let mut planned: Planned = (Vec::new(), Vec::new(), Vec::new());
     for item in work {
-        let (seq, deliveries, tally, why) = match item {
+        let (seq, deliveries, story_states, tally, why) = match item {
             Work::Route { seq, event, names } => {
                 let routed = pipeline::process(bridge, &event, &names);
                 let tally = Tally::of(&event.id, &routed);
-                (seq, queue::plans(routed, now), tally, None)
+                let story_states = stories.as_mut().map(|s| s.fold(seq, &event, &names)).unwrap_or_default();
+                (seq, queue::plans(routed, now), story_states, tally, None)
             }
-            Work::Skip { seq, why } => (seq, Vec::new(), Tally::default(), Some(why)),
+            Work::Skip { seq, why } => (seq, Vec::new(), Vec::new(), Tally::default(), Some(why)),
         };
-        planned.0.push(EventRoutes { seq, deliveries });
+        planned.0.push(EventRoutes { seq, deliveries, stories: story_states });
         planned.1.push(tally);
         planned.2.push(why);
     }

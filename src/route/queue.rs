@@ -11,17 +11,18 @@ pub fn plans(routed: Vec<Routed>, now: Millis) -> Vec<NewDelivery> {
         .into_iter()
         .filter_map(|routed| {
             let part = routed.part.map(|part| part.to_string());
-            let plan = match (routed.burst, routed.outcome, part) {
+            let (plan, context) = match (routed.burst, routed.outcome, part) {
                 // A burst renders once, when its window closes, from all its parts.
-                (Some(burst), _, Some(part)) => Plan::Burst {
-                    key: burst.key,
-                    hold_until: now.saturating_add(burst.window.as_millis().min(i64::MAX as u128) as Millis),
-                    part,
-                },
-                (_, RouteOutcome::Message(body), _) => Plan::Body(body.into_text()),
+                (Some(burst), _, Some(part)) => {
+                    let hold = burst.window.as_millis().min(i64::MAX as u128) as Millis;
+                    (Plan::Burst { key: burst.key, hold_until: now.saturating_add(hold), part }, None)
+                }
+                // A story's message keeps its context beside the body.
+                (_, RouteOutcome::Message(body), part) => (Plan::Body(body.into_text()), part),
                 (_, RouteOutcome::Silent, _) => return None,
                 (_, RouteOutcome::Failed(error), part) => {
-                    Plan::Failed { error: error.to_string(), part: part.unwrap_or_else(|| "{}".into()) }
+                    let part = part.unwrap_or_else(|| "{}".into());
+                    (Plan::Failed { error: error.to_string(), part }, None)
                 }
             };
             Some(NewDelivery {
@@ -30,6 +31,7 @@ pub fn plans(routed: Vec<Routed>, now: Millis) -> Vec<NewDelivery> {
                 channel: routed.channel,
                 template: routed.template,
                 thread_key: routed.thread_key,
+                context,
                 plan,
             })
         })

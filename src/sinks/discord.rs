@@ -98,7 +98,8 @@ pub enum StoryAction<'a> {
 const UNKNOWN_MESSAGE: i64 = 10008;
 const THREAD_ARCHIVED: i64 = 50083;
 const THREAD_LOCKED: i64 = 160005;
-const MAX_ACTIVE_THREADS: i64 = 30046;
+/// "Maximum number of edits to messages older than 1 hour reached. Try again later."
+const TOO_MANY_OLD_EDITS: i64 = 30046;
 
 pub async fn send_story(
     client: &Client,
@@ -174,13 +175,19 @@ pub async fn send_story(
 fn story_error(status: u16, text: &str) -> Option<SendOutcome> {
     let code = serde_json::from_str::<Value>(text).ok().and_then(|json| json["code"].as_i64())?;
     Some(match code {
-        UNKNOWN_MESSAGE | THREAD_ARCHIVED => {
+        UNKNOWN_MESSAGE => {
             SendOutcome::Stale { status, body: format!("Discord: the message is gone ({text})") }
         }
+        THREAD_ARCHIVED => SendOutcome::Archived {
+            status,
+            body: format!("Discord: the story's thread is archived ({text})"),
+        },
         THREAD_LOCKED => {
             SendOutcome::Permanent { status, body: format!("Discord: the story's thread is locked: {text}") }
         }
-        MAX_ACTIVE_THREADS => SendOutcome::Transient(format!("Discord: too many active threads: {text}")),
+        TOO_MANY_OLD_EDITS => {
+            SendOutcome::Transient(format!("Discord: too many edits of old messages for now: {text}"))
+        }
         _ => return None,
     })
 }
@@ -205,9 +212,8 @@ mod story_tests {
     #[test]
     fn discord_codes_for_a_story_s_message_land_where_the_table_says() {
         let answer = |outcome| Answer { outcome, status: Some(404), pause: None, posted: None };
-        for gone in [r#"{"code":10008}"#, r#"{"code":50083}"#] {
-            assert!(answer(story_error(404, gone).unwrap()).is_stale(), "{gone}");
-        }
+        assert!(answer(story_error(404, r#"{"code":10008}"#).unwrap()).is_stale());
+        assert!(matches!(story_error(400, r#"{"code":50083}"#), Some(SendOutcome::Archived { .. })));
         let locked = story_error(403, r#"{"code":160005}"#).unwrap();
         assert!(matches!(&locked, SendOutcome::Permanent { .. }) && !answer(locked).is_stale());
         assert!(matches!(story_error(400, r#"{"code":30046}"#), Some(SendOutcome::Transient(_))));

@@ -36,8 +36,14 @@ pub enum SendOutcome {
         body: String,
     },
     /// The message (or thread) this one was to edit or reply under no longer
-    /// takes it (deleted, too old, archived): post a fresh one instead.
+    /// takes it (deleted, too old): post a fresh one instead.
     Stale {
+        status: u16,
+        body: String,
+    },
+    /// Discord: the message lives in an archived thread, which takes no edits
+    /// until a message posted into it unarchives it.
+    Archived {
         status: u16,
         body: String,
     },
@@ -65,7 +71,8 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn without_response(outcome: SendOutcome) -> Self {
+    /// What came of a request that got no answer (or needed none).
+    pub fn without_response(outcome: SendOutcome) -> Self {
         Answer { outcome, status: None, pause: None, posted: None }
     }
 }

@@ -70,6 +70,9 @@ pub struct NewDelivery {
     /// The story it is about (`source:entity_type:id`), for channels that
     /// thread a story's messages.
     pub thread_key: Option<String>,
+    /// Beside a rendered body, its template context, for channels that draw
+    /// a story's messages when they are sent (a reply, a card's latest changes).
+    pub context: Option<String>,
 }
 
 /// The message a story's replies go under, in a channel that threads.
@@ -95,10 +98,36 @@ pub enum Plan {
 }
 
 /// One event's routes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EventRoutes {
     pub seq: EventSeq,
     pub deliveries: Vec<NewDelivery>,
+    /// The stories this event leaves in a new state (on bridges with live
+    /// cards): committed with its routes, so a story's state moves in step
+    /// with routing and never back.
+    pub stories: Vec<StoryRecord>,
+}
+
+/// What the bridge has seen of one story, the state its live card shows, as
+/// of the event `seq`: the router folds events into it in acceptance order.
+/// The state is the router's JSON; the store only keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoryRecord {
+    pub key: String,
+    pub seq: EventSeq,
+    pub state: String,
+}
+
+/// What a story's card on one channel is drawn from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CardSource {
+    /// The story's state, once the router has seen it.
+    pub state: Option<String>,
+    /// The template contexts of the channel's latest messages about the
+    /// story, newest first.
+    pub recent: Vec<String>,
+    /// A hash of the card the channel shows now: an edit to the same card is skipped.
+    pub shown: Option<String>,
 }
 
 /// What committing one event's routes did.
@@ -306,8 +335,22 @@ pub trait Store: Send + Sync {
     /// The root message of the story `key` in `channel`, if one was posted.
     fn thread(&self, channel: &str, key: &str) -> StoreFuture<'_, Option<ThreadRoot>>;
 
-    /// Records (or re-points) the root message of the story `key` in `channel`.
-    fn set_thread(&self, channel: &str, key: &str, root: ThreadRoot) -> StoreFuture<'_, ()>;
+    /// Records (or re-points) the root message of the story `key` in
+    /// `channel`, and the hash of the card it shows, if it is one.
+    fn set_thread(
+        &self,
+        channel: &str,
+        key: &str,
+        root: ThreadRoot,
+        card: Option<String>,
+    ) -> StoreFuture<'_, ()>;
+    /// Records the hash of the card the story `key` shows in `channel` after an edit.
+    fn card_shown(&self, channel: &str, key: &str, hash: String) -> StoreFuture<'_, ()>;
+    /// The stories' states the router has recorded, for those of `keys` it has seen.
+    fn stories(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<StoryRecord>>;
+    /// What the card of story `key` in `channel` is drawn from: its state, the
+    /// channel's `recent` latest messages about it, and the card shown now.
+    fn card(&self, channel: &str, key: &str, recent: usize) -> StoreFuture<'_, CardSource>;
     /// Keeps what rendering a delivery's parts gave: its body, or (the
     /// template failed) the delivery dead with the error.
     fn rendered(&self, delivery: i64, outcome: Result<String, String>) -> StoreFuture<'_, ()>;

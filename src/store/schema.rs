@@ -111,6 +111,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
         created_at   INTEGER NOT NULL,
         PRIMARY KEY (channel, thread_key)
     ) WITHOUT ROWID;",
+    // 6: live cards. What the bridge has seen of each story, folded by the
+    // router in acceptance order (`seq`: the last event folded in, so routing
+    // an older event again never moves a story back); per channel and story a
+    // hash of the card shown, so an edit that would change nothing is skipped;
+    // and the index a card's latest messages are read by.
+    "CREATE TABLE stories (
+        story_key  TEXT    PRIMARY KEY,
+        seq        INTEGER NOT NULL,
+        state      TEXT    NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE threads ADD COLUMN card_hash TEXT;
+    CREATE INDEX deliveries_by_story ON deliveries (channel, thread_key, id) WHERE thread_key IS NOT NULL;",
 ];
 
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {

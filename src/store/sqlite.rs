@@ -16,9 +16,9 @@ use tokio::sync::oneshot;
 
 use super::schema::migrate;
 use super::{
-    now_millis, Accepted, Attempt, Claim, Delivery, DeliveryFilter, DeliveryStatus, EventRoutes,
+    now_millis, Accepted, Attempt, CardSource, Claim, Delivery, DeliveryFilter, DeliveryStatus, EventRoutes,
     EventSelection, EventSeq, Millis, NewDelivery, NewEvent, Pause, Plan, QueueStats, Queued, Replay,
-    Resolution, Store, StoreError, StoreFuture, StoredEvent, ThreadRoot,
+    Resolution, Store, StoreError, StoreFuture, StoredEvent, StoryRecord, ThreadRoot,
 };
 
 /// How the SQLite store commits. The defaults are what the bridge runs with;
@@ -383,6 +383,16 @@ fn commit_event_routes(
             }
         }
     }
+    for story in &routes.stories {
+        // Only forward: a reroute of an older event leaves a newer state be.
+        transaction
+            .prepare_cached(
+                "INSERT INTO stories (story_key, seq, state, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (story_key) DO UPDATE SET seq = ?2, state = ?3, updated_at = ?4
+                 WHERE excluded.seq > stories.seq",
+            )?
+            .execute(params![story.key, story.seq, story.state, now])?;
+    }
     Ok(queued)
 }
 
@@ -409,7 +419,7 @@ fn insert_delivery(
         }
     }
     let (body, status, key, held_until, error, part) = match &delivery.plan {
-        Plan::Body(body) => (body.as_str(), "pending", None, None, None, None),
+        Plan::Body(body) => (body.as_str(), "pending", None, None, None, delivery.context.as_ref()),
         Plan::Failed { error, part } => ("", "dead", None, None, Some(error), Some(part)),
         Plan::Burst { key, hold_until, part } => {
             ("", "pending", Some(key), Some(*hold_until), None, Some(part))
@@ -457,7 +467,12 @@ fn requeue_dead(
         // A burst may hold other events' parts: render it again from all of them.
         Plan::Burst { .. } => ("", "pending", None),
     };
-    if let Plan::Failed { part, .. } = &delivery.plan {
+    let part = match &delivery.plan {
+        Plan::Failed { part, .. } => Some(part),
+        Plan::Body(_) => delivery.context.as_ref(),
+        Plan::Burst { .. } => None,
+    };
+    if let Some(part) = part {
         transaction.prepare_cached("DELETE FROM parts WHERE delivery_id = ?1")?.execute(params![id])?;
         add_part(transaction, id, part)?;
     }
@@ -599,15 +614,73 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_thread(&self, channel: &str, key: &str, root: ThreadRoot) -> StoreFuture<'_, ()> {
+    fn set_thread(
+        &self,
+        channel: &str,
+        key: &str,
+        root: ThreadRoot,
+        card: Option<String>,
+    ) -> StoreFuture<'_, ()> {
         let (channel, key) = (channel.to_owned(), key.to_owned());
         self.run(move |transaction| {
             transaction.execute(
-                "INSERT INTO threads (channel, thread_key, root_channel, root_ts, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (channel, thread_key) DO UPDATE SET root_channel = ?3, root_ts = ?4, created_at = ?5",
-                params![channel, key, root.channel_id, root.ts, now_millis()],
+                "INSERT INTO threads (channel, thread_key, root_channel, root_ts, created_at, card_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (channel, thread_key) DO UPDATE
+                 SET root_channel = ?3, root_ts = ?4, created_at = ?5, card_hash = ?6",
+                params![channel, key, root.channel_id, root.ts, now_millis(), card],
             )?;
             Ok(())
+        })
+    }
+
+    fn card_shown(&self, channel: &str, key: &str, hash: String) -> StoreFuture<'_, ()> {
+        let (channel, key) = (channel.to_owned(), key.to_owned());
+        // Not fsynced: lost, the next edit is made even if it changes nothing.
+        self.run_with(false, move |transaction| {
+            transaction
+                .prepare_cached("UPDATE threads SET card_hash = ?3 WHERE channel = ?1 AND thread_key = ?2")?
+                .execute(params![channel, key, hash])?;
+            Ok(())
+        })
+    }
+
+    fn stories(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<StoryRecord>> {
+        self.run_with(false, move |transaction| {
+            let mut statement =
+                transaction.prepare_cached("SELECT seq, state FROM stories WHERE story_key = ?1")?;
+            let mut found = Vec::new();
+            for key in keys {
+                let row =
+                    statement.query_row(params![key], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
+                if let Some((seq, state)) = row {
+                    found.push(StoryRecord { key, seq, state });
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn card(&self, channel: &str, key: &str, recent: usize) -> StoreFuture<'_, CardSource> {
+        let (channel, key) = (channel.to_owned(), key.to_owned());
+        self.run_with(false, move |transaction| {
+            let state = transaction
+                .prepare_cached("SELECT state FROM stories WHERE story_key = ?1")?
+                .query_row(params![key], |row| row.get(0))
+                .optional()?;
+            let shown = transaction
+                .prepare_cached("SELECT card_hash FROM threads WHERE channel = ?1 AND thread_key = ?2")?
+                .query_row(params![channel, key], |row| row.get(0))
+                .optional()?
+                .flatten();
+            let mut statement = transaction.prepare_cached(
+                "SELECT p.part FROM deliveries d JOIN parts p ON p.delivery_id = d.id
+                 WHERE d.channel = ?1 AND d.thread_key = ?2 ORDER BY d.id DESC, p.id DESC LIMIT ?3",
+            )?;
+            let recent = statement
+                .query_map(params![channel, key, recent as i64], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(CardSource { state, recent, shown })
         })
     }
 

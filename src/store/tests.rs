@@ -44,6 +44,7 @@ fn message(channel: &str, text: &str) -> NewDelivery {
         template: "default".into(),
         plan: Plan::Body(format!(r#"{{"text":"{text}"}}"#)),
         thread_key: None,
+        context: None,
     }
 }
 
@@ -56,7 +57,10 @@ async fn accept_routed(store: &Arc<dyn Store>, event: NewEvent, messages: Vec<Ne
             .enumerate()
             .map(|(index, message)| NewDelivery { change_index: index, ..message })
             .collect();
-        store.commit_routes(vec![EventRoutes { seq, deliveries }], Some(seq)).await.unwrap();
+        store
+            .commit_routes(vec![EventRoutes { seq, deliveries, stories: Vec::new() }], Some(seq))
+            .await
+            .unwrap();
     }
     accepted
 }
@@ -227,6 +231,7 @@ fn planned(change_index: usize, channel: &str, plan: Plan) -> NewDelivery {
         template: "t".into(),
         plan,
         thread_key: None,
+        context: None,
     }
 }
 
@@ -247,6 +252,7 @@ async fn events_wait_unrouted_in_acceptance_order_and_routing_twice_queues_nothi
         let routes = EventRoutes {
             seq: first,
             deliveries: vec![message("a", "one"), planned(1, "b", Plan::Body("{}".into()))],
+            stories: Vec::new(),
         };
         let queued = store.commit_routes(vec![routes.clone()], Some(first)).await.unwrap();
         assert_eq!((queued[0].queued, queued[0].already), (2, 0), "{name}");
@@ -270,7 +276,10 @@ async fn routing_again_requeues_only_a_dead_message() {
             planned(0, "a", Plan::Body("{\"v\":1}".into())),
             planned(1, "a", Plan::Body("{\"v\":1}".into())),
         ];
-        store.commit_routes(vec![EventRoutes { seq, deliveries: first }], Some(seq)).await.unwrap();
+        store
+            .commit_routes(vec![EventRoutes { seq, deliveries: first, stories: Vec::new() }], Some(seq))
+            .await
+            .unwrap();
         let claimed = store.pending_batch("a", 10).await.unwrap();
         store.finish_attempt(claimed[0].id, attempt(2000, 200), Resolution::Delivered).await.unwrap();
         store.finish_attempt(claimed[1].id, attempt(2000, 400), Resolution::Dead).await.unwrap();
@@ -279,7 +288,10 @@ async fn routing_again_requeues_only_a_dead_message() {
             planned(0, "a", Plan::Body("{\"v\":2}".into())),
             planned(1, "a", Plan::Body("{\"v\":2}".into())),
         ];
-        let queued = store.commit_routes(vec![EventRoutes { seq, deliveries: second }], None).await.unwrap();
+        let queued = store
+            .commit_routes(vec![EventRoutes { seq, deliveries: second, stories: Vec::new() }], None)
+            .await
+            .unwrap();
         assert_eq!((queued[0].queued, queued[0].requeued, queued[0].already), (0, 1, 1), "{name}");
         let pending = store.pending_batch("a", 10).await.unwrap();
         assert_eq!(
@@ -301,7 +313,11 @@ async fn a_burst_collects_parts_from_several_events_and_renders_nothing_itself()
             let Accepted::Inserted { seq } = store.accept(event(id, 1000)).await.unwrap() else { panic!() };
             store
                 .commit_routes(
-                    vec![EventRoutes { seq, deliveries: vec![planned(0, "a", burst(part))] }],
+                    vec![EventRoutes {
+                        seq,
+                        deliveries: vec![planned(0, "a", burst(part))],
+                        stories: Vec::new(),
+                    }],
                     Some(seq),
                 )
                 .await
@@ -331,7 +347,10 @@ async fn a_template_failure_is_kept_dead_with_its_context_and_replayed_for_rende
             part: "{\"name\":\"x\"}".into(),
         };
         let queued = store
-            .commit_routes(vec![EventRoutes { seq, deliveries: vec![planned(0, "a", failed)] }], Some(seq))
+            .commit_routes(
+                vec![EventRoutes { seq, deliveries: vec![planned(0, "a", failed)], stories: Vec::new() }],
+                Some(seq),
+            )
             .await
             .unwrap();
         assert_eq!((queued[0].queued, queued[0].failed), (0, 1), "{name}");
@@ -421,10 +440,57 @@ async fn a_story_thread_is_kept_per_channel_and_can_be_re_pointed() {
 async fn threads_on(store: Arc<dyn Store>) {
     assert_eq!(store.thread("team", "shortcut:story:11").await.unwrap(), None);
     let root = ThreadRoot { channel_id: "C1".into(), ts: "1.1".into() };
-    store.set_thread("team", "shortcut:story:11", root.clone()).await.unwrap();
+    store.set_thread("team", "shortcut:story:11", root.clone(), None).await.unwrap();
     assert_eq!(store.thread("team", "shortcut:story:11").await.unwrap(), Some(root));
     assert_eq!(store.thread("other", "shortcut:story:11").await.unwrap(), None, "per channel");
     let fresh = ThreadRoot { channel_id: "C1".into(), ts: "2.2".into() };
-    store.set_thread("team", "shortcut:story:11", fresh.clone()).await.unwrap();
+    store.set_thread("team", "shortcut:story:11", fresh.clone(), None).await.unwrap();
     assert_eq!(store.thread("team", "shortcut:story:11").await.unwrap(), Some(fresh));
+}
+
+#[tokio::test]
+async fn a_story_s_state_only_moves_forward_and_its_card_reads_the_channel_s_latest_messages() {
+    for (name, store, _) in backends() {
+        cards_on(name, store).await;
+    }
+}
+
+async fn cards_on(name: &str, store: Arc<dyn Store>) {
+    let key = "shortcut:story:11";
+    let story = |seq: EventSeq, state: &str| StoryRecord { key: key.into(), seq, state: state.into() };
+    let about = |channel: &str, text: &str| NewDelivery {
+        thread_key: Some(key.into()),
+        context: Some(format!(r#"{{"said":"{text}"}}"#)),
+        ..message(channel, text)
+    };
+    let mut seqs = Vec::new();
+    for (id, text) in [("e1", "first"), ("e2", "second"), ("e3", "third")] {
+        let Accepted::Inserted { seq } = store.accept(event(id, 1000)).await.unwrap() else { panic!() };
+        let routes = EventRoutes {
+            seq,
+            deliveries: vec![about("cards", text), about("elsewhere", text)],
+            stories: vec![story(seq, &format!(r#"{{"name":"{text}"}}"#))],
+        };
+        store.commit_routes(vec![routes], Some(seq)).await.unwrap();
+        seqs.push(seq);
+    }
+    // Routing the first event again (a reroute) does not move the story back.
+    let again = EventRoutes { seq: seqs[0], deliveries: Vec::new(), stories: vec![story(seqs[0], "{}")] };
+    store.commit_routes(vec![again], None).await.unwrap();
+    let states = store.stories(vec![key.into(), "shortcut:story:12".into()]).await.unwrap();
+    assert_eq!(states, [story(seqs[2], r#"{"name":"third"}"#)], "{name}");
+
+    let card = store.card("cards", key, 2).await.unwrap();
+    assert_eq!(card.state.as_deref(), Some(r#"{"name":"third"}"#), "{name}");
+    assert_eq!(card.recent, [r#"{"said":"third"}"#, r#"{"said":"second"}"#], "{name}: newest first");
+    assert_eq!(card.shown, None, "{name}");
+    let root = ThreadRoot { channel_id: "C1".into(), ts: "1.1".into() };
+    store.set_thread("cards", key, root.clone(), Some("h1".into())).await.unwrap();
+    assert_eq!(store.card("cards", key, 1).await.unwrap().shown.as_deref(), Some("h1"), "{name}");
+    store.card_shown("cards", key, "h2".into()).await.unwrap();
+    assert_eq!(store.card("cards", key, 1).await.unwrap().shown.as_deref(), Some("h2"), "{name}");
+    assert_eq!(store.card("elsewhere", key, 1).await.unwrap().shown, None, "{name}: per channel");
+    // A fresh root is a fresh card: what it shows is what it was posted with.
+    store.set_thread("cards", key, root, None).await.unwrap();
+    assert_eq!(store.card("cards", key, 1).await.unwrap().shown, None, "{name}");
 }

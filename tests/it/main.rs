@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod cards;
 mod coalescing;
 mod delivery;
 mod discord_threads;

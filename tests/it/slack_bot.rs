@@ -158,7 +158,10 @@ async fn a_card_is_edited_in_place_and_a_card_slack_lost_is_posted_afresh() {
         (edit.body["channel"].as_str(), edit.body["ts"].as_str()),
         (Some("C0CARD"), Some("1700000000.000100"))
     );
-    assert!(edit.body["text"].as_str().unwrap().contains("updated bug"), "{}", edit.body);
+    assert_eq!(
+        edit.body["text"], "Add cool feature!: Ready for Review",
+        "the card shows the story's new state"
+    );
 
     // Someone deleted the card in Slack: the next change posts a fresh one and the story points to it.
     sink.reply_next([

@@ -3,7 +3,7 @@
 //! `chat.postMessage` and `chat.update` its `{"ok":true,…}`), so tests can make it answer 429,
 //! 500 or 404 on cue.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -49,12 +49,14 @@ impl Reply {
 struct SinkState {
     script: Arc<Mutex<VecDeque<Reply>>>,
     received: mpsc::UnboundedSender<Received>,
+    archived: Arc<Mutex<HashSet<String>>>,
 }
 
 pub struct FakeSink {
     pub address: SocketAddr,
     script: Arc<Mutex<VecDeque<Reply>>>,
     received: mpsc::UnboundedReceiver<Received>,
+    archived: Arc<Mutex<HashSet<String>>>,
 }
 
 impl FakeSink {
@@ -68,10 +70,18 @@ impl FakeSink {
         let address = listener.local_addr().unwrap();
         let script = Arc::new(Mutex::new(VecDeque::new()));
         let (sender, received) = mpsc::unbounded_channel();
-        let state = SinkState { script: script.clone(), received: sender };
+        let archived = Arc::new(Mutex::new(HashSet::new()));
+        let state = SinkState { script: script.clone(), received: sender, archived: archived.clone() };
         let app = Router::new().fallback(record).with_state(state);
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        FakeSink { address, script, received }
+        FakeSink { address, script, received, archived }
+    }
+
+    /// Archives a Discord thread, as Discord does after a while without
+    /// messages: its messages take no edits (50083) until a message is posted
+    /// into it, which unarchives it.
+    pub fn archive_thread(&self, thread_id: &str) {
+        self.archived.lock().unwrap().insert(thread_id.to_owned());
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -109,8 +119,14 @@ impl FakeSink {
 /// Discord's answer to an executed webhook with `?wait=true`: the message, with
 /// its id and the channel it landed in. Like Discord, a `thread_name` opens a
 /// post only on a forum's webhook (here: a path with `forum` in it) and is
-/// refused elsewhere with 220003; `thread_id` posts into that thread.
-fn discord_answer(uri: &Uri, method: &axum::http::Method, body: &Value) -> Reply {
+/// refused elsewhere with 220003; `thread_id` posts into that thread (and
+/// unarchives it). An edit in an archived thread is refused with 50083.
+fn discord_answer(
+    uri: &Uri,
+    method: &axum::http::Method,
+    body: &Value,
+    archived: &Mutex<HashSet<String>>,
+) -> Reply {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let query = uri.query().unwrap_or("");
@@ -119,7 +135,13 @@ fn discord_answer(uri: &Uri, method: &axum::http::Method, body: &Value) -> Reply
     if *method == axum::http::Method::PATCH {
         let id = uri.path().rsplit('/').next().unwrap_or("0");
         let channel = thread_id.unwrap_or("100");
+        if archived.lock().unwrap().contains(channel) {
+            return Reply::new(400, r#"{"message":"Thread is archived","code":50083}"#);
+        }
         return Reply::new(200, &format!(r#"{{"id":"{id}","channel_id":"{channel}"}}"#));
+    }
+    if let Some(thread) = thread_id {
+        archived.lock().unwrap().remove(thread);
     }
     match (body.get("thread_name"), thread_id) {
         (Some(_), _) if !forum => Reply::new(
@@ -144,7 +166,7 @@ async fn record(
     let edit = method == axum::http::Method::PATCH;
     let discord =
         uri.path().starts_with("/discord") && (edit || uri.query().is_some_and(|q| q.contains("wait=true")));
-    let discord_reply = discord.then(|| discord_answer(&uri, &method, &body));
+    let discord_reply = discord.then(|| discord_answer(&uri, &method, &body, &state.archived));
     let _ = state.received.send(Received {
         method: method.clone(),
         path: uri.path().to_owned(),

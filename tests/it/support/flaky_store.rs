@@ -74,8 +74,23 @@ impl Store for FlakyStore {
         channel: &str,
         key: &str,
         root: storybridge::store::ThreadRoot,
+        card: Option<String>,
     ) -> StoreFuture<'_, ()> {
-        guarded!(self, check_write, self.inner.set_thread(channel, key, root))
+        guarded!(self, check_write, self.inner.set_thread(channel, key, root, card))
+    }
+    fn card_shown(&self, channel: &str, key: &str, hash: String) -> StoreFuture<'_, ()> {
+        guarded!(self, check_write, self.inner.card_shown(channel, key, hash))
+    }
+    fn stories(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<storybridge::store::StoryRecord>> {
+        guarded!(self, self.inner.stories(keys))
+    }
+    fn card(
+        &self,
+        channel: &str,
+        key: &str,
+        recent: usize,
+    ) -> StoreFuture<'_, storybridge::store::CardSource> {
+        guarded!(self, self.inner.card(channel, key, recent))
     }
     fn parts(&self, delivery: i64) -> StoreFuture<'_, Vec<String>> {
         guarded!(self, self.inner.parts(delivery))
