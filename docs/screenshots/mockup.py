@@ -3,10 +3,12 @@
 as Slack (Block Kit, mrkdwn) and Discord (embeds, markdown) would draw them.
 
 Usage: mockup.py PREVIEW.json PLATFORM OUT.html
-       mockup.py --thread OUT.html ROOT.json REPLY.json… (a Slack thread)
+       mockup.py --thread OUT.html CAPTURE.json (the Slack thread capture.py recorded)
+       mockup.py --card OUT.html CAPTURE.json PLATFORM (the last state of a recorded card)
 The mock-up is a likeness for the README, not a pixel copy of either client:
 it renders exactly the text, links, quotes, fields and colours in the JSON.
 """
+import datetime
 import html
 import json
 import re
@@ -27,10 +29,15 @@ def slack_mrkdwn(text):
         for match in re.finditer(r"<([^<>|]+)(?:\|([^<>]*))?>", line):
             parts.append(inline_slack(line[pos:match.start()]))
             url, label = match.group(1), match.group(2) or match.group(1)
-            parts.append(f'<a href="{html.escape(url)}">{inline_slack(label)}</a>')
+            if url.startswith("!date^"):
+                # Slack draws a date in the reader's own zone; the fallback is close enough.
+                parts.append(inline_slack(label))
+            else:
+                parts.append(f'<a href="{html.escape(url)}">{inline_slack(label)}</a>')
             pos = match.end()
         parts.append(inline_slack(line[pos:]))
-        rendered = "".join(parts)
+        # `*<url|label>*`: Slack bolds the link.
+        rendered = re.sub(r"\*(<a [^>]*>.*?</a>)\*", r"<b>\1</b>", "".join(parts))
         out.append(f'<div class="quote">{rendered}</div>' if quote else f"<div>{rendered or '&nbsp;'}</div>")
     return "".join(out)
 
@@ -65,9 +72,19 @@ def inline_discord(text):
         lambda m: keep(f'<a href="{html.escape(m.group(2))}">{inline_discord(m.group(1))}</a>'),
         text,
     )
+    text = re.sub(r"<t:(\d+):R>", lambda m: keep(relative(int(m.group(1)))), text)
     text = html.escape(text)
     text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
     return re.sub("\x00(\\d+)\x00", lambda m: placeholders[int(m.group(1))], text)
+
+
+def relative(seconds):
+    """Discord's <t:…:R>: how long ago, as its clients say it."""
+    now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+    days = int((now - seconds) // 86400)
+    if days >= 365:
+        return f"{days // 365} years ago" if days >= 730 else "a year ago"
+    return f"{days} days ago" if days > 1 else "today"
 
 
 STYLE = """
@@ -86,6 +103,8 @@ a { color: %(link)s; text-decoration: none; }
 .embed .title { font-weight: bold; margin-bottom: 6px; } .embed .footer { color: #b5bac1; font-size: 12px; margin-top: 8px; }
 .fields { display: flex; flex-wrap: wrap; gap: 8px 24px; margin-top: 8px; }
 .field .label { font-weight: bold; font-size: 13px; } .field { font-size: 14px; }
+.sfields { display: grid; grid-template-columns: 1fr 1fr; gap: 4px 24px; margin-top: 6px; max-width: 520px; }
+.edited { color: %(muted)s; font-size: 11px; }
 """
 
 SLACK = dict(bg="#ffffff", fg="#1d1c1d", radius="6px", badge="#e8e8e8", badgefg="#616061",
@@ -98,7 +117,10 @@ def slack_page(body):
     blocks = []
     for block in body.get("blocks", []):
         if block.get("type") == "section":
-            blocks.append(slack_mrkdwn(block["text"]["text"]))
+            if "text" in block:
+                blocks.append(slack_mrkdwn(block["text"]["text"]))
+            if block.get("fields"):
+                blocks.append('<div class="sfields">' + "".join(f"<div>{slack_mrkdwn(f['text'])}</div>" for f in block["fields"]) + "</div>")
         elif block.get("type") == "context":
             blocks.append('<div class="context">' + " ".join(slack_mrkdwn(e["text"]) for e in block["elements"]) + "</div>")
     if not blocks:
@@ -139,22 +161,17 @@ THREAD_STYLE = """
 """
 
 
-def slack_body(preview_path):
-    preview = json.load(open(preview_path, encoding="utf-8"))
-    return next(
-        route["body"]
-        for change in preview["changes"]
-        for route in change["routes"]
-        if route["channel"] == "slack" and "body" in route
-    )
+def captured(capture_path):
+    return json.load(open(capture_path, encoding="utf-8"))
 
 
-def thread_main(out_path, preview_paths):
+def thread_main(out_path, capture_path):
     """A story as a `thread: per-story` Slack channel shows it: the first
     message in the channel, the later ones as replies under it."""
+    posts = [r["body"] for r in captured(capture_path) if r["path"] == "/api/chat.postMessage"]
     messages = []
-    for index, path in enumerate(preview_paths):
-        style, avatar, header, content = slack_page(slack_body(path))
+    for body in posts:
+        style, avatar, header, content = slack_page(body)
         messages.append(f'<div class="message">{avatar}<div><div>{header}</div>{content}</div></div>')
     replies = len(messages) - 1
     page = (
@@ -165,9 +182,24 @@ def thread_main(out_path, preview_paths):
     open(out_path, "w", encoding="utf-8").write(page)
 
 
+def card_main(out_path, capture_path, platform):
+    """A live card as the channel shows it after the last edit."""
+    prefix = "/cards/" if platform == "slack" else "/discord/cards"
+    body = [r["body"] for r in captured(capture_path) if r["path"].startswith(prefix)][-1]
+    style, avatar, header, content = (slack_page if platform == "slack" else discord_page)(body)
+    page = (
+        f'<!doctype html><meta charset="utf-8"><style>{style}</style>'
+        f'<div class="message">{avatar}<div><div>{header}</div>{content}<div class="edited">(edited)</div></div></div>'
+    )
+    open(out_path, "w", encoding="utf-8").write(page)
+
+
 def main():
     if sys.argv[1] == "--thread":
-        thread_main(sys.argv[2], sys.argv[3:])
+        thread_main(sys.argv[2], sys.argv[3])
+        return
+    if sys.argv[1] == "--card":
+        card_main(sys.argv[2], sys.argv[3], sys.argv[4])
         return
     preview_path, platform, out_path = sys.argv[1:4]
     preview = json.load(open(preview_path, encoding="utf-8"))
