@@ -289,3 +289,28 @@ async fn an_archived_forum_post_is_unarchived_by_the_reply_and_its_card_then_edi
     assert_eq!(root_after, Some(root), "the story keeps its post");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_burst_on_a_card_and_thread_channel_is_one_edit_and_one_reply() {
+    let mut sink = FakeSink::start().await;
+    let dir = temp_dir("cards-burst");
+    let app = start(&sink, &dir, &slack_bot(&sink, ", thread: per-story, coalesce: 500ms"), None).await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await;
+    assert_eq!(sink.next().await.path, "/api/chat.postMessage");
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json")).await;
+    app.post_shortcut(&fixture("shortcut/zulip_story_update_change_epic.json")).await;
+    let (edit, reply) = (sink.next().await, sink.next().await);
+    assert_eq!(edit.path, "/api/chat.update");
+    assert!(fields(&edit.body).contains(&"Epic: Clubhouse Fork".to_owned()), "{}", edit.body);
+    assert!(fields(&edit.body).contains(&"State: Ready for Review".to_owned()), "{}", edit.body);
+    assert_eq!(reply.body["thread_ts"], "1700000000.000100");
+    assert_eq!(
+        reply.body["blocks"][0]["text"]["text"],
+        "*Ada Lovelace* updated this bug\n• *state*: Unscheduled → Ready for Review\n• *owners*: added Ada Lovelace\n• *epic*: Release 1.9 → Clubhouse Fork"
+    );
+    app.settled().await;
+    let store = app.store.clone();
+    app.stop().await;
+    assert!(sink.take_all().is_empty(), "the burst was one edit and one reply");
+    assert_eq!(store.deliveries(Default::default()).await.unwrap().len(), 2, "the create, and the burst");
+}
