@@ -76,6 +76,18 @@ impl Store for NullStore {
     fn card(&self, _: &str, _: &str, _: usize) -> StoreFuture<'_, storybridge::store::CardSource> {
         Box::pin(async { Ok(Default::default()) })
     }
+    fn release_digests(
+        &self,
+        _: storybridge::store::Release,
+    ) -> StoreFuture<'_, storybridge::store::Released> {
+        Box::pin(async { Ok(Default::default()) })
+    }
+    fn held_digest(&self, _: &str) -> StoreFuture<'_, Option<storybridge::store::HeldDigest>> {
+        Box::pin(async { Ok(None) })
+    }
+    fn digest_items(&self) -> StoreFuture<'_, Vec<(String, i64)>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
     fn rendered(&self, _: i64, _: Result<String, String>) -> StoreFuture<'_, ()> {
         Box::pin(async { Ok(()) })
     }
@@ -147,7 +159,7 @@ async fn serve(store: Arc<dyn Store>) -> SocketAddr {
     let config = load_str(CONFIG, &origin, &|_| None).expect("bench config");
     let bridge = Arc::new(Bridge::build(config, origin).expect("bench bridge"));
     // No workers are started: the figures are ingest's alone.
-    let app = router(Shared::new(bridge, store, None));
+    let app = router(Shared::new(bridge, store, None, Default::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

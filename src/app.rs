@@ -22,6 +22,8 @@ pub struct Launch {
     pub admin_listener: Option<TcpListener>,
     /// Where to reload the config from (file poll, SIGHUP, `POST /-/reload`).
     pub reloader: Option<reload::Reloader>,
+    /// The time schedules follow: the system's, unless a test moves it.
+    pub clock: Arc<crate::clock::Clock>,
 }
 
 /// Serves `bridge` on `listener` until `shutdown` resolves, without reloads or a
@@ -32,7 +34,9 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve(Launch { bridge, store, listener, admin_listener: None, reloader: None }, shutdown).await
+    let launch =
+        Launch { bridge, store, listener, admin_listener: None, reloader: None, clock: Arc::default() };
+    serve(launch, shutdown).await
 }
 
 /// Serves until `shutdown` resolves: then stops accepting, lets in-flight sends
@@ -41,7 +45,7 @@ pub async fn serve(
     launch: Launch,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let shared = Shared::new(launch.bridge, launch.store, launch.reloader);
+    let shared = Shared::new(launch.bridge, launch.store, launch.reloader, launch.clock);
     shared.workers.ensure(&shared);
     // The workers run on their own thread and hold `shared`: if this future is
     // dropped rather than shut down, they must end with it.
@@ -54,6 +58,7 @@ pub async fn serve(
     if shared.reloader.is_some() {
         tokio::spawn(reload::watch_loop(shared.clone(), stopped.clone()));
     }
+    tokio::spawn(crate::digest::release_loop(shared.clone(), stopped.clone()));
     // Events stored but not routed before a crash are routed first.
     let router = route::start(shared.clone(), stopped.clone());
     let until = |mut stopped: watch::Receiver<bool>| async move {

@@ -19,6 +19,8 @@ pub struct Bridge {
     pub rules: Vec<Rule>,
     pub templates: Templates,
     pub directory: Directory,
+    /// Each digest channel's schedule (checked when the config loaded).
+    pub schedules: std::collections::BTreeMap<String, crate::digest::Schedule>,
 }
 
 impl Bridge {
@@ -33,7 +35,16 @@ impl Bridge {
         if !problems.is_empty() {
             return Err(ConfigErrors(problems));
         }
+        let schedules = config
+            .channels
+            .iter()
+            .filter_map(|(name, channel)| {
+                let schedule = crate::digest::Schedule::from_config(channel.digest.as_ref()?).ok()?;
+                Some((name.clone(), schedule))
+            })
+            .collect();
         Ok(Bridge {
+            schedules,
             rules: config.rules.iter().map(Rule::compile).collect(),
             directory: Directory::from_config(&config),
             templates,
@@ -80,11 +91,19 @@ impl Bridge {
                     .into_iter()
                     .filter_map(|template| template.as_deref())
             }))
+            .chain(
+                self.config
+                    .channels
+                    .values()
+                    .filter(|channel| channel.digest.is_some())
+                    .map(render::digest_template),
+            )
             .chain([
                 render::DEFAULT_TEMPLATE,
                 render::REPLY_TEMPLATE,
                 render::CARD_TEMPLATE,
                 "story_card_line",
+                render::DIGEST_TEMPLATE,
             ])
             .collect();
         for template in self.templates.from_directory() {
@@ -239,7 +258,62 @@ fn check_templates_render(config: &Config, templates: &Templates, file: &str) ->
             }
         }
     }
+    for (name, channel) in &config.channels {
+        if let Some(problem) = check_digest_renders(templates, &directory, &events, name, channel) {
+            problems.push(ConfigError {
+                file: file.into(),
+                path: format!("channels.{name}.digest.template"),
+                message: problem,
+            });
+        }
+    }
     problems
+}
+
+/// A digest channel's template, drawn for a digest of every sample event's
+/// changes, and for an empty one.
+fn check_digest_renders(
+    templates: &Templates,
+    directory: &Directory,
+    events: &[(&str, Box<normalize::Event>)],
+    channel_name: &str,
+    channel: &crate::config::ChannelConfig,
+) -> Option<String> {
+    let digest = channel.digest.as_ref()?;
+    let schedule = crate::digest::Schedule::from_config(digest).ok()?;
+    let template = render::digest_template(channel);
+    let mut parts = Vec::new();
+    for (_, event) in events {
+        let names = crate::resolve::resolve(event, directory);
+        let facts = render::EventFacts::of(event);
+        for change in &event.changes {
+            let subject = render::Subject {
+                event,
+                event_facts: &facts,
+                change,
+                names: &names,
+                rule: "sample",
+                channel: channel_name,
+                mentions: false,
+                platform: channel.kind,
+                wanted: templates.wanted(),
+            };
+            parts.push(render::context(&subject));
+        }
+    }
+    let due = schedule.next_after(0);
+    let period = crate::digest::summary::Period { start: None, end: due, late: false };
+    for parts in [&parts[..], &[]] {
+        let summary = crate::digest::summary::summarize(parts);
+        let context = summary.context(summary.stories(), channel_name, &schedule, period);
+        if let Err(error) = templates.render(template, channel.kind, &render::RenderContext::from(context)) {
+            return Some(format!(
+                "fails on a sample digest for {} channel `{channel_name}`: {error}",
+                channel.kind
+            ));
+        }
+    }
+    None
 }
 
 /// One sample event, to render a template against: as a message about each
@@ -313,6 +387,10 @@ fn check_template_names(config: &Config, templates: &Templates, file: &str) -> V
             if let Some(template) = template {
                 require(format!("channels.{name}.{key}"), template, channel.kind, name);
             }
+        }
+        if let Some(digest) = &channel.digest {
+            let template = digest.template.as_deref().unwrap_or(render::DIGEST_TEMPLATE);
+            require(format!("channels.{name}.digest.template"), template, channel.kind, name);
         }
     }
     for (index, rule) in config.rules.iter().enumerate() {

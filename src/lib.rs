@@ -14,8 +14,10 @@
 pub mod admin;
 pub mod app;
 pub mod bridge;
+pub mod clock;
 pub mod config;
 pub mod deliver;
+pub mod digest;
 pub mod ingest;
 pub mod metrics;
 pub mod normalize;

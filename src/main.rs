@@ -109,6 +109,13 @@ enum Command {
         #[arg(long)]
         source: Option<String>,
     },
+    /// What a digest channel's summary would say now (the exact JSON), or
+    /// with --send, send it now.
+    Digest {
+        channel: String,
+        #[arg(long)]
+        send: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -154,6 +161,12 @@ fn main() -> anyhow::Result<()> {
             let bridge = Arc::new(bridge);
             with_store(&bridge.clone(), |store| async move {
                 cli::reroute::reroute(bridge, store, ids, since, source).await
+            })
+        }
+        Command::Digest { channel, send } => {
+            let bridge = Arc::new(bridge);
+            with_store(&bridge.clone(), |store| async move {
+                cli::digest::digest(bridge, store, channel, send).await
             })
         }
     }
@@ -249,6 +262,7 @@ fn serve(bridge: Bridge, config_file: Option<PathBuf>) -> anyhow::Result<()> {
             listener,
             admin_listener,
             reloader: config_file.map(Reloader::from_environment),
+            clock: Default::default(),
         };
         storybridge::serve(launch, shutdown_signal()).await?;
         Ok(())

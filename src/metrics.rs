@@ -54,6 +54,9 @@ pub struct Metrics {
     rule_matches: Family<RuleLabels, Counter>,
     template_errors: Family<TemplateLabels, Counter>,
     reloads: Family<OutcomeLabels, Counter>,
+    digest_items: Family<ChannelLabels, Gauge>,
+    digests_sent: Family<ChannelLabels, Counter>,
+    digests_late: Family<ChannelLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -77,6 +80,9 @@ impl Default for Metrics {
             rule_matches: Family::default(),
             template_errors: Family::default(),
             reloads: Family::default(),
+            digest_items: Family::default(),
+            digests_sent: Family::default(),
+            digests_late: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -112,6 +118,17 @@ impl Default for Metrics {
             metrics.template_errors.clone(),
         );
         registry.register("config_reloads", "Config reloads by outcome", metrics.reloads.clone());
+        registry.register(
+            "digest_items_waiting",
+            "Changes collected for a digest channel's next summary",
+            metrics.digest_items.clone(),
+        );
+        registry.register("digests_sent", "Digests delivered, by channel", metrics.digests_sent.clone());
+        registry.register(
+            "digests_late",
+            "Digests delivered late (due while the bridge was not running), by channel",
+            metrics.digests_late.clone(),
+        );
         Metrics { registry, ..metrics }
     }
 }
@@ -148,6 +165,12 @@ impl Metrics {
             }
             let _ = self.latency.get_or_create(&ChannelLabels { channel: channel.clone() });
         }
+        for channel in bridge.schedules.keys() {
+            let labels = ChannelLabels { channel: channel.clone() };
+            let _ = self.digests_sent.get_or_create(&labels);
+            let _ = self.digests_late.get_or_create(&labels);
+            self.digest_items.get_or_create(&labels).set(0);
+        }
         for rule in &bridge.rules {
             let _ = self.rule_matches.get_or_create(&RuleLabels { rule: rule.name.clone() });
         }
@@ -179,6 +202,19 @@ impl Metrics {
     }
 
     /// An event was routed this long after it was accepted.
+    pub fn digest_sent(&self, channel: &str, late: bool) {
+        let labels = ChannelLabels { channel: channel.to_owned() };
+        self.digests_sent.get_or_create(&labels).inc();
+        if late {
+            self.digests_late.get_or_create(&labels).inc();
+        }
+    }
+
+    /// Changes waiting in `channel`'s digest.
+    pub fn digest_waiting(&self, channel: &str, items: i64) {
+        self.digest_items.get_or_create(&ChannelLabels { channel: channel.to_owned() }).set(items);
+    }
+
     pub fn routed_after(&self, seconds: f64) {
         self.routing_latency.observe(seconds);
     }

@@ -46,6 +46,8 @@ pub enum RouteOutcome {
     /// The template rendered nothing: no message, on purpose.
     Silent,
     Failed(RenderError),
+    /// Collected for the channel's digest: drawn with the others when its period is due.
+    Collected,
 }
 
 /// A message's body as the channel will receive it: serialized as soon as it
@@ -98,7 +100,26 @@ pub fn process(bridge: &Bridge, event: &Event, names: &Names) -> Vec<Routed> {
                     wanted: bridge.templates.wanted(),
                 };
                 let context = RenderContext::from(context(&subject));
-                let outcome = render_message(bridge, channel_name, template, &context);
+                if channel.digest.is_some() {
+                    let mut part = context.into_data();
+                    part["payload"] = Value::Null;
+                    routed.push(Routed {
+                        change: index,
+                        rule: rule.name.clone(),
+                        channel: channel_name.clone(),
+                        template: crate::render::digest_template(channel).to_owned(),
+                        outcome: RouteOutcome::Collected,
+                        burst: None,
+                        part: Some(part),
+                        thread_key: None,
+                    });
+                    continue;
+                }
+                let outcome = match render_message(bridge, channel_name, template, &context) {
+                    Ok(Some(body)) => RouteOutcome::Message(body),
+                    Ok(None) => RouteOutcome::Silent,
+                    Err(error) => RouteOutcome::Failed(error),
+                };
                 let burst = rule.coalesce.or(channel.coalesce.map(|window| window.0)).map(|window| {
                     let entity = change.entity_id.as_deref().unwrap_or("-");
                     let key = format!(
@@ -164,29 +185,24 @@ pub fn story_key(event: &Event, change: &crate::normalize::Change) -> Option<Str
     }
 }
 
-/// One message: `template` rendered for `channel` and shaped to its platform.
+/// One message: `template` rendered for `channel` and shaped to its
+/// platform; `None` when the template rendered nothing.
 pub fn render_message(
     bridge: &Bridge,
     channel_name: &str,
     template: &str,
     context: &RenderContext,
-) -> RouteOutcome {
+) -> Result<Option<Body>, RenderError> {
     let channel = &bridge.config.channels[channel_name];
-    match bridge.templates.render(template, channel.kind, context) {
-        Ok(draft) => match compose(channel, draft) {
-            Some(mut composed) => {
-                if !composed.cuts.is_empty() {
-                    tracing::warn!(channel = %channel_name, template, cuts = ?composed.cuts, "message cut to fit the platform's limits");
-                }
-                if broadcasts(channel, context.data()) {
-                    composed.body["reply_broadcast"] = Value::Bool(true);
-                }
-                RouteOutcome::Message(Body(composed.body.to_string()))
-            }
-            None => RouteOutcome::Silent,
-        },
-        Err(error) => RouteOutcome::Failed(error),
+    let draft = bridge.templates.render(template, channel.kind, context)?;
+    let Some(mut composed) = compose(channel, draft) else { return Ok(None) };
+    if !composed.cuts.is_empty() {
+        tracing::warn!(channel = %channel_name, template, cuts = ?composed.cuts, "message cut to fit the platform's limits");
     }
+    if broadcasts(channel, context.data()) {
+        composed.body["reply_broadcast"] = Value::Bool(true);
+    }
+    Ok(Some(Body(composed.body.to_string())))
 }
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ pub struct Shared {
     /// Sized at start (`max_body_bytes_in_flight`); a reload leaves it.
     pub body_budget: ingest::BodyBudget,
     pub reloader: Option<reload::Reloader>,
+    /// The time schedules follow (digests); tests move it.
+    pub clock: Arc<crate::clock::Clock>,
     /// Tracker API clients by source name; their caches outlive reloads that
     /// leave the source's API settings alone.
     apis: std::sync::Mutex<std::collections::HashMap<String, Arc<resolve::ShortcutApi>>>,
@@ -46,6 +48,7 @@ impl Shared {
         bridge: Arc<Bridge>,
         store: Arc<dyn store::Store>,
         reloader: Option<reload::Reloader>,
+        clock: Arc<crate::clock::Clock>,
     ) -> Arc<Shared> {
         let metrics = metrics::Metrics::default();
         metrics.prime(&bridge);
@@ -60,6 +63,7 @@ impl Shared {
             workers: deliver::Workers::default(),
             body_budget,
             reloader,
+            clock,
             apis: Default::default(),
         })
     }

@@ -5,6 +5,7 @@ as Slack (Block Kit, mrkdwn) and Discord (embeds, markdown) would draw them.
 Usage: mockup.py PREVIEW.json PLATFORM OUT.html
        mockup.py --thread OUT.html CAPTURE.json (the Slack thread capture.py recorded)
        mockup.py --card OUT.html CAPTURE.json PLATFORM (the last state of a recorded card)
+       mockup.py --body OUT.html BODY.json PLATFORM (one body, e.g. `storybridge digest`'s)
 The mock-up is a likeness for the README, not a pixel copy of either client:
 it renders exactly the text, links, quotes, fields and colours in the JSON.
 """
@@ -45,7 +46,8 @@ def slack_mrkdwn(text):
 def inline_slack(text):
     text = html.unescape(text)  # Slack's &lt; &gt; &amp; are the characters
     text = html.escape(text)
-    return re.sub(r"\*([^*]+)\*", r"<b>\1</b>", text)
+    text = re.sub(r"\*([^*]+)\*", r"<b>\1</b>", text)
+    return re.sub(r"(^|\s)_([^_]+)_(?=\s|$)", r"\1<i>\2</i>", text)
 
 
 def discord_markdown(text):
@@ -105,6 +107,7 @@ a { color: %(link)s; text-decoration: none; }
 .field .label { font-weight: bold; font-size: 13px; } .field { font-size: 14px; }
 .sfields { display: grid; grid-template-columns: 1fr 1fr; gap: 4px 24px; margin-top: 6px; max-width: 520px; }
 .edited { color: %(muted)s; font-size: 11px; }
+.header { font-weight: bold; font-size: 18px; margin: 2px 0 6px; }
 """
 
 SLACK = dict(bg="#ffffff", fg="#1d1c1d", radius="6px", badge="#e8e8e8", badgefg="#616061",
@@ -121,6 +124,8 @@ def slack_page(body):
                 blocks.append(slack_mrkdwn(block["text"]["text"]))
             if block.get("fields"):
                 blocks.append('<div class="sfields">' + "".join(f"<div>{slack_mrkdwn(f['text'])}</div>" for f in block["fields"]) + "</div>")
+        elif block.get("type") == "header":
+            blocks.append(f'<div class="header">{html.escape(html.unescape(block["text"]["text"]))}</div>')
         elif block.get("type") == "context":
             blocks.append('<div class="context">' + " ".join(slack_mrkdwn(e["text"]) for e in block["elements"]) + "</div>")
     if not blocks:
@@ -197,6 +202,15 @@ def card_main(out_path, capture_path, platform):
 def main():
     if sys.argv[1] == "--thread":
         thread_main(sys.argv[2], sys.argv[3])
+        return
+    if sys.argv[1] == "--body":
+        body = json.load(open(sys.argv[3], encoding="utf-8"))
+        style, avatar, header, content = (slack_page if sys.argv[4] == "slack" else discord_page)(body)
+        page = (
+            f'<!doctype html><meta charset="utf-8"><style>{style}</style>'
+            f'<div class="message">{avatar}<div><div>{header}</div>{content}</div></div>'
+        )
+        open(sys.argv[2], "w", encoding="utf-8").write(page)
         return
     if sys.argv[1] == "--card":
         card_main(sys.argv[2], sys.argv[3], sys.argv[4])

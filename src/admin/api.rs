@@ -237,3 +237,35 @@ pub async fn reload(State(shared): State<Arc<Shared>>) -> Response {
         }
     }
 }
+
+/// `GET /api/channels/{name}/digest`: what the channel's digest would say now.
+pub async fn digest(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    let bridge = shared.bridge();
+    match crate::digest::preview(&bridge, &*shared.store, &name, shared.clock.now()).await {
+        Ok(preview) => Json(preview).into_response(),
+        Err(failure) => digest_error(failure),
+    }
+}
+
+/// `POST /api/channels/{name}/digest`: send the channel's digest now.
+pub async fn send_digest(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    let bridge = shared.bridge();
+    match crate::digest::send_now(&bridge, &*shared.store, &name, shared.clock.now()).await {
+        Ok(released) => {
+            shared.wakers.wake(&name);
+            Json(json!({ "channel": name, "released": released })).into_response()
+        }
+        Err(failure) => digest_error(failure),
+    }
+}
+
+fn digest_error(failure: crate::digest::DigestError) -> Response {
+    use crate::digest::DigestError;
+    match failure {
+        DigestError::NoChannel(_) | DigestError::NotADigest(_) => {
+            error(StatusCode::NOT_FOUND, failure.to_string())
+        }
+        DigestError::Template(_) => error(StatusCode::UNPROCESSABLE_ENTITY, failure.to_string()),
+        DigestError::Store(failure) => store_error(failure),
+    }
+}

@@ -49,6 +49,12 @@ pub async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
             shared.metrics.queue(channel, pending, oldest);
         }
     }
+    if let Ok(waiting) = shared.store.digest_items().await {
+        for channel in shared.bridge().schedules.keys() {
+            let items = waiting.iter().find(|(name, _)| name == channel).map_or(0, |(_, items)| *items);
+            shared.metrics.digest_waiting(channel, items);
+        }
+    }
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     ([(header::CONTENT_TYPE, content_type)], shared.metrics.encode()).into_response()
 }

@@ -41,6 +41,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/events/{id}/reroute", post(api::reroute))
         .route("/api/replay", post(api::replay))
         .route("/api/channels/{name}/test", post(api::test_channel))
+        .route("/api/channels/{name}/digest", get(api::digest).post(api::send_digest))
         .route("/api/preview", post(api::preview))
         .route("/-/reload", post(api::reload))
         .route_layer(axum::middleware::from_fn_with_state(shared.clone(), auth::require_token))

@@ -78,6 +78,7 @@ fn route_json(routed: &Routed) -> Value {
         RouteOutcome::Message(body) => shown["body"] = body.json(),
         RouteOutcome::Silent => shown["silent"] = Value::Bool(true),
         RouteOutcome::Failed(failure) => shown["error"] = Value::String(failure.to_string()),
+        RouteOutcome::Collected => shown["digest"] = Value::Bool(true),
     }
     shown
 }

@@ -85,6 +85,9 @@ fn text(preview: &Preview) -> String {
                 }
                 RouteOutcome::Silent => out.push_str("    (template rendered nothing: no message)\n"),
                 RouteOutcome::Failed(error) => out.push_str(&format!("    template error: {error}\n")),
+                RouteOutcome::Collected => {
+                    out.push_str("    (collected for the channel's digest: `storybridge digest` shows it)\n")
+                }
             }
         }
     }

@@ -28,7 +28,7 @@ pub async fn reroute(
         }
         (true, None) => bail!("give event ids, or --since 2h to route every event received since then"),
     };
-    let shared = Shared::new(bridge, store, None);
+    let shared = Shared::new(bridge, store, None, Default::default());
     let reports = route_again(&shared, which).await?;
     if reports.is_empty() {
         bail!("no stored event matches");

@@ -104,6 +104,12 @@ fn check_source(problems: &mut Problems, name: &str, source: &SourceConfig) {
             "a source name may hold only letters, digits, `-` and `_` (it is part of the URL /hooks/<name>)",
         );
     }
+    if name == crate::store::BRIDGE_SOURCE {
+        problems.add(
+            &path,
+            "`storybridge` is the bridge's own name for the events it makes (digests): pick another",
+        );
+    }
     match source {
         SourceConfig::Shortcut(shortcut) => {
             check_secrets(problems, &path, &shortcut.secrets, shortcut.allow_unsigned);
@@ -259,6 +265,9 @@ fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
             "every message to a forum must open or join a post: add `thread: per-story` (one post per story)",
         );
     }
+    if let Some(digest) = &channel.digest {
+        check_digest(problems, &path, channel, digest);
+    }
     if channel.thread_template.is_some() && channel.thread.is_none() {
         problems.add(
             format!("{path}.thread_template"),
@@ -319,6 +328,29 @@ fn check_channel(problems: &mut Problems, name: &str, channel: &ChannelConfig) {
         (ChannelKind::Console, None) => {}
     }
     check_common(problems, &path, channel);
+}
+
+fn check_digest(
+    problems: &mut Problems,
+    path: &str,
+    channel: &ChannelConfig,
+    digest: &crate::config::DigestConfig,
+) {
+    if let Err((key, message)) = crate::digest::Schedule::from_config(digest) {
+        problems.add(format!("{path}.digest.{key}"), message);
+    }
+    for (key, set) in [
+        ("thread", channel.thread.is_some()),
+        ("update", channel.update.is_some()),
+        ("coalesce", channel.coalesce.is_some()),
+    ] {
+        if set {
+            problems.add(
+                format!("{path}.{key}"),
+                "a digest channel collects its changes into one summary per period: it does not also thread, edit cards or coalesce",
+            );
+        }
+    }
 }
 
 /// What every kind of channel is checked for alike.

@@ -83,7 +83,7 @@ fn an_unknown_key_lists_the_keys_allowed_there() {
     assert_eq!(
         errors(&yaml),
         "bridge.yaml: channels.team.user_name: unknown key, expected one of `kind`, `url`, `token`, `channel`, \
-         `api_url`, `thread`, `update`, `forum`, `broadcast`, `template`, `thread_template`, `card_template`, `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`"
+         `api_url`, `thread`, `update`, `forum`, `broadcast`, `template`, `thread_template`, `card_template`, `username`, `avatar_url`, `mentions`, `rate_limit`, `coalesce`, `digest`"
     );
 }
 

@@ -389,6 +389,50 @@ struct RawChannelConfig {
     rate_limit: Option<RateLimitConfig>,
     #[serde(default)]
     coalesce: Option<ConfigDuration>,
+    #[serde(default)]
+    digest: Option<DigestConfig>,
+}
+
+/// `digest:` on a channel: the changes routed to it are collected and sent as
+/// one summary on a schedule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestConfig {
+    /// A local time of day, `"09:30"`.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// Or every so long from local midnight (`4h`).
+    #[serde(default)]
+    pub every: Option<ConfigDuration>,
+    /// The days it is sent on; every day when empty.
+    #[serde(default)]
+    pub days: Vec<DigestDay>,
+    /// An IANA name (`Europe/Berlin`); UTC when absent.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// The template that draws it (default `digest`).
+    #[serde(default)]
+    pub template: Option<String>,
+    /// A period in which nothing was collected sends nothing (default), or
+    /// (`false`) a digest that says so.
+    #[serde(default = "skip_empty_default")]
+    pub skip_empty: bool,
+}
+
+fn skip_empty_default() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DigestDay {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
 }
 
 /// A Slack bot: `chat.postMessage` with `Authorization: Bearer <token>`.
@@ -469,6 +513,7 @@ impl From<RawChannelConfig> for ChannelConfig {
             mentions: raw.mentions,
             rate_limit: raw.rate_limit,
             coalesce: raw.coalesce,
+            digest: raw.digest,
         }
     }
 }
@@ -510,6 +555,8 @@ pub struct ChannelConfig {
     pub rate_limit: Option<RateLimitConfig>,
     /// Changes to one entity within this window become one message.
     pub coalesce: Option<ConfigDuration>,
+    /// The channel collects what is routed to it and sends one summary on a schedule.
+    pub digest: Option<DigestConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]

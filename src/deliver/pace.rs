@@ -105,6 +105,7 @@ mod tests {
             mentions: false,
             rate_limit,
             coalesce: None,
+            digest: None,
         }
     }
 

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::pipeline::{render_message, RouteOutcome};
+use crate::pipeline::render_message;
 use crate::render::{merge_burst, RenderContext, DEFAULT_TEMPLATE};
 use crate::store::Delivery;
 use crate::Bridge;
@@ -25,8 +25,8 @@ pub fn from_parts(bridge: &Bridge, delivery: &Delivery, parts: &[String]) -> Res
     };
     let template = delivery.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
     match render_message(bridge, &delivery.channel, template, &RenderContext::from(context)) {
-        RouteOutcome::Message(body) => Ok(body.into_text()),
-        RouteOutcome::Silent => Err(format!("template `{template}` rendered nothing")),
-        RouteOutcome::Failed(error) => Err(error.to_string()),
+        Ok(Some(body)) => Ok(body.into_text()),
+        Ok(None) => Err(format!("template `{template}` rendered nothing")),
+        Err(error) => Err(error.to_string()),
     }
 }

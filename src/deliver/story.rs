@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::pace::{Op, Pace};
 use crate::config::ChannelConfig;
-use crate::pipeline::{render_message, RouteOutcome};
+use crate::pipeline::render_message;
 use crate::render::{
     card_context, card_template, merge_burst, reply_template, RenderContext, StoryState, RECENT,
 };
@@ -117,9 +117,9 @@ async fn draw_card(
 
 fn render(bridge: &Bridge, channel_name: &str, template: &str, context: Value) -> Result<String, DrawError> {
     match render_message(bridge, channel_name, template, &RenderContext::from(context)) {
-        RouteOutcome::Message(body) => Ok(body.into_text()),
-        RouteOutcome::Silent => Err(DrawError::Template(format!("template `{template}` rendered nothing"))),
-        RouteOutcome::Failed(error) => Err(DrawError::Template(error.to_string())),
+        Ok(Some(body)) => Ok(body.into_text()),
+        Ok(None) => Err(DrawError::Template(format!("template `{template}` rendered nothing"))),
+        Err(error) => Err(DrawError::Template(error.to_string())),
     }
 }
 

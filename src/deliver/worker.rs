@@ -213,7 +213,10 @@ impl Worker {
                 return Rendered::StoreFailed;
             }
         };
-        let rendered = super::render::from_parts(bridge, delivery, &parts);
+        let rendered = match delivery.digest {
+            Some(_) => crate::digest::draw(bridge, delivery, &parts),
+            None => super::render::from_parts(bridge, delivery, &parts),
+        };
         match rendered {
             Ok(body) => match store.rendered(delivery.id, Ok(body.clone())).await {
                 Ok(()) => Rendered::Body(body),
@@ -311,6 +314,9 @@ impl Worker {
             (_, Resolution::Dead) => "dead",
         };
         metrics.message(&self.channel, label);
+        if let (Resolution::Delivered, Some(digest)) = (resolution, delivery.digest) {
+            metrics.digest_sent(&self.channel, digest.late);
+        }
         if resolution == Resolution::Delivered {
             metrics.delivered_after(&self.channel, (attempt.at - delivery.created_at).max(0) as f64 / 1000.0);
         }
@@ -408,6 +414,7 @@ mod tests {
             template: None,
             render_error: None,
             thread_key: None,
+            digest: None,
         }
     }
 

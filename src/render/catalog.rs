@@ -26,6 +26,9 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("story_card.slack.json.hbs", include_str!("../../templates/story_card.slack.json.hbs")),
     ("story_card.discord.json.hbs", include_str!("../../templates/story_card.discord.json.hbs")),
     ("story_card_line.hbs", include_str!("../../templates/story_card_line.hbs")),
+    ("digest.hbs", include_str!("../../templates/digest.hbs")),
+    ("digest.slack.json.hbs", include_str!("../../templates/digest.slack.json.hbs")),
+    ("digest.discord.json.hbs", include_str!("../../templates/digest.discord.json.hbs")),
 ];
 
 /// A template's name and the platform it is for (`None`: every platform).

@@ -42,6 +42,14 @@ pub fn reply_template<'a>(channel: &'a crate::config::ChannelConfig, message_tem
     }
 }
 
+/// A digest channel's summary, unless its `digest:` names a `template`.
+pub const DIGEST_TEMPLATE: &str = "digest";
+
+/// The template a digest channel's summaries are drawn with.
+pub fn digest_template(channel: &crate::config::ChannelConfig) -> &str {
+    channel.digest.as_ref().and_then(|digest| digest.template.as_deref()).unwrap_or(DIGEST_TEMPLATE)
+}
+
 /// The template a channel's live cards are drawn with.
 pub fn card_template(channel: &crate::config::ChannelConfig) -> &str {
     channel.card_template.as_deref().unwrap_or(CARD_TEMPLATE)

@@ -174,7 +174,7 @@ async fn route_stored(
     };
     // Rules and templates: CPU work, done here on the router's own thread
     // (`start`), where it delays no request and no send.
-    let (routes, tallies, skipped) = plan_all(&bridge, work, stories);
+    let (routes, tallies, skipped) = plan_all(&bridge, work, stories, shared.clock.now());
     let queued = shared.store.commit_routes(routes, routed_through).await?;
     let mut reports = Vec::with_capacity(events.len());
     for (((stored, queued), tally), skipped) in events.iter().zip(queued).zip(tallies).zip(skipped) {
@@ -197,7 +197,12 @@ enum Work {
     Skip { seq: EventSeq, why: String },
 }
 
-fn plan_all(bridge: &Bridge, work: Vec<Work>, mut stories: Option<stories::Stories>) -> Planned {
+fn plan_all(
+    bridge: &Bridge,
+    work: Vec<Work>,
+    mut stories: Option<stories::Stories>,
+    schedule_now: crate::store::Millis,
+) -> Planned {
     let now = now_millis();
     let mut planned: Planned = (Vec::new(), Vec::new(), Vec::new());
     for item in work {
@@ -206,7 +211,7 @@ fn plan_all(bridge: &Bridge, work: Vec<Work>, mut stories: Option<stories::Stori
                 let routed = pipeline::process(bridge, &event, &names);
                 let tally = Tally::of(&event.id, &routed);
                 let story_states = stories.as_mut().map(|s| s.fold(seq, &event, &names)).unwrap_or_default();
-                (seq, queue::plans(routed, now), story_states, tally, None)
+                (seq, queue::plans(bridge, routed, now, schedule_now), story_states, tally, None)
             }
             Work::Skip { seq, why } => (seq, Vec::new(), Vec::new(), Tally::default(), Some(why)),
         };

@@ -4,9 +4,12 @@
 
 use crate::pipeline::{RouteOutcome, Routed};
 use crate::store::{Millis, NewDelivery, Plan};
+use crate::Bridge;
 
-/// The deliveries `routed` owes, planned at `now`. Silent routes owe nothing.
-pub fn plans(routed: Vec<Routed>, now: Millis) -> Vec<NewDelivery> {
+/// The deliveries `routed` owes, planned at `now`; `schedule_now` is the
+/// time by the schedules' clock, which picks a digest's period. Silent
+/// routes owe nothing.
+pub fn plans(bridge: &Bridge, routed: Vec<Routed>, now: Millis, schedule_now: Millis) -> Vec<NewDelivery> {
     routed
         .into_iter()
         .filter_map(|routed| {
@@ -20,6 +23,13 @@ pub fn plans(routed: Vec<Routed>, now: Millis) -> Vec<NewDelivery> {
                 // A story's message keeps its context beside the body.
                 (_, RouteOutcome::Message(body), part) => (Plan::Body(body.into_text()), part),
                 (_, RouteOutcome::Silent, _) => return None,
+                (_, RouteOutcome::Collected, part) => {
+                    // The period the change falls in: the next due time.
+                    let schedule = bridge.schedules.get(&routed.channel)?;
+                    let due = schedule.next_after(schedule_now);
+                    let period = crate::digest::period_id(&routed.channel, due);
+                    (Plan::Digest { due, period, part: part.unwrap_or_else(|| "{}".into()) }, None)
+                }
                 (_, RouteOutcome::Failed(error), part) => {
                     let part = part.unwrap_or_else(|| "{}".into());
                     (Plan::Failed { error: error.to_string(), part }, None)

@@ -95,6 +95,56 @@ pub enum Plan {
     /// Joins the burst waiting under `key`, or opens one held until
     /// `hold_until`; delivery renders the burst from its parts when it is due.
     Burst { key: String, hold_until: Millis, part: String },
+    /// Joins the channel's digest due at `due` (the period `period`, an event
+    /// of the bridge's own: `digest:<channel>:<time>`), or opens it; it is
+    /// held until the release loop lets it go.
+    Digest { due: Millis, period: String, part: String },
+}
+
+/// The source of the events the bridge makes itself (a digest's period): no
+/// configured source may take the name.
+pub const BRIDGE_SOURCE: &str = "storybridge";
+
+/// What marks a delivery as a digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DigestMark {
+    /// When its period was due.
+    pub due: Millis,
+    /// Released well after it was due: the bridge was not running then.
+    pub late: bool,
+}
+
+/// A channel's digest still collecting: when it is due, and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldDigest {
+    pub due: Millis,
+    pub parts: Vec<String>,
+}
+
+/// What releasing a channel's due digests did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Released {
+    pub digests: usize,
+    pub late: usize,
+}
+
+/// What the release loop asks of the store for one channel.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub channel: String,
+    /// Release every held digest due at or before this.
+    pub due_by: Millis,
+    /// Now, by the schedule's clock; a digest released more than `late_after`
+    /// past its due time is marked late.
+    pub now: Millis,
+    pub late_after: Millis,
+    /// For a channel that sends empty digests: its last due period (time and
+    /// event id). A period that collected nothing gets an empty digest, once,
+    /// unless it is the first the channel has seen (a new schedule does not
+    /// send a digest for the time before it existed).
+    pub empty: Option<(Millis, String)>,
+    /// The template the channel draws its digests with (kept with an empty one, for the log).
+    pub template: String,
 }
 
 /// One event's routes.
@@ -213,6 +263,8 @@ pub struct Delivery {
     pub render_error: Option<String>,
     /// The story it is about, for channels that thread.
     pub thread_key: Option<String>,
+    /// A channel's digest for one period.
+    pub digest: Option<DigestMark>,
 }
 
 impl Delivery {
@@ -401,6 +453,13 @@ pub trait Store: Send + Sync {
     fn pause_channel(&self, channel: &str, pause: Pause) -> StoreFuture<'_, ()>;
     fn resume_channel(&self, channel: &str) -> StoreFuture<'_, ()>;
     fn channel_pause(&self, channel: &str) -> StoreFuture<'_, Option<Pause>>;
+    /// Releases the channel's due digests (`Release`): from then on they are
+    /// pending like any message.
+    fn release_digests(&self, release: Release) -> StoreFuture<'_, Released>;
+    /// The channel's digests still collecting, merged: the earliest due time and every part.
+    fn held_digest(&self, channel: &str) -> StoreFuture<'_, Option<HeldDigest>>;
+    /// Changes collected for digests not yet released, per channel that has any.
+    fn digest_items(&self) -> StoreFuture<'_, Vec<(String, i64)>>;
     /// Fails when the store cannot serve: readiness.
     fn ping(&self) -> StoreFuture<'_, ()>;
     /// Pending messages per channel that has any.

@@ -124,6 +124,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     ALTER TABLE threads ADD COLUMN card_hash TEXT;
     CREATE INDEX deliveries_by_story ON deliveries (channel, thread_key, id) WHERE thread_key IS NOT NULL;",
+    // 7: digests. A digest is a delivery held (`held_until` at its maximum)
+    // until its period is due (`digest_due`), then released, marked late when
+    // that was long after; it belongs to an event of the bridge's own per
+    // channel and period, whose unique id makes one digest per period. Per
+    // channel, the last period the release loop has seen, so an empty digest
+    // is made once per period and never for one before the schedule existed.
+    "ALTER TABLE deliveries ADD COLUMN digest_due INTEGER;
+    ALTER TABLE deliveries ADD COLUMN digest_late INTEGER;
+    CREATE INDEX deliveries_digest ON deliveries (channel, digest_due) WHERE digest_due IS NOT NULL AND status = 'pending';
+    CREATE TABLE digest_schedules (
+        channel TEXT    PRIMARY KEY,
+        through INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {

@@ -16,9 +16,10 @@ use tokio::sync::oneshot;
 
 use super::schema::migrate;
 use super::{
-    now_millis, Accepted, Attempt, CardSource, Claim, Delivery, DeliveryFilter, DeliveryStatus, EventRoutes,
-    EventSelection, EventSeq, Millis, NewDelivery, NewEvent, Pause, Plan, QueueStats, Queued, Replay,
-    Resolution, Store, StoreError, StoreFuture, StoredEvent, StoryRecord, ThreadRoot,
+    now_millis, Accepted, Attempt, CardSource, Claim, Delivery, DeliveryFilter, DeliveryStatus, DigestMark,
+    EventRoutes, EventSelection, EventSeq, HeldDigest, Millis, NewDelivery, NewEvent, Pause, Plan,
+    QueueStats, Queued, Release, Released, Replay, Resolution, Store, StoreError, StoreFuture, StoredEvent,
+    StoryRecord, ThreadRoot, BRIDGE_SOURCE,
 };
 
 /// How the SQLite store commits. The defaults are what the bridge runs with;
@@ -286,7 +287,10 @@ const OPEN_BURST_SQL: &str = "SELECT id FROM deliveries
 const DELIVERY_COLUMNS: &str =
     "d.id, e.event_id, e.source, d.rule, d.channel, d.body, d.status, d.attempts, \
      d.failures, d.next_attempt_at, d.queued_at, d.created_at, d.delivered_at, d.last_status, d.last_error, \
-     d.template, d.render_error, d.thread_key";
+     d.template, d.render_error, d.thread_key, d.digest_due, d.digest_late";
+
+/// `held_until` of a digest still collecting: later than any time.
+const HELD: Millis = Millis::MAX;
 
 const EVENT_COLUMNS: &str = "seq, source, event_id, received_at, content_type, headers, body";
 
@@ -312,6 +316,8 @@ enum Committed {
     JoinedBurst,
     /// Its dead row, queued again.
     Requeued,
+    /// One more change for a digest, held until its period is due.
+    Collected,
 }
 
 impl Queued {
@@ -320,7 +326,7 @@ impl Queued {
     fn count(&mut self, delivery: &NewDelivery, committed: Committed) {
         match (&delivery.plan, committed) {
             (Plan::Failed { .. }, _) => self.failed += 1,
-            (_, Committed::JoinedBurst) => self.coalesced += 1,
+            (_, Committed::JoinedBurst | Committed::Collected) => self.coalesced += 1,
             (_, due) => {
                 match due {
                     Committed::Requeued => self.requeued += 1,
@@ -418,7 +424,11 @@ fn insert_delivery(
             return Ok((id, Committed::JoinedBurst));
         }
     }
+    if let Plan::Digest { due, period, part } = &delivery.plan {
+        return collect(transaction, delivery, *due, period, part, now);
+    }
     let (body, status, key, held_until, error, part) = match &delivery.plan {
+        Plan::Digest { .. } => unreachable!("collected above"),
         Plan::Body(body) => (body.as_str(), "pending", None, None, None, delivery.context.as_ref()),
         Plan::Failed { error, part } => ("", "dead", None, None, Some(error), Some(part)),
         Plan::Burst { key, hold_until, part } => {
@@ -453,6 +463,116 @@ fn insert_delivery(
     Ok((id, Committed::New))
 }
 
+/// Adds a change to the channel's digest due at `due`, opening it (and its
+/// period's event) if none is collecting.
+fn collect(
+    transaction: &Transaction,
+    delivery: &NewDelivery,
+    due: Millis,
+    period: &str,
+    part: &str,
+    now: Millis,
+) -> rusqlite::Result<(i64, Committed)> {
+    let held: Option<i64> = transaction
+        .prepare_cached(
+            "SELECT id FROM deliveries WHERE channel = ?1 AND digest_due = ?2 AND status = 'pending'
+             AND held_until = ?3 ORDER BY id LIMIT 1",
+        )?
+        .query_row(params![delivery.channel, due, HELD], |row| row.get(0))
+        .optional()?;
+    let id = match held {
+        Some(id) => id,
+        None => open_digest(
+            transaction,
+            &delivery.channel,
+            &delivery.template,
+            due,
+            period,
+            now,
+            Some(HELD),
+            false,
+        )?,
+    };
+    add_part(transaction, id, part)?;
+    Ok((id, Committed::Collected))
+}
+
+/// A new digest row for a period, on the period's own event.
+#[allow(clippy::too_many_arguments)]
+fn open_digest(
+    transaction: &Transaction,
+    channel: &str,
+    template: &str,
+    due: Millis,
+    period: &str,
+    now: Millis,
+    held_until: Option<Millis>,
+    late: bool,
+) -> rusqlite::Result<i64> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO events (source, event_id, received_at, content_type, headers, body)
+             VALUES (?1, ?2, ?3, NULL, '{}', x'') ON CONFLICT (source, event_id) DO NOTHING",
+        )?
+        .execute(params![BRIDGE_SOURCE, period, now])?;
+    let seq: i64 = transaction
+        .prepare_cached("SELECT seq FROM events WHERE source = ?1 AND event_id = ?2")?
+        .query_row(params![BRIDGE_SOURCE, period], |row| row.get(0))?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO deliveries (event_seq, change_index, rule, channel, body, status, next_attempt_at,
+                                     queued_at, created_at, held_until, template, digest_due, digest_late)
+             VALUES (?1, 0, 'digest', ?2, '', 'pending', ?3, ?3, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![seq, channel, now, held_until, template, due, late])?;
+    Ok(transaction.last_insert_rowid())
+}
+
+/// Releases a channel's due digests and, for a channel that sends empty
+/// ones, makes the last due period's if it collected nothing.
+fn release(transaction: &Transaction, release: &Release, now: Millis) -> rusqlite::Result<Released> {
+    let late = |due: Millis| release.now - due > release.late_after;
+    let mut statement = transaction.prepare_cached(
+        "SELECT id, digest_due FROM deliveries WHERE channel = ?1 AND status = 'pending'
+         AND held_until = ?2 AND digest_due <= ?3",
+    )?;
+    let due: Vec<(i64, Millis)> = statement
+        .query_map(params![release.channel, HELD, release.due_by], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut released = Released::default();
+    for (id, due) in due {
+        transaction
+            .prepare_cached(
+                "UPDATE deliveries SET held_until = NULL, next_attempt_at = ?2, queued_at = ?2, digest_late = ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, now, late(due)])?;
+        released.digests += 1;
+        released.late += late(due) as usize;
+    }
+    let Some((due, period)) = &release.empty else { return Ok(released) };
+    let through: Option<Millis> = transaction
+        .prepare_cached("SELECT through FROM digest_schedules WHERE channel = ?1")?
+        .query_row(params![release.channel], |row| row.get(0))
+        .optional()?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO digest_schedules (channel, through) VALUES (?1, ?2)
+             ON CONFLICT (channel) DO UPDATE SET through = MAX(through, ?2)",
+        )?
+        .execute(params![release.channel, due])?;
+    let claimed = through.is_some_and(|through| through < *due);
+    let collected: bool = transaction
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM events WHERE source = ?1 AND event_id = ?2)")?
+        .query_row(params![BRIDGE_SOURCE, period], |row| row.get(0))?;
+    if claimed && !collected {
+        open_digest(transaction, &release.channel, &release.template, *due, period, now, None, late(*due))?;
+        released.digests += 1;
+        released.late += late(*due) as usize;
+    }
+    Ok(released)
+}
+
 /// A dead route's message, routed again: queued with the new plan (or, its
 /// template failing again, left dead with the new error).
 fn requeue_dead(
@@ -465,12 +585,12 @@ fn requeue_dead(
         Plan::Body(body) => (body.as_str(), "pending", None),
         Plan::Failed { error, .. } => ("", "dead", Some(error)),
         // A burst may hold other events' parts: render it again from all of them.
-        Plan::Burst { .. } => ("", "pending", None),
+        Plan::Burst { .. } | Plan::Digest { .. } => ("", "pending", None),
     };
     let part = match &delivery.plan {
         Plan::Failed { part, .. } => Some(part),
         Plan::Body(_) => delivery.context.as_ref(),
-        Plan::Burst { .. } => None,
+        Plan::Burst { .. } | Plan::Digest { .. } => None,
     };
     if let Some(part) = part {
         transaction.prepare_cached("DELETE FROM parts WHERE delivery_id = ?1")?.execute(params![id])?;
@@ -514,6 +634,15 @@ fn delivery_from_row(row: &Row) -> rusqlite::Result<Delivery> {
         template: row.get(15)?,
         render_error: row.get(16)?,
         thread_key: row.get(17)?,
+        digest: row
+            .get::<_, Option<Millis>>(18)?
+            .map(|due| {
+                Ok::<_, rusqlite::Error>(DigestMark {
+                    due,
+                    late: row.get::<_, Option<bool>>(19)?.unwrap_or(false),
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -872,12 +1001,47 @@ impl Store for SqliteStore {
         })
     }
 
+    fn release_digests(&self, which: Release) -> StoreFuture<'_, Released> {
+        // Durable: a released digest is a message owed.
+        self.run(move |transaction| release(transaction, &which, now_millis()))
+    }
+
+    fn held_digest(&self, channel: &str) -> StoreFuture<'_, Option<HeldDigest>> {
+        let channel = channel.to_owned();
+        self.run_with(false, move |transaction| {
+            let due: Option<Millis> = transaction
+                .prepare_cached(
+                    "SELECT MIN(digest_due) FROM deliveries WHERE channel = ?1 AND status = 'pending' AND held_until = ?2",
+                )?
+                .query_row(params![channel, HELD], |row| row.get(0))?;
+            let Some(due) = due else { return Ok(None) };
+            let mut statement = transaction.prepare_cached(
+                "SELECT p.part FROM deliveries d JOIN parts p ON p.delivery_id = d.id
+                 WHERE d.channel = ?1 AND d.status = 'pending' AND d.held_until = ?2 ORDER BY d.id, p.id",
+            )?;
+            let parts = statement.query_map(params![channel, HELD], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(Some(HeldDigest { due, parts }))
+        })
+    }
+
+    fn digest_items(&self) -> StoreFuture<'_, Vec<(String, i64)>> {
+        self.run_with(false, move |transaction| {
+            let mut statement = transaction.prepare_cached(
+                "SELECT d.channel, COUNT(*) FROM deliveries d JOIN parts p ON p.delivery_id = d.id
+                 WHERE d.status = 'pending' AND d.held_until = ?1 GROUP BY d.channel",
+            )?;
+            let rows = statement.query_map(params![HELD], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
     fn queue_stats(&self) -> StoreFuture<'_, Vec<QueueStats>> {
         self.run_with(false, |transaction| {
             let mut statement = transaction.prepare_cached(
-                "SELECT channel, COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'pending' GROUP BY channel",
+                "SELECT channel, COUNT(*), MIN(created_at) FROM deliveries
+                 WHERE status = 'pending' AND (held_until IS NULL OR held_until < ?1) GROUP BY channel",
             )?;
-            let rows = statement.query_map([], |row| {
+            let rows = statement.query_map(params![HELD], |row| {
                 Ok(QueueStats { channel: row.get(0)?, pending: row.get(1)?, oldest_created_at: row.get(2)? })
             })?;
             rows.collect()

@@ -494,3 +494,75 @@ async fn cards_on(name: &str, store: Arc<dyn Store>) {
     store.set_thread("cards", key, root, None).await.unwrap();
     assert_eq!(store.card("cards", key, 1).await.unwrap().shown, None, "{name}");
 }
+
+#[tokio::test]
+async fn a_digest_is_held_until_released_once_per_period_and_an_empty_one_is_made_once() {
+    for (name, store, _) in backends() {
+        digests_on(name, store).await;
+    }
+}
+
+async fn digests_on(name: &str, store: Arc<dyn Store>) {
+    let due = 1_000_000;
+    let item = |text: &str| NewDelivery {
+        plan: Plan::Digest {
+            due,
+            period: "digest:standup:a".into(),
+            part: format!(r#"{{"said":"{text}"}}"#),
+        },
+        ..message("standup", text)
+    };
+    for (id, text) in [("e1", "one"), ("e2", "two")] {
+        let Accepted::Inserted { seq } = store.accept(event(id, 1000)).await.unwrap() else { panic!() };
+        let routes = EventRoutes { seq, deliveries: vec![item(text)], stories: Vec::new() };
+        let queued = store.commit_routes(vec![routes], Some(seq)).await.unwrap();
+        assert_eq!((queued[0].queued, queued[0].coalesced), (0, 1), "{name}: collected, nothing to send yet");
+    }
+    let held = store.held_digest("standup").await.unwrap().unwrap();
+    assert_eq!((held.due, held.parts.len()), (due, 2), "{name}");
+    assert!(store.pending_batch("standup", 10).await.unwrap().is_empty(), "{name}: held back");
+    assert!(store.queue_stats().await.unwrap().is_empty(), "{name}: not a waiting message");
+    assert_eq!(store.digest_items().await.unwrap(), [("standup".to_owned(), 2)], "{name}");
+
+    let release = |due_by: Millis, now: Millis, empty: Option<(Millis, String)>| Release {
+        channel: "standup".into(),
+        due_by,
+        now,
+        late_after: 60_000,
+        empty,
+        template: "digest".into(),
+    };
+    assert_eq!(store.release_digests(release(due - 1, due - 1, None)).await.unwrap().digests, 0, "{name}");
+    let released = store.release_digests(release(due + 120_000, due + 120_000, None)).await.unwrap();
+    assert_eq!(released, Released { digests: 1, late: 1 }, "{name}: two minutes after its time");
+    let sent = store.pending_batch("standup", 10).await.unwrap();
+    assert_eq!(sent.len(), 1, "{name}");
+    assert_eq!(sent[0].digest, Some(DigestMark { due, late: true }), "{name}");
+    assert_eq!(store.parts(sent[0].id).await.unwrap().len(), 2, "{name}");
+    assert_eq!(
+        store.release_digests(release(Millis::MAX, due, None)).await.unwrap().digests,
+        0,
+        "{name}: once"
+    );
+
+    // Empty digests: none for a period before the channel's first look, one
+    // for a later period that collected nothing, and one only.
+    let empty = |due: Millis| Some((due, format!("digest:standup:{due}")));
+    assert_eq!(
+        store.release_digests(release(5, 5, empty(5))).await.unwrap().digests,
+        0,
+        "{name}: first look"
+    );
+    assert_eq!(store.release_digests(release(9, 9, empty(9))).await.unwrap().digests, 1, "{name}");
+    assert_eq!(store.release_digests(release(9, 9, empty(9))).await.unwrap().digests, 0, "{name}: once");
+    // A period that collected something gets no empty one beside it.
+    assert_eq!(
+        store
+            .release_digests(release(due, due, Some((due, "digest:standup:a".into()))))
+            .await
+            .unwrap()
+            .digests,
+        0,
+        "{name}"
+    );
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use storybridge::config::{load_file_with, load_str, ConfigOrigin};
 use storybridge::reload::{Lookup, Reloader};
-use storybridge::store::{self, Delivery, DeliveryFilter, DeliveryStatus, Store};
+use storybridge::store::{self, Delivery, DeliveryFilter, Store};
 use storybridge::verify::sign_hex;
 use storybridge::{Bridge, Launch};
 use tokio::sync::oneshot;
@@ -121,6 +121,8 @@ pub struct Options {
     pub config_file: Option<PathBuf>,
     /// Serve the admin API on a listener of its own (`admin_listen`).
     pub admin_listener: bool,
+    /// The clock schedules follow (digests), for the test to move.
+    pub clock: Option<Arc<storybridge::clock::Clock>>,
 }
 
 pub async fn spawn(sink_base: &str, yaml: &str, options: Options) -> TestApp {
@@ -153,8 +155,9 @@ pub async fn spawn(sink_base: &str, yaml: &str, options: Options) -> TestApp {
         false => None,
     };
     let admin_address = admin_listener.as_ref().map(|listener| listener.local_addr().unwrap());
+    let clock = options.clock.unwrap_or_default();
     let launch =
-        Launch { bridge: Arc::new(bridge), store: store.clone(), listener, admin_listener, reloader };
+        Launch { bridge: Arc::new(bridge), store: store.clone(), listener, admin_listener, reloader, clock };
     let server = tokio::spawn(storybridge::serve(launch, async {
         let _ = stopped.await;
     }));
@@ -201,14 +204,14 @@ impl TestApp {
 
     /// Waits (up to ten seconds) until every accepted event is routed and no
     /// delivery is pending: every message the bridge owes has been delivered or
-    /// declared dead, so the sink has seen all it will see.
+    /// declared dead, so the sink has seen all it will see (digests still
+    /// collecting wait for their period).
     pub async fn settled(&self) {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             self.routed().await;
-            let pending =
-                DeliveryFilter { status: Some(DeliveryStatus::Pending), limit: 1, ..Default::default() };
-            if self.store.deliveries(pending).await.unwrap().is_empty()
+            // Pending, but for digests still collecting (they wait for their period).
+            if self.store.queue_stats().await.unwrap().is_empty()
                 && self.store.unrouted(1, 0).await.unwrap().is_empty()
             {
                 return;

@@ -84,6 +84,18 @@ impl Store for FlakyStore {
     fn stories(&self, keys: Vec<String>) -> StoreFuture<'_, Vec<storybridge::store::StoryRecord>> {
         guarded!(self, self.inner.stories(keys))
     }
+    fn release_digests(
+        &self,
+        release: storybridge::store::Release,
+    ) -> StoreFuture<'_, storybridge::store::Released> {
+        guarded!(self, check_write, self.inner.release_digests(release))
+    }
+    fn held_digest(&self, channel: &str) -> StoreFuture<'_, Option<storybridge::store::HeldDigest>> {
+        guarded!(self, self.inner.held_digest(channel))
+    }
+    fn digest_items(&self) -> StoreFuture<'_, Vec<(String, i64)>> {
+        guarded!(self, self.inner.digest_items())
+    }
     fn card(
         &self,
         channel: &str,
