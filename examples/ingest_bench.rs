@@ -46,7 +46,7 @@ impl Store for NullStore {
     fn unrouted(&self, _: usize, _: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
         Box::pin(async { Ok(Vec::new()) })
     }
-    fn commit_routes(&self, _: Vec<EventRoutes>, _: Option<i64>) -> StoreFuture<'_, Vec<Queued>> {
+    fn commit_routes(&self, _: Vec<EventRoutes>, _: bool) -> StoreFuture<'_, Vec<Queued>> {
         Box::pin(async { Ok(Vec::new()) })
     }
     fn stored_events(&self, _: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>> {

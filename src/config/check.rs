@@ -24,8 +24,8 @@ pub(super) fn check(config: &Config, file: &str) -> Vec<ConfigError> {
         check_channel(&mut problems, name, channel);
     }
     check_rules(&mut problems, config);
-    if !config.storage.starts_with("sqlite://") && config.storage != "sqlite::memory:" {
-        problems.add("storage", "expected sqlite://FILE (or sqlite::memory: for tests)");
+    if let Err(problem) = crate::store::check_storage(&config.storage) {
+        problems.add("storage", problem);
     }
     if config.admin_token.as_ref().is_some_and(|token| token.expose().len() < 16) {
         problems.add("admin_token", "must be at least 16 characters (try `openssl rand -hex 32`)");

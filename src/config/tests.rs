@@ -343,3 +343,22 @@ fn a_forum_needs_threads_and_reply_and_card_templates_need_what_they_draw() {
         "bridge.yaml: channels.team.card_template: draws a story's live card: set `update: in-place` too"
     );
 }
+
+#[test]
+fn storage_is_a_sqlite_file_or_a_postgres_url_and_a_bad_one_says_what_is_wrong() {
+    let with = |storage: &str| format!("storage: \"{storage}\"\n{CONTRACT}");
+    assert_eq!(
+        load(&with("postgres://bridge@db.internal:5432/bridge?sslmode=verify-full")).unwrap().storage,
+        "postgres://bridge@db.internal:5432/bridge?sslmode=verify-full"
+    );
+    assert!(load(&with("postgresql://bridge@db.internal/bridge")).is_ok());
+    assert!(load(&with("sqlite://bridge.db")).is_ok());
+    assert_eq!(
+        errors(&with("postgres://bridge@db/bridge?sslmode=always")),
+        "bridge.yaml: storage: sslmode `always` is not one of disable, allow, prefer, require, verify-ca, verify-full"
+    );
+    assert_eq!(
+        errors(&with("mysql://bridge@db/bridge")),
+        "bridge.yaml: storage: expected sqlite://FILE, postgres://USER@HOST:PORT/DATABASE (or sqlite::memory: for tests)"
+    );
+}

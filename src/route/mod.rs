@@ -85,8 +85,7 @@ pub async fn route_next(shared: &Arc<Shared>) -> Result<usize, StoreError> {
     if events.is_empty() {
         return Ok(0);
     }
-    let through = events.last().map(|event| event.seq);
-    route_stored(shared, &events, through).await?;
+    route_stored(shared, &events, true).await?;
     let now = now_millis();
     for event in &events {
         shared.metrics.routed_after(now.saturating_sub(event.received_at).max(0) as f64 / 1000.0);
@@ -116,17 +115,17 @@ pub async fn reroute(shared: &Arc<Shared>, which: EventSelection) -> Result<Vec<
     let events = shared.store.stored_events(which).await?;
     let mut reports = Vec::with_capacity(events.len());
     for batch in events.chunks(BATCH) {
-        reports.extend(route_stored(shared, batch, None).await?);
+        reports.extend(route_stored(shared, batch, false).await?);
     }
     Ok(reports)
 }
 
 /// Routes `events` in order and commits what they owe in one transaction,
-/// with the router's new position when they are the next unrouted ones.
+/// marking them routed when they are the router's (not a reroute).
 async fn route_stored(
     shared: &Arc<Shared>,
     events: &[StoredEvent],
-    routed_through: Option<EventSeq>,
+    routed: bool,
 ) -> Result<Vec<Rerouted>, StoreError> {
     let bridge = shared.bridge();
     let readings: Vec<Reading> = events.iter().map(|stored| read(&bridge, stored)).collect();
@@ -175,7 +174,7 @@ async fn route_stored(
     // Rules and templates: CPU work, done here on the router's own thread
     // (`start`), where it delays no request and no send.
     let (routes, tallies, skipped) = plan_all(&bridge, work, stories, shared.clock.now());
-    let queued = shared.store.commit_routes(routes, routed_through).await?;
+    let queued = shared.store.commit_routes(routes, routed).await?;
     let mut reports = Vec::with_capacity(events.len());
     for (((stored, queued), tally), skipped) in events.iter().zip(queued).zip(tallies).zip(skipped) {
         tally.count(shared);

@@ -8,8 +8,11 @@
 //! One interface ([`Store`]) so a PostgreSQL back end can sit beside SQLite; the
 //! SQL in `sqlite.rs` stays plain enough to port.
 
+mod postgres;
 mod schema;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 
 use std::future::Future;
 use std::path::Path;
@@ -19,6 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+pub use postgres::PostgresStore;
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Milliseconds since the Unix epoch: how the store keeps time, so rows compare
@@ -43,6 +47,8 @@ pub enum StoreError {
     Closed,
     #[error("{path} is served by another storybridge already (it holds {path}.lock); two bridges on one store would send most messages twice")]
     Locked { path: String },
+    #[error("{database} is served by another storybridge already (it holds the database's serve lock); two bridges on one database would send most messages twice")]
+    LockedDatabase { database: String },
 }
 
 /// A verified request, as it arrived.
@@ -368,17 +374,12 @@ pub trait Store: Send + Sync {
     /// The oldest events not routed yet, in acceptance order: up to `limit`,
     /// and no more bodies than `max_bytes` (but always the first).
     fn unrouted(&self, limit: usize, max_bytes: usize) -> StoreFuture<'_, Vec<StoredEvent>>;
-    /// Commits each event's deliveries, all in one transaction, and with
-    /// `routed_through` the router's position: every event up to that one is
-    /// routed. A route (event, change, rule, channel) that already has its
-    /// message is left alone, unless that message is dead: then it is queued
-    /// again with the new plan. Routing an event twice never queues a message
-    /// twice.
-    fn commit_routes(
-        &self,
-        routes: Vec<EventRoutes>,
-        routed_through: Option<EventSeq>,
-    ) -> StoreFuture<'_, Vec<Queued>>;
+    /// Commits each event's deliveries, all in one transaction, and (`routed`:
+    /// the router's commit, not a reroute) marks exactly those events routed.
+    /// A route (event, change, rule, channel) that already has its message is
+    /// left alone, unless that message is dead: then it is queued again with
+    /// the new plan. Routing an event twice never queues a message twice.
+    fn commit_routes(&self, routes: Vec<EventRoutes>, routed: bool) -> StoreFuture<'_, Vec<Queued>>;
     /// Stored events, oldest first.
     fn stored_events(&self, which: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>>;
     /// The template contexts a delivery renders from, oldest first.
@@ -484,11 +485,18 @@ pub fn parse_since(text: &str) -> Option<Millis> {
 /// by SIGKILL.
 pub struct ServeLock {
     _file: Option<std::fs::File>,
+    _database: Option<postgres::ServeLock>,
 }
 
-/// Takes the store's serve lock, beside the database file (`FILE.lock`).
+/// Takes the store's serve lock: beside the database file (`FILE.lock`), or
+/// on PostgreSQL a session advisory lock on a connection of its own.
 pub fn lock_for_serving(storage: &str, base_dir: &Path) -> Result<ServeLock, StoreError> {
-    let Some(path) = storage.strip_prefix("sqlite://") else { return Ok(ServeLock { _file: None }) };
+    if is_postgres(storage) {
+        return Ok(ServeLock { _file: None, _database: Some(postgres::ServeLock::take(storage)?) });
+    }
+    let Some(path) = storage.strip_prefix("sqlite://") else {
+        return Ok(ServeLock { _file: None, _database: None });
+    };
     let database = base_dir.join(path);
     let lock_path = format!("{}.lock", database.display());
     let open_error =
@@ -500,7 +508,7 @@ pub fn lock_for_serving(storage: &str, base_dir: &Path) -> Result<ServeLock, Sto
         .open(&lock_path)
         .map_err(open_error)?;
     match file.try_lock() {
-        Ok(()) => Ok(ServeLock { _file: Some(file) }),
+        Ok(()) => Ok(ServeLock { _file: Some(file), _database: None }),
         Err(std::fs::TryLockError::WouldBlock) => {
             Err(StoreError::Locked { path: database.display().to_string() })
         }
@@ -508,15 +516,38 @@ pub fn lock_for_serving(storage: &str, base_dir: &Path) -> Result<ServeLock, Sto
     }
 }
 
-/// Opens the store a config names: `sqlite://FILE` (relative to `base_dir`) or
-/// `sqlite::memory:`.
+/// Whether `storage` names a store `open` can open, and if not, what is wrong
+/// (for `check`: nothing is connected to).
+pub fn check_storage(storage: &str) -> Result<(), String> {
+    if is_postgres(storage) {
+        return postgres::connect_of(storage).map(drop).map_err(|error| match error {
+            StoreError::Open { message, .. } => message,
+            other => other.to_string(),
+        });
+    }
+    if storage == "sqlite::memory:" || storage.strip_prefix("sqlite://").is_some_and(|path| !path.is_empty())
+    {
+        return Ok(());
+    }
+    Err("expected sqlite://FILE, postgres://USER@HOST:PORT/DATABASE (or sqlite::memory: for tests)".into())
+}
+
+fn is_postgres(storage: &str) -> bool {
+    storage.starts_with("postgres://") || storage.starts_with("postgresql://")
+}
+
+/// Opens the store a config names: `sqlite://FILE` (relative to `base_dir`),
+/// `sqlite::memory:`, or `postgres://…` (`postgresql://…`).
 pub fn open(storage: &str, base_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    if is_postgres(storage) {
+        return Ok(Arc::new(PostgresStore::open(storage)?));
+    }
     let store = if storage == "sqlite::memory:" {
         SqliteStore::open_in_memory()?
     } else {
         let path = storage.strip_prefix("sqlite://").ok_or_else(|| StoreError::Open {
             path: storage.into(),
-            message: "expected sqlite://FILE".into(),
+            message: "expected sqlite://FILE, sqlite::memory: or postgres://USER@HOST:PORT/DATABASE".into(),
         })?;
         SqliteStore::open(&base_dir.join(path))?
     };

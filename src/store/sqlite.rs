@@ -17,9 +17,9 @@ use tokio::sync::oneshot;
 use super::schema::migrate;
 use super::{
     now_millis, Accepted, Attempt, CardSource, Claim, Delivery, DeliveryFilter, DeliveryStatus, DigestMark,
-    EventRoutes, EventSelection, EventSeq, HeldDigest, Millis, NewDelivery, NewEvent, Pause, Plan,
-    QueueStats, Queued, Release, Released, Replay, Resolution, Store, StoreError, StoreFuture, StoredEvent,
-    StoryRecord, ThreadRoot, BRIDGE_SOURCE,
+    EventRoutes, EventSelection, HeldDigest, Millis, NewDelivery, NewEvent, Pause, Plan, QueueStats, Queued,
+    Release, Released, Replay, Resolution, Store, StoreError, StoreFuture, StoredEvent, StoryRecord,
+    ThreadRoot, BRIDGE_SOURCE,
 };
 
 /// How the SQLite store commits. The defaults are what the bridge runs with;
@@ -684,11 +684,10 @@ impl Store for SqliteStore {
         })
     }
 
-    fn commit_routes(
-        &self,
-        routes: Vec<EventRoutes>,
-        routed_through: Option<EventSeq>,
-    ) -> StoreFuture<'_, Vec<Queued>> {
+    fn commit_routes(&self, routes: Vec<EventRoutes>, routed: bool) -> StoreFuture<'_, Vec<Queued>> {
+        // One writer commits events in `seq` order, so no event is ever
+        // committed behind one already routed: the position is exact.
+        let routed_through = routes.iter().map(|event| event.seq).max().filter(|_| routed);
         // Not fsynced: lost to a power cut, the events are simply routed again
         // (and the ledger keeps that from queueing anything twice).
         self.run_with(false, move |transaction| {

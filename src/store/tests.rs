@@ -1,5 +1,6 @@
 //! One suite for every back end: each test runs against SQLite in memory and on
-//! disk (and a PostgreSQL store would join the list).
+//! disk, and PostgreSQL (a database of its own per test) when
+//! `STORYBRIDGE_TEST_PG_URL` names a server.
 
 use std::sync::Arc;
 
@@ -9,14 +10,18 @@ fn backends() -> Vec<(&'static str, Arc<dyn Store>, Option<std::path::PathBuf>)>
     let dir = std::env::temp_dir().join(format!("storybridge-store-{}-{}", std::process::id(), now_millis()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("t{}.db", rand_suffix()));
-    vec![
+    let mut backends: Vec<(&'static str, Arc<dyn Store>, Option<std::path::PathBuf>)> = vec![
         ("memory", open("sqlite::memory:", &dir).unwrap(), None),
         (
             "file",
             open(&format!("sqlite://{}", file.file_name().unwrap().to_string_lossy()), &dir).unwrap(),
             Some(file),
         ),
-    ]
+    ];
+    if let Some(url) = testing::fresh_postgres_database() {
+        backends.push(("postgres", open(&url, &dir).unwrap(), None));
+    }
+    backends
 }
 
 fn rand_suffix() -> u64 {
@@ -57,10 +62,7 @@ async fn accept_routed(store: &Arc<dyn Store>, event: NewEvent, messages: Vec<Ne
             .enumerate()
             .map(|(index, message)| NewDelivery { change_index: index, ..message })
             .collect();
-        store
-            .commit_routes(vec![EventRoutes { seq, deliveries, stories: Vec::new() }], Some(seq))
-            .await
-            .unwrap();
+        store.commit_routes(vec![EventRoutes { seq, deliveries, stories: Vec::new() }], true).await.unwrap();
     }
     accepted
 }
@@ -213,7 +215,7 @@ async fn concurrent_accepts_are_all_committed() {
 
 #[tokio::test]
 async fn a_file_store_keeps_everything_across_a_reopen() {
-    let (_, store, file) = backends().pop().unwrap();
+    let (_, store, file) = backends().into_iter().find(|(name, _, _)| *name == "file").unwrap();
     let file = file.unwrap();
     accept_routed(&store, event("e1", 1000), vec![message("a", "kept")]).await;
     drop(store);
@@ -254,7 +256,7 @@ async fn events_wait_unrouted_in_acceptance_order_and_routing_twice_queues_nothi
             deliveries: vec![message("a", "one"), planned(1, "b", Plan::Body("{}".into()))],
             stories: Vec::new(),
         };
-        let queued = store.commit_routes(vec![routes.clone()], Some(first)).await.unwrap();
+        let queued = store.commit_routes(vec![routes.clone()], true).await.unwrap();
         assert_eq!((queued[0].queued, queued[0].already), (2, 0), "{name}");
         assert_eq!(queued[0].channels.iter().collect::<Vec<_>>(), ["a", "b"], "{name}");
         let waiting: Vec<i64> =
@@ -262,7 +264,7 @@ async fn events_wait_unrouted_in_acceptance_order_and_routing_twice_queues_nothi
         assert_eq!(waiting, [second], "{name}");
 
         // Routed again (a crash before the mark, or a reroute): nothing new.
-        let again = store.commit_routes(vec![routes], None).await.unwrap();
+        let again = store.commit_routes(vec![routes], false).await.unwrap();
         assert_eq!((again[0].queued, again[0].already), (0, 2), "{name}");
         assert_eq!(store.deliveries(DeliveryFilter::default()).await.unwrap().len(), 2, "{name}");
     }
@@ -277,7 +279,7 @@ async fn routing_again_requeues_only_a_dead_message() {
             planned(1, "a", Plan::Body("{\"v\":1}".into())),
         ];
         store
-            .commit_routes(vec![EventRoutes { seq, deliveries: first, stories: Vec::new() }], Some(seq))
+            .commit_routes(vec![EventRoutes { seq, deliveries: first, stories: Vec::new() }], true)
             .await
             .unwrap();
         let claimed = store.pending_batch("a", 10).await.unwrap();
@@ -289,7 +291,7 @@ async fn routing_again_requeues_only_a_dead_message() {
             planned(1, "a", Plan::Body("{\"v\":2}".into())),
         ];
         let queued = store
-            .commit_routes(vec![EventRoutes { seq, deliveries: second, stories: Vec::new() }], None)
+            .commit_routes(vec![EventRoutes { seq, deliveries: second, stories: Vec::new() }], false)
             .await
             .unwrap();
         assert_eq!((queued[0].queued, queued[0].requeued, queued[0].already), (0, 1, 1), "{name}");
@@ -318,7 +320,7 @@ async fn a_burst_collects_parts_from_several_events_and_renders_nothing_itself()
                         deliveries: vec![planned(0, "a", burst(part))],
                         stories: Vec::new(),
                     }],
-                    Some(seq),
+                    true,
                 )
                 .await
                 .unwrap();
@@ -349,7 +351,7 @@ async fn a_template_failure_is_kept_dead_with_its_context_and_replayed_for_rende
         let queued = store
             .commit_routes(
                 vec![EventRoutes { seq, deliveries: vec![planned(0, "a", failed)], stories: Vec::new() }],
-                Some(seq),
+                true,
             )
             .await
             .unwrap();
@@ -417,15 +419,15 @@ async fn unrouted_events_come_in_batches_bounded_by_count_and_bytes() {
         );
 
         let first = store.unrouted(2, 1 << 20).await.unwrap();
-        store.commit_routes(Vec::new(), Some(first[1].seq)).await.unwrap();
-        assert_eq!(
-            ids(store.unrouted(10, 1 << 20).await.unwrap()),
-            ["e3", "e4"],
-            "{name}: after the router's position"
-        );
-        // A reroute commits without moving the position, and never moves it back.
-        store.commit_routes(Vec::new(), None).await.unwrap();
-        store.commit_routes(Vec::new(), Some(first[0].seq)).await.unwrap();
+        let routes = |events: &[StoredEvent]| -> Vec<EventRoutes> {
+            events.iter().map(|event| EventRoutes { seq: event.seq, ..Default::default() }).collect()
+        };
+        store.commit_routes(routes(&first), true).await.unwrap();
+        assert_eq!(ids(store.unrouted(10, 1 << 20).await.unwrap()), ["e3", "e4"], "{name}: the rest");
+        // A reroute marks nothing, and routing an event again moves nothing back.
+        let rest = store.unrouted(10, 1 << 20).await.unwrap();
+        store.commit_routes(routes(&rest), false).await.unwrap();
+        store.commit_routes(routes(&first[..1]), true).await.unwrap();
         assert_eq!(ids(store.unrouted(10, 1 << 20).await.unwrap()), ["e3", "e4"], "{name}");
     }
 }
@@ -471,12 +473,12 @@ async fn cards_on(name: &str, store: Arc<dyn Store>) {
             deliveries: vec![about("cards", text), about("elsewhere", text)],
             stories: vec![story(seq, &format!(r#"{{"name":"{text}"}}"#))],
         };
-        store.commit_routes(vec![routes], Some(seq)).await.unwrap();
+        store.commit_routes(vec![routes], true).await.unwrap();
         seqs.push(seq);
     }
     // Routing the first event again (a reroute) does not move the story back.
     let again = EventRoutes { seq: seqs[0], deliveries: Vec::new(), stories: vec![story(seqs[0], "{}")] };
-    store.commit_routes(vec![again], None).await.unwrap();
+    store.commit_routes(vec![again], false).await.unwrap();
     let states = store.stories(vec![key.into(), "shortcut:story:12".into()]).await.unwrap();
     assert_eq!(states, [story(seqs[2], r#"{"name":"third"}"#)], "{name}");
 
@@ -515,7 +517,7 @@ async fn digests_on(name: &str, store: Arc<dyn Store>) {
     for (id, text) in [("e1", "one"), ("e2", "two")] {
         let Accepted::Inserted { seq } = store.accept(event(id, 1000)).await.unwrap() else { panic!() };
         let routes = EventRoutes { seq, deliveries: vec![item(text)], stories: Vec::new() };
-        let queued = store.commit_routes(vec![routes], Some(seq)).await.unwrap();
+        let queued = store.commit_routes(vec![routes], true).await.unwrap();
         assert_eq!((queued[0].queued, queued[0].coalesced), (0, 1), "{name}: collected, nothing to send yet");
     }
     let held = store.held_digest("standup").await.unwrap().unwrap();

@@ -18,7 +18,7 @@ const ALL_TO_SLACK: &str = "  - name: all\n    when: { primary: true }\n    send
 const ALL_TO_DISCORD: &str = "  - name: all\n    when: { primary: true }\n    send: [team]\n";
 
 /// A signed-able Shortcut state change for story `n`, with its own event id.
-fn story_event(n: usize) -> Vec<u8> {
+pub(crate) fn story_event(n: usize) -> Vec<u8> {
     json!({
         "id": format!("event-{n}"), "primary_id": n, "changed_at": "2026-11-25T12:00:00Z",
         "actions": [{
@@ -35,7 +35,7 @@ fn story_event(n: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-fn story_of(body: &Value) -> String {
+pub(crate) fn story_of(body: &Value) -> String {
     let text = body["text"].as_str().unwrap_or_default();
     let start = text.find("story-").expect("a story name");
     text[start..].split(['>', '|', ' ']).next().unwrap().to_owned()

@@ -15,6 +15,7 @@ mod memory;
 mod messages;
 mod names;
 mod operations;
+mod postgres;
 mod routing;
 mod seed_trackers;
 mod signatures;

@@ -56,12 +56,8 @@ impl Store for FlakyStore {
     fn unrouted(&self, limit: usize, max_bytes: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
         guarded!(self, self.inner.unrouted(limit, max_bytes))
     }
-    fn commit_routes(
-        &self,
-        routes: Vec<EventRoutes>,
-        through: Option<EventSeq>,
-    ) -> StoreFuture<'_, Vec<Queued>> {
-        guarded!(self, self.inner.commit_routes(routes, through))
+    fn commit_routes(&self, routes: Vec<EventRoutes>, routed: bool) -> StoreFuture<'_, Vec<Queued>> {
+        guarded!(self, self.inner.commit_routes(routes, routed))
     }
     fn stored_events(&self, which: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>> {
         guarded!(self, self.inner.stored_events(which))

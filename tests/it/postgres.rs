@@ -1,0 +1,138 @@
+//! The bridge on PostgreSQL (`storage: postgres://…`): the same pipeline,
+//! its queue kept across restarts, and the database going away and coming
+//! back while the bridge serves. Each test gets a database of its own on the
+//! server `STORYBRIDGE_TEST_PG_URL` names (`.ci/run` sets it).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use storybridge::store::testing::fresh_postgres_database;
+use storybridge::store::DeliveryStatus;
+use storybridge::verify::sign_hex;
+
+use crate::durability::{story_event, story_of};
+use crate::support::app::{config_with, spawn_with_storage, TestApp, SHORTCUT_SECRET};
+use crate::support::cut_proxy::CutProxy;
+use crate::support::process::{config_file, free_address, start_bridge, temp_dir, wait_until_serving};
+use crate::support::FakeSink;
+
+const ALL_TO_SLACK: &str = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
+
+async fn post(app: &TestApp, n: usize) -> reqwest::Response {
+    let body = story_event(n);
+    app.http
+        .post(app.url("/hooks/shortcut"))
+        .header("payload-signature", sign_hex(SHORTCUT_SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn on_postgres_the_queue_outlives_the_bridge_and_a_repeated_event_is_a_duplicate() {
+    let Some(database) = fresh_postgres_database() else { return };
+    // Nothing listens at the sink's address yet: every message stays queued.
+    let address = free_address();
+    let app =
+        spawn_with_storage(&format!("http://{address}"), &config_with(ALL_TO_SLACK), Some(&database)).await;
+    for n in 1..=3 {
+        assert_eq!(post(&app, n).await.status(), 202);
+    }
+    app.routed().await;
+    app.stop().await;
+
+    let mut sink = FakeSink::start_at(address).await;
+    let app = spawn_with_storage(&sink.base(), &config_with(ALL_TO_SLACK), Some(&database)).await;
+    let mut stories = Vec::new();
+    for _ in 0..3 {
+        stories.push(story_of(&sink.next().await.body));
+    }
+    assert_eq!(stories, ["story-1", "story-2", "story-3"]);
+
+    let again = post(&app, 2).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap(), json!({"status": "duplicate", "event_id": "event-2"}));
+    app.settled().await;
+    assert!(sink.take_all().is_empty());
+    let deliveries = app.deliveries().await;
+    assert_eq!(deliveries.len(), 3);
+    assert!(deliveries.iter().all(|delivery| delivery.status == DeliveryStatus::Delivered));
+    assert!(deliveries[0].failures >= 1, "the first bridge tried and failed: {:?}", deliveries[0]);
+}
+
+#[tokio::test]
+async fn when_postgres_goes_away_ingest_answers_503_readyz_says_why_and_all_resumes_when_it_is_back() {
+    let Some(database) = fresh_postgres_database() else { return };
+    let mut url = url::Url::parse(&database).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let proxy = CutProxy::start(tokio::net::lookup_host(upstream).await.unwrap().next().unwrap()).await;
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(proxy.address.port())).unwrap();
+    let mut sink = FakeSink::start().await;
+    let app = spawn_with_storage(&sink.base(), &config_with(ALL_TO_SLACK), Some(url.as_str())).await;
+    assert_eq!(post(&app, 1).await.status(), 202);
+    assert_eq!(story_of(&sink.next().await.body), "story-1");
+
+    proxy.cut();
+    let refused = post(&app, 2).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let reasons = ready.json::<Value>().await.unwrap()["reasons"].to_string();
+    assert!(reasons.contains("store unreachable"), "{reasons}");
+
+    proxy.restore();
+    // The sender retries, as Retry-After asks; the pool makes new connections.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = post(&app, 2).await.status();
+        if status == 202 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(Instant::now() < deadline, "still 503 after PostgreSQL came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(story_of(&sink.next().await.body), "story-2");
+    assert_eq!(app.http.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    app.settled().await;
+    assert!(sink.take_all().is_empty(), "a message sent twice");
+}
+
+/// Until replicas share the queue by claims, a second bridge on the same
+/// database is refused at start; the lock goes with the first one's
+/// connection, even when it dies by SIGKILL.
+#[tokio::test]
+async fn a_second_bridge_on_the_same_database_is_refused_until_the_first_is_gone() {
+    let Some(database) = fresh_postgres_database() else { return };
+    let dir = temp_dir("pg-serve-lock");
+    let sink = FakeSink::start().await;
+    let config = config_file(&dir, "", &sink.url("/slack/deploys"), "");
+    let yaml = std::fs::read_to_string(&config).unwrap().replace("sqlite://bridge.db", &database);
+    std::fs::write(&config, yaml).unwrap();
+    let address = free_address();
+    let mut first = start_bridge(&config, address);
+    wait_until_serving(address).await;
+
+    let second = Command::new(env!("CARGO_BIN_EXE_storybridge"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("STORYBRIDGE_LISTEN", free_address().to_string())
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("is served by another storybridge already"), "{stderr}");
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let address = free_address();
+    let mut third = start_bridge(&config, address);
+    wait_until_serving(address).await;
+    third.kill().unwrap();
+    third.wait().unwrap();
+}
