@@ -50,6 +50,15 @@ pub async fn serve(
     // The workers run on their own thread and hold `shared`: if this future is
     // dropped rather than shut down, they must end with it.
     let _workers_end_with_this = AbandonOnDrop(shared.clone());
+    // Other bridges on a shared store say when they queue work for this one.
+    let listener = Arc::downgrade(&shared);
+    shared.store.listen(Arc::new(move |wakeup| {
+        let Some(shared) = listener.upgrade() else { return };
+        match wakeup {
+            store::Wakeup::Routing => shared.router_wake.notify_one(),
+            store::Wakeup::Queued(channel) => shared.wakers.wake(&channel),
+        }
+    }));
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -88,6 +97,9 @@ pub async fn serve(
     // next start); not waited for beyond the deadline.
     let _ = tokio::time::timeout(DRAIN_DEADLINE, tokio::task::spawn_blocking(move || router.join())).await;
     shared.workers.stop(DRAIN_DEADLINE).await;
+    if let Err(error) = shared.store.release_leases().await {
+        tracing::warn!(%error, "cannot let go of this bridge's leases; other replicas take over when they lapse");
+    }
     Ok(())
 }
 

@@ -96,6 +96,11 @@ impl Worker {
             };
             let mut channel_left = false;
             for mut delivery in batch {
+                // On a store replicas share: a lease lost mid-batch (this bridge
+                // stalled, or could not renew) leaves the rest to the new holder.
+                if !self.shared.store.owns_channel(&self.channel) {
+                    break;
+                }
                 // The channel's config as of now: a reload may have changed its URL.
                 let bridge = self.shared.bridge();
                 let Some(channel) = bridge.config.channels.get(&self.channel) else {

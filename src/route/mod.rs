@@ -64,6 +64,10 @@ pub async fn run_until_stopped(shared: Arc<Shared>, wake: Arc<Notify>, mut stopp
         let wait = match route_next(&shared).await {
             Ok(0) => IDLE_POLL,
             Ok(_) => continue,
+            Err(StoreError::Superseded(why)) => {
+                tracing::info!(%why, "router: another bridge took routing over");
+                IDLE_POLL
+            }
             Err(error) => {
                 tracing::warn!(%error, "router: the store failed; the events wait and are routed later");
                 IDLE_POLL
@@ -81,7 +85,7 @@ pub async fn run_until_stopped(shared: Arc<Shared>, wake: Arc<Notify>, mut stopp
 /// The router's step: routes the oldest unrouted events (a batch) and
 /// returns how many it took.
 pub async fn route_next(shared: &Arc<Shared>) -> Result<usize, StoreError> {
-    let events = shared.store.unrouted(BATCH, BATCH_BYTES).await?;
+    let events = shared.store.claim_unrouted(BATCH, BATCH_BYTES).await?;
     if events.is_empty() {
         return Ok(0);
     }

@@ -47,8 +47,18 @@ pub enum StoreError {
     Closed,
     #[error("{path} is served by another storybridge already (it holds {path}.lock); two bridges on one store would send most messages twice")]
     Locked { path: String },
-    #[error("{database} is served by another storybridge already (it holds the database's serve lock); two bridges on one database would send most messages twice")]
-    LockedDatabase { database: String },
+    /// Another bridge on a shared store holds the work now.
+    #[error("{0}")]
+    Superseded(String),
+}
+
+/// What another bridge on a shared store tells this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wakeup {
+    /// An event was accepted: the router may have work.
+    Routing,
+    /// Messages were queued for this channel.
+    Queued(String),
 }
 
 /// A verified request, as it arrived.
@@ -380,6 +390,24 @@ pub trait Store: Send + Sync {
     /// left alone, unless that message is dead: then it is queued again with
     /// the new plan. Routing an event twice never queues a message twice.
     fn commit_routes(&self, routes: Vec<EventRoutes>, routed: bool) -> StoreFuture<'_, Vec<Queued>>;
+    /// The router's next batch: `unrouted`, but on a store replicas share,
+    /// only for the bridge holding the router's lease (the others get none).
+    fn claim_unrouted(&self, limit: usize, max_bytes: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
+        self.unrouted(limit, max_bytes)
+    }
+    /// Whether this bridge may send the channel's messages now: on a store
+    /// replicas share, while it holds the channel's lease.
+    fn owns_channel(&self, _channel: &str) -> bool {
+        true
+    }
+    /// Lets go of the leases this bridge holds (at shutdown), so another
+    /// replica takes its work over at once.
+    fn release_leases(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    /// Calls `wake` whenever another bridge on the store has work for this
+    /// one.
+    fn listen(&self, _wake: Arc<dyn Fn(Wakeup) + Send + Sync>) {}
     /// Stored events, oldest first.
     fn stored_events(&self, which: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>>;
     /// The template contexts a delivery renders from, oldest first.
@@ -485,18 +513,12 @@ pub fn parse_since(text: &str) -> Option<Millis> {
 /// by SIGKILL.
 pub struct ServeLock {
     _file: Option<std::fs::File>,
-    _database: Option<postgres::ServeLock>,
 }
 
-/// Takes the store's serve lock: beside the database file (`FILE.lock`), or
-/// on PostgreSQL a session advisory lock on a connection of its own.
+/// Takes the store's serve lock, beside the database file (`FILE.lock`).
+/// PostgreSQL needs none: replicas share its work by leases.
 pub fn lock_for_serving(storage: &str, base_dir: &Path) -> Result<ServeLock, StoreError> {
-    if is_postgres(storage) {
-        return Ok(ServeLock { _file: None, _database: Some(postgres::ServeLock::take(storage)?) });
-    }
-    let Some(path) = storage.strip_prefix("sqlite://") else {
-        return Ok(ServeLock { _file: None, _database: None });
-    };
+    let Some(path) = storage.strip_prefix("sqlite://") else { return Ok(ServeLock { _file: None }) };
     let database = base_dir.join(path);
     let lock_path = format!("{}.lock", database.display());
     let open_error =
@@ -508,7 +530,7 @@ pub fn lock_for_serving(storage: &str, base_dir: &Path) -> Result<ServeLock, Sto
         .open(&lock_path)
         .map_err(open_error)?;
     match file.try_lock() {
-        Ok(()) => Ok(ServeLock { _file: Some(file), _database: None }),
+        Ok(()) => Ok(ServeLock { _file: Some(file) }),
         Err(std::fs::TryLockError::WouldBlock) => {
             Err(StoreError::Locked { path: database.display().to_string() })
         }

@@ -19,14 +19,16 @@ use super::{
     now_millis, Accepted, Attempt, CardSource, Claim, Delivery, DeliveryFilter, DeliveryStatus, DigestMark,
     EventRoutes, EventSelection, HeldDigest, Millis, NewDelivery, NewEvent, Pause, Plan, QueueStats, Queued,
     Release, Released, Replay, Resolution, Store, StoreError, StoreFuture, StoredEvent, StoryRecord,
-    ThreadRoot, BRIDGE_SOURCE,
+    ThreadRoot, Wakeup, BRIDGE_SOURCE,
 };
 
+mod io;
+mod leases;
+mod listen;
 mod schema;
-mod serve_lock;
 mod tls;
 
-pub use serve_lock::ServeLock;
+use leases::Leases;
 
 /// `held_until` of a digest still collecting: later than any time.
 const HELD: Millis = Millis::MAX;
@@ -44,6 +46,9 @@ const EVENT_COLUMNS: &str = "seq, source, event_id, received_at, content_type, h
 
 pub struct PostgresStore {
     pool: Pool,
+    connect: Connect,
+    leases: std::sync::Arc<Leases>,
+    io: io::IoThread,
 }
 
 /// What connecting takes: the URL's settings (the password from
@@ -95,6 +100,7 @@ impl PostgresStore {
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let connect = connect_of(url)?;
         let migrate_with = connect.clone();
+        let listen_with = connect.clone();
         let name = redacted(url);
         std::thread::scope(|scope| {
             scope
@@ -112,9 +118,11 @@ impl PostgresStore {
                     Err(StoreError::Open { path: name.clone(), message: "migration panicked".into() })
                 })
         })?;
-        let manager = Manager::from_config(
-            connect.config,
-            connect.tls,
+        let io = io::IoThread::start()
+            .map_err(|error| StoreError::Open { path: name.clone(), message: error.to_string() })?;
+        let manager = Manager::from_connect(
+            connect.config.clone(),
+            io::OnIoThread { connect, handle: io.handle.clone() },
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
@@ -125,11 +133,41 @@ impl PostgresStore {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|error| StoreError::Open { path: redacted(url), message: error.to_string() })?;
-        Ok(PostgresStore { pool })
+        let leases = Leases::new(io.handle.clone());
+        Ok(PostgresStore { pool, connect: listen_with, leases, io })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(pool_error)
+    }
+
+    /// The router's commit goes in only under the lease it routed under (or,
+    /// routed without one, when no other bridge holds it): a router that
+    /// stalled past its lease leaves the batch to the replica routing now.
+    async fn fence_router(&self, tx: &impl GenericClient) -> Result<(), StoreError> {
+        let row = tx
+            .query_opt(
+                &format!(
+                    "SELECT owner, token, until >= {} FROM leases WHERE name = $1 FOR UPDATE",
+                    leases::DB_NOW
+                ),
+                &[&leases::ROUTER],
+            )
+            .await
+            .map_err(query_error)?;
+        let mine = self.leases.token(leases::ROUTER);
+        let current = row.map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1), row.get::<_, bool>(2)));
+        let fenced_in = match (current, mine) {
+            (Some((owner, token, _)), Some(mine)) => owner == self.leases.owner && token == mine,
+            (Some((owner, _, live)), None) => owner == self.leases.owner || !live,
+            (None, mine) => mine.is_none(),
+        };
+        match fenced_in {
+            true => Ok(()),
+            false => {
+                Err(StoreError::Superseded("another bridge routes now; this batch is left to it".into()))
+            }
+        }
     }
 }
 
@@ -549,8 +587,11 @@ impl Store for PostgresStore {
             let client = self.client().await?;
             let row = client
                 .query_opt(
-                    "INSERT INTO events (source, event_id, received_at, content_type, headers, body)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, event_id) DO NOTHING RETURNING seq",
+                    // The router's holder, on whichever replica, hears of it at once.
+                    "WITH inserted AS (
+                         INSERT INTO events (source, event_id, received_at, content_type, headers, body)
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, event_id) DO NOTHING RETURNING seq)
+                     SELECT seq, pg_notify('storybridge', 'routing') IS NULL FROM inserted",
                     &[
                         &event.source,
                         &event.event_id,
@@ -592,6 +633,9 @@ impl Store for PostgresStore {
     fn commit_routes(&self, routes: Vec<EventRoutes>, routed: bool) -> StoreFuture<'_, Vec<Queued>> {
         Box::pin(async move {
             transaction!(self, |tx| {
+                if routed {
+                    self.fence_router(&tx).await?;
+                }
                 let now = now_millis();
                 let mut queued = Vec::with_capacity(routes.len());
                 for event in &routes {
@@ -603,9 +647,46 @@ impl Store for PostgresStore {
                         .await
                         .map_err(query_error)?;
                 }
+                // Whichever replica holds a channel hears of its new messages.
+                let channels: std::collections::BTreeSet<&String> =
+                    queued.iter().flat_map(|queued: &Queued| &queued.channels).collect();
+                for channel in channels {
+                    tx.execute("SELECT pg_notify('storybridge', 'queued:' || $1)", &[channel])
+                        .await
+                        .map_err(query_error)?;
+                }
                 queued
             })
         })
+    }
+
+    fn claim_unrouted(&self, limit: usize, max_bytes: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            match self.leases.acquire(&client, &self.pool, leases::ROUTER).await? {
+                Some(_) => self.unrouted(limit, max_bytes).await,
+                None => Ok(Vec::new()),
+            }
+        })
+    }
+
+    fn owns_channel(&self, channel: &str) -> bool {
+        self.leases.owns(&leases::channel(channel))
+    }
+
+    fn release_leases(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            self.leases.release(&client).await
+        })
+    }
+
+    fn listen(&self, wake: std::sync::Arc<dyn Fn(Wakeup) + Send + Sync>) {
+        self.io.handle.spawn(listen::run(
+            self.connect.clone(),
+            std::sync::Arc::downgrade(&self.leases),
+            wake,
+        ));
     }
 
     fn stored_events(&self, which: EventSelection) -> StoreFuture<'_, Vec<StoredEvent>> {
@@ -796,12 +877,27 @@ impl Store for PostgresStore {
     ) -> StoreFuture<'_, Claim> {
         let channel = channel.to_owned();
         Box::pin(async move {
+            let lease = leases::channel(&channel);
+            let held_before = self.leases.token(&lease);
+            let client = self.client().await?;
+            let token = self.leases.acquire(&client, &self.pool, &lease).await?;
+            drop(client);
             transaction!(self, |tx| {
-                for (delivery, attempt, resolution) in &finished {
-                    record_attempt(&tx, *delivery, attempt, *resolution).await?;
+                // Fencing: attempts made under a lease since taken over are not
+                // recorded over the new holder's (it sends them again).
+                if token.is_some() && token == held_before {
+                    for (delivery, attempt, resolution) in &finished {
+                        record_attempt(&tx, *delivery, attempt, *resolution).await?;
+                    }
+                } else if !finished.is_empty() {
+                    tracing::warn!(%channel, count = finished.len(), "another bridge took this channel over; its attempts are left to it");
                 }
                 let pause = pause_of(&tx, &channel).await?;
-                Claim { pause, pending: pending(&tx, &channel, limit).await? }
+                let pending = match token {
+                    Some(_) => pending(&tx, &channel, limit).await?,
+                    None => Vec::new(),
+                };
+                Claim { pause, pending }
             })
         })
     }

@@ -16,6 +16,7 @@ mod messages;
 mod names;
 mod operations;
 mod postgres;
+mod replicas;
 mod routing;
 mod seed_trackers;
 mod signatures;

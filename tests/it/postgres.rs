@@ -3,7 +3,6 @@
 //! back while the bridge serves. Each test gets a database of its own on the
 //! server `STORYBRIDGE_TEST_PG_URL` names (`.ci/run` sets it).
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -14,7 +13,7 @@ use storybridge::verify::sign_hex;
 use crate::durability::{story_event, story_of};
 use crate::support::app::{config_with, spawn_with_storage, TestApp, SHORTCUT_SECRET};
 use crate::support::cut_proxy::CutProxy;
-use crate::support::process::{config_file, free_address, start_bridge, temp_dir, wait_until_serving};
+use crate::support::process::free_address;
 use crate::support::FakeSink;
 
 const ALL_TO_SLACK: &str = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
@@ -100,39 +99,4 @@ async fn when_postgres_goes_away_ingest_answers_503_readyz_says_why_and_all_resu
     assert_eq!(app.http.get(app.url("/readyz")).send().await.unwrap().status(), 200);
     app.settled().await;
     assert!(sink.take_all().is_empty(), "a message sent twice");
-}
-
-/// Until replicas share the queue by claims, a second bridge on the same
-/// database is refused at start; the lock goes with the first one's
-/// connection, even when it dies by SIGKILL.
-#[tokio::test]
-async fn a_second_bridge_on_the_same_database_is_refused_until_the_first_is_gone() {
-    let Some(database) = fresh_postgres_database() else { return };
-    let dir = temp_dir("pg-serve-lock");
-    let sink = FakeSink::start().await;
-    let config = config_file(&dir, "", &sink.url("/slack/deploys"), "");
-    let yaml = std::fs::read_to_string(&config).unwrap().replace("sqlite://bridge.db", &database);
-    std::fs::write(&config, yaml).unwrap();
-    let address = free_address();
-    let mut first = start_bridge(&config, address);
-    wait_until_serving(address).await;
-
-    let second = Command::new(env!("CARGO_BIN_EXE_storybridge"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("STORYBRIDGE_LISTEN", free_address().to_string())
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!second.status.success());
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(stderr.contains("is served by another storybridge already"), "{stderr}");
-
-    first.kill().unwrap();
-    first.wait().unwrap();
-    let address = free_address();
-    let mut third = start_bridge(&config, address);
-    wait_until_serving(address).await;
-    third.kill().unwrap();
-    third.wait().unwrap();
 }

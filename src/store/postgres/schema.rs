@@ -108,6 +108,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
         id         INTEGER PRIMARY KEY,
         touched_at BIGINT  NOT NULL
     );",
+    // 2: leases, for replicas sharing the database (`leases.rs`).
+    "CREATE TABLE leases (
+        name  TEXT   PRIMARY KEY,
+        owner TEXT   NOT NULL,
+        token BIGINT NOT NULL,
+        until BIGINT NOT NULL
+    );
+    CREATE SEQUENCE lease_tokens;",
 ];
 
 /// Connects (`config`), takes the migration lock and runs what has not run.

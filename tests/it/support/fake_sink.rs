@@ -105,6 +105,11 @@ impl FakeSink {
             .expect("sink stopped")
     }
 
+    /// The next request received within `wait`, if one came.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Received> {
+        tokio::time::timeout(wait, self.received.recv()).await.ok().flatten()
+    }
+
     /// Every request received so far and not yet taken with `next`. Call after
     /// `TestApp::stop`, which waits for queued messages, to see that no more came.
     pub fn take_all(&mut self) -> Vec<Received> {
