@@ -109,6 +109,17 @@ enum Command {
         #[arg(long)]
         source: Option<String>,
     },
+    /// Copy a single bridge's SQLite store (its queue, attempts, threads and
+    /// cards) into an empty PostgreSQL database, ids kept. Stop the bridge first.
+    Migrate {
+        /// The store to copy: sqlite://FILE (relative to the current directory).
+        #[arg(long)]
+        from: String,
+        /// The empty database: postgres://USER@HOST:PORT/DATABASE (the
+        /// password from the URL or PGPASSWORD).
+        #[arg(long)]
+        to: String,
+    },
     /// What a digest channel's summary would say now (the exact JSON), or
     /// with --send, send it now.
     Digest {
@@ -123,6 +134,11 @@ fn main() -> anyhow::Result<()> {
     lazy_arena_commit();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
+    // Needs no config: it names both stores.
+    if let Command::Migrate { from, to } = &command {
+        init_logging(false, LogFormat::Text);
+        return migrate(from, to);
+    }
     let (bridge, config_file) = match load(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(errors) => {
@@ -163,6 +179,7 @@ fn main() -> anyhow::Result<()> {
                 cli::reroute::reroute(bridge, store, ids, since, source).await
             })
         }
+        Command::Migrate { .. } => unreachable!("handled before the config is loaded"),
         Command::Digest { channel, send } => {
             let bridge = Arc::new(bridge);
             with_store(&bridge.clone(), |store| async move {
@@ -170,6 +187,16 @@ fn main() -> anyhow::Result<()> {
             })
         }
     }
+}
+
+fn migrate(from: &str, to: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let copied = runtime.block_on(store::migrate::sqlite_to_postgres(from, to, Path::new(".")))?;
+    for (table, rows) in &copied.tables {
+        println!("{table:<17} {rows:>9} rows");
+    }
+    println!("copied {} to {}: point storage at it and start the bridge", from, store::redacted(to));
+    Ok(())
 }
 
 /// The bridge, and the file it came from (none for the embedded config).

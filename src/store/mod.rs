@@ -8,6 +8,7 @@
 //! One interface ([`Store`]) so a PostgreSQL back end can sit beside SQLite; the
 //! SQL in `sqlite.rs` stays plain enough to port.
 
+pub mod migrate;
 mod postgres;
 mod schema;
 mod sqlite;
@@ -22,7 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-pub use postgres::PostgresStore;
+pub use postgres::{redacted, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Milliseconds since the Unix epoch: how the store keeps time, so rows compare

@@ -13,6 +13,7 @@ mod durability;
 mod hostile;
 mod memory;
 mod messages;
+mod migrate;
 mod names;
 mod operations;
 mod postgres;

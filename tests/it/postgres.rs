@@ -16,9 +16,9 @@ use crate::support::cut_proxy::CutProxy;
 use crate::support::process::free_address;
 use crate::support::FakeSink;
 
-const ALL_TO_SLACK: &str = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
+pub(crate) const ALL_TO_SLACK: &str = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
 
-async fn post(app: &TestApp, n: usize) -> reqwest::Response {
+pub(crate) async fn post(app: &TestApp, n: usize) -> reqwest::Response {
     let body = story_event(n);
     app.http
         .post(app.url("/hooks/shortcut"))
