@@ -4,14 +4,13 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
 use storybridge::store::testing::fresh_postgres_database;
 use storybridge::store::DeliveryStatus;
 
 use axum::http::Method;
 
 use crate::durability::{story_event, story_of};
-use crate::postgres::post;
+use crate::postgres::{post, three_queued_arrive_and_a_repeat_is_a_duplicate};
 use crate::support::app::{spawn_with_storage, TestApp, SHORTCUT_SECRET};
 use crate::support::process::{free_address, temp_dir};
 use crate::support::FakeSink;
@@ -102,14 +101,7 @@ async fn migrate_moves_a_sqlite_queue_to_postgres_and_the_bridge_goes_on_with_it
     // in order; an event already stored is still a duplicate.
     let mut sink = FakeSink::start_at(address).await;
     let app = spawn_with_storage(&sink.base(), &config(&cards), Some(&database)).await;
-    let mut stories = Vec::new();
-    for _ in 0..3 {
-        stories.push(story_of(&sink.next().await.body));
-    }
-    assert_eq!(stories, ["story-1", "story-2", "story-3"]);
-    let again = post(&app, 2).await;
-    assert_eq!(again.status(), 200);
-    assert_eq!(again.json::<Value>().await.unwrap(), json!({"status": "duplicate", "event_id": "event-2"}));
+    three_queued_arrive_and_a_repeat_is_a_duplicate(&app, &mut sink).await;
     // A new event gets the next ids, past the copied ones; a change to a
     // story from before edits that story's card.
     assert_eq!(post(&app, 4).await.status(), 202);
@@ -117,14 +109,7 @@ async fn migrate_moves_a_sqlite_queue_to_postgres_and_the_bridge_goes_on_with_it
     assert_eq!(cards.next().await.method, Method::POST);
     let mut moved_back = story_event(1);
     moved_back = String::from_utf8(moved_back).unwrap().replace("event-1", "event-5").into_bytes();
-    let response = app
-        .http
-        .post(app.url("/hooks/shortcut"))
-        .header("payload-signature", storybridge::verify::sign_hex(SHORTCUT_SECRET, &moved_back))
-        .body(moved_back)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_shortcut(&moved_back).await;
     assert_eq!(response.status(), 202);
     assert_eq!(story_of(&sink.next().await.body), "story-1");
     let edit = cards.next().await;

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use storybridge::store::testing::fresh_postgres_database;
 use storybridge::store::DeliveryStatus;
-use storybridge::verify::sign_hex;
 
 use crate::durability::{story_event, story_of};
-use crate::support::app::{config_with, spawn_with_storage, TestApp, SHORTCUT_SECRET};
+use crate::support::app::{config_with, spawn_with_storage, TestApp};
 use crate::support::cut_proxy::CutProxy;
 use crate::support::process::free_address;
 use crate::support::FakeSink;
@@ -19,14 +18,20 @@ use crate::support::FakeSink;
 pub(crate) const ALL_TO_SLACK: &str = "  - name: all\n    when: { primary: true }\n    send: [deploys]\n";
 
 pub(crate) async fn post(app: &TestApp, n: usize) -> reqwest::Response {
-    let body = story_event(n);
-    app.http
-        .post(app.url("/hooks/shortcut"))
-        .header("payload-signature", sign_hex(SHORTCUT_SECRET, &body))
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    app.post_shortcut(&story_event(n)).await
+}
+
+/// The three queued stories arrive in order, and event 2 sent again is a
+/// duplicate: the queue and the dedupe key outlived the move.
+pub(crate) async fn three_queued_arrive_and_a_repeat_is_a_duplicate(app: &TestApp, sink: &mut FakeSink) {
+    let mut stories = Vec::new();
+    for _ in 0..3 {
+        stories.push(story_of(&sink.next().await.body));
+    }
+    assert_eq!(stories, ["story-1", "story-2", "story-3"]);
+    let again = post(app, 2).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap(), json!({"status": "duplicate", "event_id": "event-2"}));
 }
 
 #[tokio::test]
@@ -44,15 +49,7 @@ async fn on_postgres_the_queue_outlives_the_bridge_and_a_repeated_event_is_a_dup
 
     let mut sink = FakeSink::start_at(address).await;
     let app = spawn_with_storage(&sink.base(), &config_with(ALL_TO_SLACK), Some(&database)).await;
-    let mut stories = Vec::new();
-    for _ in 0..3 {
-        stories.push(story_of(&sink.next().await.body));
-    }
-    assert_eq!(stories, ["story-1", "story-2", "story-3"]);
-
-    let again = post(&app, 2).await;
-    assert_eq!(again.status(), 200);
-    assert_eq!(again.json::<Value>().await.unwrap(), json!({"status": "duplicate", "event_id": "event-2"}));
+    three_queued_arrive_and_a_repeat_is_a_duplicate(&app, &mut sink).await;
     app.settled().await;
     assert!(sink.take_all().is_empty());
     let deliveries = app.deliveries().await;
