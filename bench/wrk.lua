@@ -14,8 +14,11 @@ function init(args)
   for line in io.lines(os.getenv("BENCH_REQUESTS")) do
     requests[#requests + 1] = line
   end
-  -- Threads start half the file apart (wrk runs two here).
-  counter = thread_index * math.floor(#requests / 2)
+  -- Threads start half the file apart (wrk runs two here). Several wrk at once
+  -- (one per replica) each take their part: BENCH_PART of BENCH_PARTS.
+  local part = tonumber(os.getenv("BENCH_PART") or "0")
+  local parts = tonumber(os.getenv("BENCH_PARTS") or "1")
+  counter = (part * 2 + thread_index) * math.floor(#requests / (parts * 2))
 end
 
 function request()

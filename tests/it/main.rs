@@ -7,6 +7,7 @@ mod bad_input;
 mod cards;
 mod coalescing;
 mod delivery;
+mod deploy;
 mod digests;
 mod discord_threads;
 mod durability;

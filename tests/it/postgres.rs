@@ -45,6 +45,12 @@ async fn on_postgres_the_queue_outlives_the_bridge_and_a_repeated_event_is_a_dup
         assert_eq!(post(&app, n).await.status(), 202);
     }
     app.routed().await;
+    // The first bridge tries, and fails, before it stops.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.deliveries().await.first().is_none_or(|delivery| delivery.failures == 0) {
+        assert!(std::time::Instant::now() < deadline, "the first bridge never tried");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     app.stop().await;
 
     let mut sink = FakeSink::start_at(address).await;
