@@ -22,12 +22,14 @@ use super::{
     ThreadRoot, Wakeup, BRIDGE_SOURCE,
 };
 
+mod cached;
 mod io;
 mod leases;
 mod listen;
 mod schema;
 mod tls;
 
+use cached::Cached;
 use leases::Leases;
 
 /// `held_until` of a digest still collecting: later than any time.
@@ -42,12 +44,15 @@ const DELIVERY_COLUMNS: &str =
      d.failures, d.next_attempt_at, d.queued_at, d.created_at, d.delivered_at, d.last_status, d.last_error, \
      d.template, d.render_error, d.thread_key, d.digest_due, d.digest_late";
 
+const ROUTE_COLUMNS: &str = "(event_seq, change_index, rule, channel, delivery_id)";
+
 const EVENT_COLUMNS: &str = "seq, source, event_id, received_at, content_type, headers, body";
 
 pub struct PostgresStore {
     pool: Pool,
     connect: Connect,
     leases: std::sync::Arc<Leases>,
+    routing_note: listen::RoutingNote,
     io: io::IoThread,
 }
 
@@ -134,11 +139,23 @@ impl PostgresStore {
             .build()
             .map_err(|error| StoreError::Open { path: redacted(url), message: error.to_string() })?;
         let leases = Leases::new(io.handle.clone());
-        Ok(PostgresStore { pool, connect: listen_with, leases, io })
+        let routing_note = listen::RoutingNote::start(pool.clone(), &io.handle);
+        Ok(PostgresStore { pool, connect: listen_with, leases, routing_note, io })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(pool_error)
+    }
+
+    /// The token of lease `name` if this bridge holds it: taken from the
+    /// database unless this bridge holds it with time to spare (the renewer
+    /// keeps it), which spares a committed write per batch.
+    async fn lease(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        if self.leases.owns(name) {
+            return Ok(self.leases.token(name));
+        }
+        let client = self.client().await?;
+        self.leases.acquire(&client, &self.pool, name).await
     }
 
     /// The router's commit goes in only under the lease it routed under (or,
@@ -146,7 +163,7 @@ impl PostgresStore {
     /// stalled past its lease leaves the batch to the replica routing now.
     async fn fence_router(&self, tx: &impl GenericClient) -> Result<(), StoreError> {
         let row = tx
-            .query_opt(
+            .row_opt(
                 &format!(
                     "SELECT owner, token, until >= {} FROM leases WHERE name = $1 FOR UPDATE",
                     leases::DB_NOW
@@ -233,18 +250,14 @@ async fn record_attempt(
     resolution: Resolution,
 ) -> Result<(), StoreError> {
     let status = attempt.status.map(i32::from);
-    tx.execute(
+    tx.run(
         "INSERT INTO attempts (delivery_id, at, status, error, latency_ms) VALUES ($1, $2, $3, $4, $5)",
         &[&delivery, &attempt.at, &status, &attempt.error, &attempt.latency_ms],
     )
     .await
     .map_err(query_error)?;
-    let (state, next_at, failed, delivered_at) = match resolution {
-        Resolution::Delivered => ("delivered", attempt.at, 0i32, Some(attempt.at)),
-        Resolution::Retry { at, failed } => ("pending", at, failed as i32, None),
-        Resolution::Dead => ("dead", attempt.at, 1, None),
-    };
-    tx.execute(
+    let (state, next_at, failed, delivered_at) = resolved(attempt, resolution);
+    tx.run(
         "UPDATE deliveries SET status = $2, next_attempt_at = $3, attempts = attempts + 1,
                 failures = failures + $4, delivered_at = $5, last_status = $6, last_error = $7
          WHERE id = $1",
@@ -255,9 +268,70 @@ async fn record_attempt(
     Ok(())
 }
 
+/// Records `finished` in two statements whatever their number (a channel's
+/// batch is one round trip per statement, not two per message); attempts of
+/// one delivery repeated in it are recorded one by one, in order.
+async fn record_attempts(
+    tx: &impl GenericClient,
+    finished: &[(i64, Attempt, Resolution)],
+) -> Result<(), StoreError> {
+    let mut ids = std::collections::HashSet::new();
+    if finished.len() < 2 || !finished.iter().all(|(delivery, _, _)| ids.insert(*delivery)) {
+        for (delivery, attempt, resolution) in finished {
+            record_attempt(tx, *delivery, attempt, *resolution).await?;
+        }
+        return Ok(());
+    }
+    let ids: Vec<i64> = finished.iter().map(|(delivery, _, _)| *delivery).collect();
+    let at: Vec<i64> = finished.iter().map(|(_, attempt, _)| attempt.at).collect();
+    let status: Vec<Option<i32>> =
+        finished.iter().map(|(_, attempt, _)| attempt.status.map(i32::from)).collect();
+    let error: Vec<Option<String>> = finished.iter().map(|(_, attempt, _)| attempt.error.clone()).collect();
+    let latency: Vec<i64> = finished.iter().map(|(_, attempt, _)| attempt.latency_ms).collect();
+    tx.run(
+        "INSERT INTO attempts (delivery_id, at, status, error, latency_ms)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[])",
+        &[&ids, &at, &status, &error, &latency],
+    )
+    .await
+    .map_err(query_error)?;
+    let mut state = Vec::with_capacity(finished.len());
+    let mut next_at = Vec::with_capacity(finished.len());
+    let mut failed = Vec::with_capacity(finished.len());
+    let mut delivered_at = Vec::with_capacity(finished.len());
+    for (_, attempt, resolution) in finished {
+        let (to, next, failure, delivered) = resolved(attempt, *resolution);
+        state.push(to);
+        next_at.push(next);
+        failed.push(failure);
+        delivered_at.push(delivered);
+    }
+    tx.run(
+        "UPDATE deliveries d SET status = u.status, next_attempt_at = u.next_at, attempts = d.attempts + 1,
+                failures = d.failures + u.failed, delivered_at = u.delivered_at, last_status = u.last_status,
+                last_error = u.last_error
+         FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::int[], $5::bigint[], $6::int[], $7::text[])
+              AS u(id, status, next_at, failed, delivered_at, last_status, last_error)
+         WHERE d.id = u.id",
+        &[&ids, &state, &next_at, &failed, &delivered_at, &status, &error],
+    )
+    .await
+    .map_err(query_error)?;
+    Ok(())
+}
+
+/// A delivery's status, next attempt, failure count and delivery time after `attempt`.
+fn resolved(attempt: &Attempt, resolution: Resolution) -> (&'static str, Millis, i32, Option<Millis>) {
+    match resolution {
+        Resolution::Delivered => ("delivered", attempt.at, 0, Some(attempt.at)),
+        Resolution::Retry { at, failed } => ("pending", at, failed as i32, None),
+        Resolution::Dead => ("dead", attempt.at, 1, None),
+    }
+}
+
 async fn pause_of(tx: &impl GenericClient, channel: &str) -> Result<Option<Pause>, StoreError> {
     let row = tx
-        .query_opt("SELECT url_fingerprint, reason FROM channel_pauses WHERE channel = $1", &[&channel])
+        .row_opt("SELECT url_fingerprint, reason FROM channel_pauses WHERE channel = $1", &[&channel])
         .await
         .map_err(query_error)?;
     Ok(row.map(|row| Pause { url_fingerprint: row.get(0), reason: row.get(1) }))
@@ -265,7 +339,7 @@ async fn pause_of(tx: &impl GenericClient, channel: &str) -> Result<Option<Pause
 
 async fn pending(tx: &impl GenericClient, channel: &str, limit: usize) -> Result<Vec<Delivery>, StoreError> {
     let rows = tx
-        .query(
+        .rows(
             &format!(
                 "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
                  WHERE d.channel = $1 AND d.status = 'pending' AND (d.held_until IS NULL OR d.held_until <= $2)
@@ -300,23 +374,21 @@ fn count(queued: &mut Queued, delivery: &NewDelivery, committed: Committed) {
     }
 }
 
+/// `routed_before`: the ledger holds routes of this event already (a
+/// reroute, or routing again after a crash), so each is looked up first.
 async fn commit_event_routes(
     tx: &impl GenericClient,
     routes: &EventRoutes,
+    routed_before: bool,
     now: Millis,
 ) -> Result<Queued, StoreError> {
     let mut queued = Queued { seq: routes.seq, ..Default::default() };
-    let routed_before: bool = tx
-        .query_one("SELECT EXISTS (SELECT 1 FROM routes WHERE event_seq = $1)", &[&routes.seq])
-        .await
-        .map_err(query_error)?
-        .get(0);
     for delivery in &routes.deliveries {
         let change_index = delivery.change_index as i32;
         let existing = match routed_before {
             false => None,
             true => tx
-                .query_opt(
+                .row_opt(
                     "SELECT r.delivery_id, d.status FROM routes r LEFT JOIN deliveries d ON d.id = r.delivery_id
                      WHERE r.event_seq = $1 AND r.change_index = $2 AND r.rule = $3 AND r.channel = $4",
                     &[&routes.seq, &change_index, &delivery.rule, &delivery.channel],
@@ -333,20 +405,21 @@ async fn commit_event_routes(
             }
             None => {
                 let (id, committed) = insert_delivery(tx, routes.seq, delivery, now).await?;
-                // Two bridges routing the same event race here; the ledger's key keeps one.
-                tx.execute(
-                    "INSERT INTO routes (event_seq, change_index, rule, channel, delivery_id)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                    &[&routes.seq, &change_index, &delivery.rule, &delivery.channel, &id],
-                )
-                .await
-                .map_err(query_error)?;
+                if !matches!(committed, Committed::New) {
+                    // A new delivery wrote its ledger row with it; one joined writes it here.
+                    tx.run(
+                        &format!("INSERT INTO routes {ROUTE_COLUMNS} VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"),
+                        &[&routes.seq, &change_index, &delivery.rule, &delivery.channel, &id],
+                    )
+                    .await
+                    .map_err(query_error)?;
+                }
                 count(&mut queued, delivery, committed);
             }
         }
     }
     for story in &routes.stories {
-        tx.execute(
+        tx.run(
             "INSERT INTO stories (story_key, seq, state, updated_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (story_key) DO UPDATE SET seq = $2, state = $3, updated_at = $4
              WHERE excluded.seq > stories.seq",
@@ -368,7 +441,7 @@ async fn insert_delivery(
         Plan::Digest { due, period, part } => return collect(tx, delivery, *due, period, part, now).await,
         Plan::Burst { key, part, .. } => {
             let open = tx
-                .query_opt(
+                .row_opt(
                     "SELECT id FROM deliveries WHERE coalesce_key = $1 AND status = 'pending' AND attempts = 0
                      AND held_until > $2 ORDER BY id LIMIT 1",
                     &[key, &now],
@@ -378,9 +451,7 @@ async fn insert_delivery(
             if let Some(row) = open {
                 let id: i64 = row.get(0);
                 add_part(tx, id, part).await?;
-                tx.execute("UPDATE deliveries SET body = '' WHERE id = $1", &[&id])
-                    .await
-                    .map_err(query_error)?;
+                tx.run("UPDATE deliveries SET body = '' WHERE id = $1", &[&id]).await.map_err(query_error)?;
                 return Ok((id, Committed::JoinedBurst));
             }
         }
@@ -395,12 +466,20 @@ async fn insert_delivery(
         Plan::Digest { .. } => unreachable!("collected above"),
     };
     let change_index = delivery.change_index as i32;
+    // The delivery and its ledger row in one statement (one round trip). Two
+    // bridges routing the same event race on the ledger; its key keeps one.
     let id: i64 = tx
-        .query_one(
-            "INSERT INTO deliveries (event_seq, change_index, rule, channel, body, status, next_attempt_at,
-                                     queued_at, created_at, coalesce_key, held_until, template, render_error,
-                                     last_error, thread_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8, $9, $10, $11, $11, $12) RETURNING id",
+        .row(
+            &format!(
+                "WITH delivery AS (
+                     INSERT INTO deliveries (event_seq, change_index, rule, channel, body, status, next_attempt_at,
+                                             queued_at, created_at, coalesce_key, held_until, template, render_error,
+                                             last_error, thread_key)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8, $9, $10, $11, $11, $12) RETURNING id),
+                 ledger AS (
+                     INSERT INTO routes {ROUTE_COLUMNS} SELECT $1, $2, $3, $4, id FROM delivery ON CONFLICT DO NOTHING)
+                 SELECT id FROM delivery"
+            ),
             &[
                 &seq,
                 &change_index,
@@ -434,7 +513,7 @@ async fn collect(
     now: Millis,
 ) -> Result<(i64, Committed), StoreError> {
     let held = tx
-        .query_opt(
+        .row_opt(
             "SELECT id FROM deliveries WHERE channel = $1 AND digest_due = $2 AND status = 'pending'
              AND held_until = $3 ORDER BY id LIMIT 1",
             &[&delivery.channel, &due, &HELD],
@@ -463,7 +542,7 @@ async fn open_digest(
     held_until: Option<Millis>,
     late: bool,
 ) -> Result<i64, StoreError> {
-    tx.execute(
+    tx.run(
         "INSERT INTO events (source, event_id, received_at, content_type, headers, body)
          VALUES ($1, $2, $3, NULL, '{}', '\\x') ON CONFLICT (source, event_id) DO NOTHING",
         &[&BRIDGE_SOURCE, &period, &now],
@@ -471,12 +550,12 @@ async fn open_digest(
     .await
     .map_err(query_error)?;
     let seq: i64 = tx
-        .query_one("SELECT seq FROM events WHERE source = $1 AND event_id = $2", &[&BRIDGE_SOURCE, &period])
+        .row("SELECT seq FROM events WHERE source = $1 AND event_id = $2", &[&BRIDGE_SOURCE, &period])
         .await
         .map_err(query_error)?
         .get(0);
     let id: i64 = tx
-        .query_one(
+        .row(
             "INSERT INTO deliveries (event_seq, change_index, rule, channel, body, status, next_attempt_at,
                                      queued_at, created_at, held_until, template, digest_due, digest_late)
              VALUES ($1, 0, 'digest', $2, '', 'pending', $3, $3, $3, $4, $5, $6, $7) RETURNING id",
@@ -505,10 +584,10 @@ async fn requeue_dead(
         Plan::Burst { .. } | Plan::Digest { .. } => None,
     };
     if let Some(part) = part {
-        tx.execute("DELETE FROM parts WHERE delivery_id = $1", &[&id]).await.map_err(query_error)?;
+        tx.run("DELETE FROM parts WHERE delivery_id = $1", &[&id]).await.map_err(query_error)?;
         add_part(tx, id, part).await?;
     }
-    tx.execute(
+    tx.run(
         "UPDATE deliveries SET body = $2, status = $3, template = $4, render_error = $5,
                 last_error = COALESCE($5, last_error), next_attempt_at = $6, queued_at = $6, failures = 0
          WHERE id = $1",
@@ -520,7 +599,7 @@ async fn requeue_dead(
 }
 
 async fn add_part(tx: &impl GenericClient, delivery: i64, part: &str) -> Result<(), StoreError> {
-    tx.execute("INSERT INTO parts (delivery_id, part) VALUES ($1, $2)", &[&delivery, &part])
+    tx.run("INSERT INTO parts (delivery_id, part) VALUES ($1, $2)", &[&delivery, &part])
         .await
         .map_err(query_error)?;
     Ok(())
@@ -529,7 +608,7 @@ async fn add_part(tx: &impl GenericClient, delivery: i64, part: &str) -> Result<
 async fn release(tx: &impl GenericClient, release: &Release, now: Millis) -> Result<Released, StoreError> {
     let late = |due: Millis| release.now - due > release.late_after;
     let due: Vec<(i64, Millis)> = tx
-        .query(
+        .rows(
             "SELECT id, digest_due FROM deliveries WHERE channel = $1 AND status = 'pending'
              AND held_until = $2 AND digest_due <= $3 FOR UPDATE",
             &[&release.channel, &HELD, &release.due_by],
@@ -541,7 +620,7 @@ async fn release(tx: &impl GenericClient, release: &Release, now: Millis) -> Res
         .collect();
     let mut released = Released::default();
     for (id, due) in due {
-        tx.execute(
+        tx.run(
             "UPDATE deliveries SET held_until = NULL, next_attempt_at = $2, queued_at = $2, digest_late = $3
              WHERE id = $1",
             &[&id, &now, &late(due)],
@@ -553,11 +632,11 @@ async fn release(tx: &impl GenericClient, release: &Release, now: Millis) -> Res
     }
     let Some((due, period)) = &release.empty else { return Ok(released) };
     let through: Option<Millis> = tx
-        .query_opt("SELECT through FROM digest_schedules WHERE channel = $1 FOR UPDATE", &[&release.channel])
+        .row_opt("SELECT through FROM digest_schedules WHERE channel = $1 FOR UPDATE", &[&release.channel])
         .await
         .map_err(query_error)?
         .map(|row| row.get(0));
-    tx.execute(
+    tx.run(
         "INSERT INTO digest_schedules (channel, through) VALUES ($1, $2)
          ON CONFLICT (channel) DO UPDATE SET through = GREATEST(digest_schedules.through, $2)",
         &[&release.channel, due],
@@ -566,7 +645,7 @@ async fn release(tx: &impl GenericClient, release: &Release, now: Millis) -> Res
     .map_err(query_error)?;
     let claimed = through.is_some_and(|through| through < *due);
     let collected: bool = tx
-        .query_one(
+        .row(
             "SELECT EXISTS (SELECT 1 FROM events WHERE source = $1 AND event_id = $2)",
             &[&BRIDGE_SOURCE, period],
         )
@@ -586,12 +665,9 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             let row = client
-                .query_opt(
-                    // The router's holder, on whichever replica, hears of it at once.
-                    "WITH inserted AS (
-                         INSERT INTO events (source, event_id, received_at, content_type, headers, body)
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, event_id) DO NOTHING RETURNING seq)
-                     SELECT seq, pg_notify('storybridge', 'routing') IS NULL FROM inserted",
+                .row_opt(
+                    "INSERT INTO events (source, event_id, received_at, content_type, headers, body)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, event_id) DO NOTHING RETURNING seq",
                     &[
                         &event.source,
                         &event.event_id,
@@ -604,7 +680,11 @@ impl Store for PostgresStore {
                 .await
                 .map_err(query_error)?;
             Ok(match row {
-                Some(row) => Accepted::Inserted { seq: row.get(0) },
+                Some(row) => {
+                    // The router's holder, on whichever replica, hears of it at once.
+                    self.routing_note.ring();
+                    Accepted::Inserted { seq: row.get(0) }
+                }
                 None => Accepted::Duplicate,
             })
         })
@@ -614,7 +694,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             let rows = client
-                .query(
+                .rows(
                     &format!(
                         "SELECT {EVENT_COLUMNS} FROM (
                              SELECT *, (SUM(length(body)) OVER (ORDER BY seq) - length(body))::bigint AS before,
@@ -637,13 +717,21 @@ impl Store for PostgresStore {
                     self.fence_router(&tx).await?;
                 }
                 let now = now_millis();
+                let seqs: Vec<i64> = routes.iter().map(|event| event.seq).collect();
+                let routed_before: std::collections::HashSet<i64> = tx
+                    .rows("SELECT DISTINCT event_seq FROM routes WHERE event_seq = ANY($1)", &[&seqs])
+                    .await
+                    .map_err(query_error)?
+                    .iter()
+                    .map(|row| row.get(0))
+                    .collect();
                 let mut queued = Vec::with_capacity(routes.len());
                 for event in &routes {
-                    queued.push(commit_event_routes(&tx, event, now).await?);
+                    let before = routed_before.contains(&event.seq);
+                    queued.push(commit_event_routes(&tx, event, before, now).await?);
                 }
                 if routed {
-                    let seqs: Vec<i64> = routes.iter().map(|event| event.seq).collect();
-                    tx.execute("UPDATE events SET routed = true WHERE seq = ANY($1)", &[&seqs])
+                    tx.run("UPDATE events SET routed = true WHERE seq = ANY($1)", &[&seqs])
                         .await
                         .map_err(query_error)?;
                 }
@@ -651,7 +739,7 @@ impl Store for PostgresStore {
                 let channels: std::collections::BTreeSet<&String> =
                     queued.iter().flat_map(|queued: &Queued| &queued.channels).collect();
                 for channel in channels {
-                    tx.execute("SELECT pg_notify('storybridge', 'queued:' || $1)", &[channel])
+                    tx.run("SELECT pg_notify('storybridge', 'queued:' || $1)", &[channel])
                         .await
                         .map_err(query_error)?;
                 }
@@ -662,8 +750,7 @@ impl Store for PostgresStore {
 
     fn claim_unrouted(&self, limit: usize, max_bytes: usize) -> StoreFuture<'_, Vec<StoredEvent>> {
         Box::pin(async move {
-            let client = self.client().await?;
-            match self.leases.acquire(&client, &self.pool, leases::ROUTER).await? {
+            match self.lease(leases::ROUTER).await? {
                 Some(_) => self.unrouted(limit, max_bytes).await,
                 None => Ok(Vec::new()),
             }
@@ -694,14 +781,14 @@ impl Store for PostgresStore {
             let client = self.client().await?;
             let rows = match which {
                 EventSelection::Ids(ids) => client
-                    .query(
+                    .rows(
                         &format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ANY($1) ORDER BY seq"),
                         &[&ids],
                     )
                     .await
                     .map_err(query_error)?,
                 EventSelection::Since { since, source } => client
-                    .query(
+                    .rows(
                         &format!(
                             "SELECT {EVENT_COLUMNS} FROM events WHERE received_at >= $1
                              AND ($2::text IS NULL OR source = $2) ORDER BY seq"
@@ -719,7 +806,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             let rows = client
-                .query("SELECT part FROM parts WHERE delivery_id = $1 ORDER BY id", &[&delivery])
+                .rows("SELECT part FROM parts WHERE delivery_id = $1 ORDER BY id", &[&delivery])
                 .await
                 .map_err(query_error)?;
             Ok(rows.iter().map(|row| row.get(0)).collect())
@@ -731,7 +818,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             let row = client
-                .query_opt(
+                .row_opt(
                     "SELECT root_channel, root_ts FROM threads WHERE channel = $1 AND thread_key = $2",
                     &[&channel, &key],
                 )
@@ -752,7 +839,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             client
-                .execute(
+                .run(
                     "INSERT INTO threads (channel, thread_key, root_channel, root_ts, created_at, card_hash)
                      VALUES ($1, $2, $3, $4, $5, $6)
                      ON CONFLICT (channel, thread_key) DO UPDATE
@@ -770,7 +857,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             client
-                .execute(
+                .run(
                     "UPDATE threads SET card_hash = $3 WHERE channel = $1 AND thread_key = $2",
                     &[&channel, &key, &hash],
                 )
@@ -784,7 +871,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             let rows = client
-                .query("SELECT story_key, seq, state FROM stories WHERE story_key = ANY($1)", &[&keys])
+                .rows("SELECT story_key, seq, state FROM stories WHERE story_key = ANY($1)", &[&keys])
                 .await
                 .map_err(query_error)?;
             Ok(rows
@@ -799,12 +886,12 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             let state = client
-                .query_opt("SELECT state FROM stories WHERE story_key = $1", &[&key])
+                .row_opt("SELECT state FROM stories WHERE story_key = $1", &[&key])
                 .await
                 .map_err(query_error)?
                 .map(|row| row.get(0));
             let shown = client
-                .query_opt(
+                .row_opt(
                     "SELECT card_hash FROM threads WHERE channel = $1 AND thread_key = $2",
                     &[&channel, &key],
                 )
@@ -812,7 +899,7 @@ impl Store for PostgresStore {
                 .map_err(query_error)?
                 .and_then(|row| row.get(0));
             let recent = client
-                .query(
+                .rows(
                     "SELECT p.part FROM deliveries d JOIN parts p ON p.delivery_id = d.id
                      WHERE d.channel = $1 AND d.thread_key = $2 ORDER BY d.id DESC, p.id DESC LIMIT $3",
                     &[&channel, &key, &(recent as i64)],
@@ -831,10 +918,10 @@ impl Store for PostgresStore {
             let client = self.client().await?;
             match outcome {
                 Ok(body) => client
-                    .execute("UPDATE deliveries SET body = $2, render_error = NULL WHERE id = $1", &[&delivery, &body])
+                    .run("UPDATE deliveries SET body = $2, render_error = NULL WHERE id = $1", &[&delivery, &body])
                     .await,
                 Err(error) => client
-                    .execute(
+                    .run(
                         "UPDATE deliveries SET status = 'dead', render_error = $2, last_error = $2 WHERE id = $1",
                         &[&delivery, &error],
                     )
@@ -860,13 +947,7 @@ impl Store for PostgresStore {
     }
 
     fn finish_attempts(&self, records: Vec<(i64, Attempt, Resolution)>) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            transaction!(self, |tx| {
-                for (delivery, attempt, resolution) in &records {
-                    record_attempt(&tx, *delivery, attempt, *resolution).await?;
-                }
-            })
-        })
+        Box::pin(async move { transaction!(self, |tx| record_attempts(&tx, &records).await?) })
     }
 
     fn record_and_claim(
@@ -879,16 +960,12 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let lease = leases::channel(&channel);
             let held_before = self.leases.token(&lease);
-            let client = self.client().await?;
-            let token = self.leases.acquire(&client, &self.pool, &lease).await?;
-            drop(client);
+            let token = self.lease(&lease).await?;
             transaction!(self, |tx| {
                 // Fencing: attempts made under a lease since taken over are not
                 // recorded over the new holder's (it sends them again).
                 if token.is_some() && token == held_before {
-                    for (delivery, attempt, resolution) in &finished {
-                        record_attempt(&tx, *delivery, attempt, *resolution).await?;
-                    }
+                    record_attempts(&tx, &finished).await?;
                 } else if !finished.is_empty() {
                     tracing::warn!(%channel, count = finished.len(), "another bridge took this channel over; its attempts are left to it");
                 }
@@ -908,7 +985,7 @@ impl Store for PostgresStore {
             let limit = if filter.limit == 0 { None } else { Some(filter.limit as i64) };
             let status = filter.status.map(DeliveryStatus::as_str);
             let rows = client
-                .query(
+                .rows(
                     &format!(
                         "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
                          WHERE ($1::text IS NULL OR d.status = $1) AND ($2::text IS NULL OR d.channel = $2)
@@ -927,7 +1004,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             let rows = client
-                .query(
+                .rows(
                     "SELECT at, status, error, latency_ms FROM attempts WHERE delivery_id = $1 ORDER BY id",
                     &[&delivery],
                 )
@@ -954,12 +1031,10 @@ impl Store for PostgresStore {
             let requeue = "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, queued_at = $1, failures = 0,
                            body = CASE WHEN render_error IS NULL THEN body ELSE '' END, render_error = NULL";
             let count = match which {
-                Replay::Ids(ids) => {
-                    client.execute(&format!("{requeue} WHERE id = ANY($2)"), &[&now, &ids]).await
-                }
+                Replay::Ids(ids) => client.run(&format!("{requeue} WHERE id = ANY($2)"), &[&now, &ids]).await,
                 Replay::Dead { channel, since } => {
                     client
-                        .execute(
+                        .run(
                             &format!(
                                 "{requeue} WHERE status = 'dead' AND ($2::text IS NULL OR channel = $2)
                                  AND ($3::bigint IS NULL OR created_at >= $3)"
@@ -979,12 +1054,12 @@ impl Store for PostgresStore {
             transaction!(self, |tx| {
                 let done = "SELECT id FROM deliveries WHERE status = 'delivered' AND delivered_at < $1";
                 for table in ["attempts", "parts"] {
-                    tx.execute(&format!("DELETE FROM {table} WHERE delivery_id IN ({done})"), &[&before])
+                    tx.run(&format!("DELETE FROM {table} WHERE delivery_id IN ({done})"), &[&before])
                         .await
                         .map_err(query_error)?;
                 }
                 let deliveries = tx
-                    .execute(
+                    .run(
                         "DELETE FROM deliveries WHERE status = 'delivered' AND delivered_at < $1",
                         &[&before],
                     )
@@ -993,10 +1068,10 @@ impl Store for PostgresStore {
                 // As in SQLite: an event leaves with its last message, once routed.
                 let gone = "SELECT seq FROM events WHERE received_at < $1 AND routed
                             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq)";
-                tx.execute(&format!("DELETE FROM routes WHERE event_seq IN ({gone})"), &[&before])
+                tx.run(&format!("DELETE FROM routes WHERE event_seq IN ({gone})"), &[&before])
                     .await
                     .map_err(query_error)?;
-                tx.execute(&format!("DELETE FROM events WHERE seq IN ({gone})"), &[&before])
+                tx.run(&format!("DELETE FROM events WHERE seq IN ({gone})"), &[&before])
                     .await
                     .map_err(query_error)?;
                 deliveries as usize
@@ -1009,7 +1084,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             client
-                .execute(
+                .run(
                     "INSERT INTO channel_pauses (channel, url_fingerprint, reason, paused_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (channel) DO UPDATE SET url_fingerprint = $2, reason = $3, paused_at = $4",
                     &[&channel, &pause.url_fingerprint, &pause.reason, &now_millis()],
@@ -1025,7 +1100,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             client
-                .execute("DELETE FROM channel_pauses WHERE channel = $1", &[&channel])
+                .run("DELETE FROM channel_pauses WHERE channel = $1", &[&channel])
                 .await
                 .map_err(query_error)?;
             Ok(())
@@ -1045,7 +1120,7 @@ impl Store for PostgresStore {
             // Ready means a write commits (a read succeeds on a read-only standby too).
             let client = self.client().await?;
             client
-                .execute(
+                .run(
                     "INSERT INTO health (id, touched_at) VALUES (1, $1)
                      ON CONFLICT (id) DO UPDATE SET touched_at = $1",
                     &[&now_millis()],
@@ -1060,7 +1135,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             let rows = client
-                .query(
+                .rows(
                     "SELECT channel, COUNT(*), MIN(created_at) FROM deliveries
                      WHERE status = 'pending' AND (held_until IS NULL OR held_until < $1) GROUP BY channel",
                     &[&HELD],
@@ -1087,7 +1162,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             let due: Option<Millis> = client
-                .query_one(
+                .row(
                     "SELECT MIN(digest_due) FROM deliveries WHERE channel = $1 AND status = 'pending' AND held_until = $2",
                     &[&channel, &HELD],
                 )
@@ -1096,7 +1171,7 @@ impl Store for PostgresStore {
                 .get(0);
             let Some(due) = due else { return Ok(None) };
             let parts = client
-                .query(
+                .rows(
                     "SELECT p.part FROM deliveries d JOIN parts p ON p.delivery_id = d.id
                      WHERE d.channel = $1 AND d.status = 'pending' AND d.held_until = $2 ORDER BY d.id, p.id",
                     &[&channel, &HELD],
@@ -1114,7 +1189,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let client = self.client().await?;
             let rows = client
-                .query(
+                .rows(
                     "SELECT d.channel, COUNT(*) FROM deliveries d JOIN parts p ON p.delivery_id = d.id
                      WHERE d.status = 'pending' AND d.held_until = $1 GROUP BY d.channel",
                     &[&HELD],

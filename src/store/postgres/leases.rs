@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::{GenericClient, Pool};
 
+use super::cached::Cached;
 use super::query_error;
 use crate::store::StoreError;
 
@@ -90,7 +91,7 @@ impl Leases {
     ) -> Result<Option<i64>, StoreError> {
         let asked = Instant::now();
         let row = client
-            .query_opt(
+            .row_opt(
                 &format!(
                     "INSERT INTO leases (name, owner, token, until) VALUES ($1, $2, nextval('lease_tokens'), {DB_NOW} + $3)
                      ON CONFLICT (name) DO UPDATE SET
@@ -126,7 +127,7 @@ impl Leases {
             return Ok(());
         }
         client
-            .execute("DELETE FROM leases WHERE owner = $1 AND name = ANY($2)", &[&self.owner, &names])
+            .run("DELETE FROM leases WHERE owner = $1 AND name = ANY($2)", &[&self.owner, &names])
             .await
             .map_err(query_error)?;
         Ok(())
@@ -148,7 +149,7 @@ async fn renew(pool: Pool, leases: Weak<Leases>) {
         let asked = Instant::now();
         let Ok(client) = pool.get().await else { continue };
         let renewed = client
-            .query(
+            .rows(
                 &format!(
                     "UPDATE leases SET until = {DB_NOW} + $3 WHERE owner = $1 AND name = ANY($2) RETURNING name, token"
                 ),

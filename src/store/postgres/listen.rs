@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio_postgres::AsyncMessage;
 
+use super::cached::Cached;
 use super::leases::Leases;
 use super::Connect;
 use crate::store::Wakeup;
@@ -58,5 +59,43 @@ pub async fn run(connect: Connect, leases: Weak<Leases>, wake: Arc<dyn Fn(Wakeup
             Err(error) => tracing::debug!(%error, "cannot listen for wake-ups from PostgreSQL; polling"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Tells the other replicas that events were accepted: one `NOTIFY` at a
+/// time, those asked for meanwhile folded into the next. A `NOTIFY` inside
+/// the accepting transaction would hold PostgreSQL's notification lock
+/// through that commit's flush to disk, so concurrent accepts would commit
+/// one after another instead of sharing a flush.
+pub struct RoutingNote(Arc<tokio::sync::Notify>);
+
+impl RoutingNote {
+    /// The sender runs on `io` (the store's thread) with a connection of the pool.
+    pub fn start(pool: deadpool_postgres::Pool, io: &tokio::runtime::Handle) -> RoutingNote {
+        let note = Arc::new(tokio::sync::Notify::new());
+        let asked = note.clone();
+        io.spawn(async move {
+            loop {
+                asked.notified().await;
+                let sent = match pool.get().await {
+                    Ok(client) => {
+                        client.run("SELECT pg_notify('storybridge', 'routing')", &[]).await.map(drop)
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "no connection to tell the other replicas; they poll");
+                        continue;
+                    }
+                };
+                if let Err(error) = sent {
+                    tracing::debug!(%error, "could not tell the other replicas; they poll");
+                }
+            }
+        });
+        RoutingNote(note)
+    }
+
+    /// Asks for a `routing` notification after what was just committed.
+    pub fn ring(&self) {
+        self.0.notify_one();
     }
 }
