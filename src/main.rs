@@ -64,6 +64,10 @@ enum Command {
         /// Print JSON (as the admin API's preview answers) instead of text.
         #[arg(long)]
         json: bool,
+        /// Also say, for every rule and change, whether it matched and, if
+        /// not, the first matcher that failed and why (the JSON always does).
+        #[arg(long)]
+        explain: bool,
         /// The event's JSON body.
         event: PathBuf,
     },
@@ -164,8 +168,8 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Preview { source, headers, event, json } => {
-            cli::preview::preview(&bridge, &source, &headers, &event, json)
+        Command::Preview { source, headers, event, json, explain } => {
+            cli::preview::preview(&bridge, &source, &headers, &event, json, explain)
         }
         Command::Deliveries { status, channel, limit } => with_store(&bridge, |store| async move {
             cli::deliveries::list(store, status.as_deref(), channel, limit).await

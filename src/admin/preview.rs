@@ -8,7 +8,9 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::normalize::{renormalize, Event, Normalized, RereadError};
-use crate::pipeline::{route, RouteOutcome, Routed};
+use crate::pipeline::{process, RouteOutcome, Routed};
+use crate::resolve::resolve;
+use crate::rules::{verdicts, Verdict};
 use crate::Bridge;
 
 pub enum Preview {
@@ -17,6 +19,8 @@ pub enum Preview {
     Event {
         event: Box<Event>,
         routes: Vec<Routed>,
+        /// Per change, every rule's verdict: matched, or why not.
+        verdicts: Vec<Vec<Verdict>>,
     },
 }
 
@@ -45,8 +49,11 @@ pub fn preview(
     Ok(match renormalize(source_name, source, headers, body)? {
         Normalized::Ping => Preview::Ping,
         Normalized::Event(event) => {
-            let routes = route(bridge, &event);
-            Preview::Event { event, routes }
+            let names = resolve(&event, &bridge.directory);
+            let routes = process(bridge, &event, &names);
+            let verdicts =
+                event.changes.iter().map(|change| verdicts(&bridge.rules, &event, change, &names)).collect();
+            Preview::Event { event, routes, verdicts }
         }
     })
 }
@@ -54,9 +61,10 @@ pub fn preview(
 impl Preview {
     /// As the API answers it: `{"ping": true}`, or the event id, its actor and
     /// its changes, each with `routes` of `{rule, channel, template}` and a
-    /// `body`, `silent: true` or an `error`.
+    /// `body`, `silent: true` or an `error`, and `rules`: every rule's
+    /// `{rule, matched}`, with `why` when it did not match.
     pub fn to_json(&self) -> Value {
-        let Preview::Event { event, routes } = self else { return json!({ "ping": true }) };
+        let Preview::Event { event, routes, verdicts } = self else { return json!({ "ping": true }) };
         let changes: Vec<Value> = event
             .changes
             .iter()
@@ -65,6 +73,7 @@ impl Preview {
                 let shown: Vec<Value> = routes.iter().filter(|r| r.change == index).map(route_json).collect();
                 let mut value = serde_json::to_value(change).expect("changes serialize");
                 value["routes"] = Value::Array(shown);
+                value["rules"] = verdicts[index].iter().map(Verdict::to_json).collect();
                 value
             })
             .collect();

@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use serde_json::Value;
 use storybridge::admin::preview::{preview as analyse, Preview};
 use storybridge::pipeline::RouteOutcome;
+use storybridge::rules::Outcome;
 use storybridge::Bridge;
 
 pub fn preview(
@@ -16,6 +17,7 @@ pub fn preview(
     raw_headers: &[String],
     path: &Path,
     json: bool,
+    explain: bool,
 ) -> anyhow::Result<()> {
     if !bridge.config.sources.contains_key(source_name) {
         let known: Vec<&str> = bridge.config.sources.keys().map(String::as_str).collect();
@@ -34,7 +36,7 @@ pub fn preview(
     let preview = analyse(bridge, source_name, &headers, body.into())?;
     let shown = match json {
         true => format!("{}\n", serde_json::to_string_pretty(&preview.to_json())?),
-        false => text(&preview),
+        false => text(&preview, explain),
     };
     print_all(&shown)
 }
@@ -49,8 +51,8 @@ fn print_all(text: &str) -> anyhow::Result<()> {
     }
 }
 
-fn text(preview: &Preview) -> String {
-    let Preview::Event { event, routes } = preview else {
+fn text(preview: &Preview, explain: bool) -> String {
+    let Preview::Event { event, routes, verdicts } = preview else {
         return "a ping: acknowledged, nothing routed\n".into();
     };
     let mut out = format!(
@@ -70,6 +72,16 @@ fn text(preview: &Preview) -> String {
             change.action,
             change.entity_id.as_deref().unwrap_or("-")
         ));
+        if explain {
+            for verdict in &verdicts[index] {
+                let said = match (&verdict.outcome, verdict.why()) {
+                    (_, None) => "matched".to_owned(),
+                    (Outcome::NotMatched(why), _) => format!("not matched: {why}"),
+                    (_, Some(why)) => why,
+                };
+                out.push_str(&format!("  rule {}: {said}\n", verdict.rule));
+            }
+        }
         let mine: Vec<_> = routes.iter().filter(|r| r.change == index).collect();
         if mine.is_empty() {
             out.push_str("  no rule matched\n");

@@ -28,8 +28,8 @@ pub struct Matcher {
     changed: Option<Vec<String>>,
     /// Each entry holds for any of its fields (`state` is Shortcut's
     /// `workflow_state_id` and Pivotal's `current_state`).
-    from: Vec<(Vec<String>, Vec<String>)>,
-    to: Vec<(Vec<String>, Vec<String>)>,
+    from: Vec<FieldMatcher>,
+    to: Vec<FieldMatcher>,
     primary: Option<bool>,
     actor: Option<Vec<String>>,
     owner_added: Option<Vec<String>>,
@@ -38,6 +38,15 @@ pub struct Matcher {
     label_removed: Option<Vec<String>>,
     ignore_actor: Option<Vec<String>>,
     not: Option<Box<Matcher>>,
+}
+
+/// One entry of `from:` or `to:`: the field as the rule names it, the fields
+/// that name stands for, the values wanted.
+#[derive(Debug, Clone)]
+struct FieldMatcher {
+    named: String,
+    fields: Vec<String>,
+    wanted: Vec<String>,
 }
 
 impl Rule {
@@ -57,7 +66,14 @@ impl Matcher {
     fn compile(when: &WhenConfig) -> Self {
         let values = |values: &Option<crate::config::Values>| values.as_ref().map(|v| v.0.clone());
         let pairs = |map: &Option<std::collections::BTreeMap<String, crate::config::Values>>| {
-            map.iter().flatten().map(|(field, wanted)| (fields_named(field), wanted.0.clone())).collect()
+            map.iter()
+                .flatten()
+                .map(|(field, wanted)| FieldMatcher {
+                    named: field.clone(),
+                    fields: fields_named(field),
+                    wanted: wanted.0.clone(),
+                })
+                .collect()
         };
         let changed =
             when.changed.as_ref().map(|fields| fields.0.iter().flat_map(|f| fields_named(f)).collect());
@@ -80,33 +96,67 @@ impl Matcher {
     }
 
     pub fn matches(&self, event: &Event, change: &Change, names: &Names) -> bool {
+        self.first_failed(event, change, names).is_none()
+    }
+
+    /// The first of this block's matchers that does not hold for `change`, in
+    /// the order they are tried (none: the block matches). `explain` words it.
+    pub fn first_failed(&self, event: &Event, change: &Change, names: &Names) -> Option<Failed> {
         let one_of = |wanted: &Option<Vec<String>>, actual: &[&str]| match wanted {
             None => true,
             Some(wanted) => {
                 wanted.iter().any(|want| actual.iter().any(|have| want.eq_ignore_ascii_case(have)))
             }
         };
-        one_of(&self.source, &[&event.source, event.source_kind])
-            && one_of(&self.entity_type, &[&change.entity_type])
-            && one_of(&self.action, &[&change.action])
-            && self.primary.is_none_or(|primary| primary == change.primary)
-            && self.changed.as_ref().is_none_or(|fields| fields.iter().any(|f| change.field(f).is_some()))
-            && self.from.iter().all(|(fields, wanted)| {
-                fields.iter().any(|field| field_matches(change, names, field, wanted, Side::Old))
+        let checks: [(Failed, &dyn Fn() -> bool); 10] = [
+            (Failed::Source, &|| one_of(&self.source, &[&event.source, event.source_kind])),
+            (Failed::EntityType, &|| one_of(&self.entity_type, &[&change.entity_type])),
+            (Failed::Action, &|| one_of(&self.action, &[&change.action])),
+            (Failed::Primary, &|| self.primary.is_none_or(|primary| primary == change.primary)),
+            (Failed::Changed, &|| {
+                self.changed.as_ref().is_none_or(|fields| fields.iter().any(|f| change.field(f).is_some()))
+            }),
+            (Failed::Actor, &|| self.actor.as_ref().is_none_or(|wanted| is_actor(event, names, wanted))),
+            (Failed::IgnoreActor, &|| {
+                self.ignore_actor.as_ref().is_none_or(|ignored| !is_actor(event, names, ignored))
+            }),
+            (Failed::OwnerAdded, &|| {
+                self.owner_added.as_ref().is_none_or(|wanted| owner_added(change, names, wanted))
+            }),
+            (Failed::Label(LabelSide::Added), &|| {
+                self.label_added.as_ref().is_none_or(|wanted| labels(change, names, Side::New, false, wanted))
+            }),
+            (Failed::Label(LabelSide::Removed), &|| {
+                self.label_removed
+                    .as_ref()
+                    .is_none_or(|wanted| labels(change, names, Side::Old, false, wanted))
+            }),
+        ];
+        let (early, late) = checks.split_at(5);
+        if let Some((failed, _)) = early.iter().find(|(_, holds)| !holds()) {
+            return Some(*failed);
+        }
+        let field = |matchers: &[FieldMatcher], side: Side| {
+            matchers.iter().position(|matcher| {
+                !matcher.fields.iter().any(|field| field_matches(change, names, field, &matcher.wanted, side))
             })
-            && self.to.iter().all(|(fields, wanted)| {
-                fields.iter().any(|field| field_matches(change, names, field, wanted, Side::New))
-            })
-            && self.actor.as_ref().is_none_or(|wanted| is_actor(event, names, wanted))
-            && self.ignore_actor.as_ref().is_none_or(|ignored| !is_actor(event, names, ignored))
-            && self.owner_added.as_ref().is_none_or(|wanted| owner_added(change, names, wanted))
-            && self.label_added.as_ref().is_none_or(|wanted| labels(change, names, Side::New, false, wanted))
-            && self
-                .label_removed
-                .as_ref()
-                .is_none_or(|wanted| labels(change, names, Side::Old, false, wanted))
-            && self.label_has.as_ref().is_none_or(|wanted| labels(change, names, Side::New, true, wanted))
-            && self.not.as_ref().is_none_or(|inner| !inner.matches(event, change, names))
+        };
+        if let Some(index) = field(&self.from, Side::Old) {
+            return Some(Failed::From(index));
+        }
+        if let Some(index) = field(&self.to, Side::New) {
+            return Some(Failed::To(index));
+        }
+        if let Some((failed, _)) = late.iter().find(|(_, holds)| !holds()) {
+            return Some(*failed);
+        }
+        if !self.label_has.as_ref().is_none_or(|wanted| labels(change, names, Side::New, true, wanted)) {
+            return Some(Failed::Label(LabelSide::Has));
+        }
+        if self.not.as_ref().is_some_and(|inner| inner.matches(event, change, names)) {
+            return Some(Failed::Not);
+        }
+        None
     }
 }
 
@@ -205,6 +255,9 @@ pub fn matching<'a>(rules: &'a [Rule], event: &Event, change: &Change, names: &N
     }
     fired
 }
+
+mod explain;
+pub use explain::{verdicts, Failed, LabelSide, Outcome, Verdict};
 
 #[cfg(test)]
 mod tests;

@@ -149,3 +149,62 @@ fn bots_and_integrations_are_matched_by_kind() {
     assert!(!matches("{ actor: bot }", vcs));
     assert!(matches("{ ignore_actor: [bot, integration] }", STATE_CHANGE), "a member is neither");
 }
+
+fn why_not(yaml: &str, fixture: &str) -> Option<String> {
+    let event = event(fixture);
+    let names = names(&event);
+    let matcher = matcher(yaml);
+    let why = matcher.explain(&event, &event.changes[0], &names);
+    assert_eq!(
+        why.is_none(),
+        matcher.matches(&event, &event.changes[0], &names),
+        "explain and matches disagree"
+    );
+    why
+}
+
+#[test]
+fn a_rule_that_does_not_match_says_which_matcher_failed_and_what_the_change_had() {
+    let why = |yaml| why_not(yaml, STATE_CHANGE).expect("does not match");
+    assert_eq!(
+        why("{ to: { workflow_state_id: Ready for Deploy } }"),
+        r#"to.workflow_state_id: wanted "Ready for Deploy", was "Ready for Review""#
+    );
+    assert_eq!(
+        why("{ from: { state: [Started, Done] } }"),
+        r#"from.workflow_state_id: wanted one of "Started", "Done", was "Unscheduled""#
+    );
+    assert_eq!(
+        why("{ to: { epic_id: Launch } }"),
+        r#"to.epic_id: wanted "Launch", but the change does not change it (it changes started, workflow_state_id, started_at, owner_ids)"#
+    );
+    assert_eq!(
+        why("{ action: [create, delete] }"),
+        r#"action: wanted one of "create", "delete", was "update""#
+    );
+    assert_eq!(why("{ source: github }"), r#"source: wanted "github", was "shortcut" (a shortcut source)"#);
+    assert_eq!(why("{ changed: [label_ids] }").split(", but").next(), Some(r#"changed: wanted "label_ids""#));
+    assert_eq!(why("{ owner_added: Grace }"), r#"owner_added: wanted "Grace", added "Ada""#);
+    assert_eq!(
+        why("{ primary: false }"),
+        "primary: wanted a side effect (primary: false), was the event's own change"
+    );
+    assert_eq!(why("{ not: { entity_type: story } }"), "not: the change matches what `not:` excludes");
+    assert_eq!(why("{ label: { added: bug } }"), r#"label.added: wanted "bug", added none"#);
+    // The first that fails is named, in the order routing tries them.
+    assert!(why("{ entity_type: epic, to: { state: Done } }").starts_with("entity_type: "));
+}
+
+#[test]
+fn why_not_names_the_entity_type_and_labels_as_the_tracker_sent_them() {
+    assert_eq!(
+        why_not("{ entity_type: story }", "shortcut/zulip_story_comment_create.json").unwrap(),
+        r#"entity_type: wanted "story", was "story-comment""#
+    );
+    assert_eq!(
+        why_not("{ label: { added: bug } }", "shortcut/zulip_story_update_add_label.json").unwrap(),
+        r#"label.added: wanted "bug", added "mockup""#
+    );
+    assert_eq!(why_not("{ label: { added: mockup } }", "shortcut/zulip_story_update_add_label.json"), None);
+    assert_eq!(why_not("{ to: { state: Ready for Review } }", STATE_CHANGE), None);
+}

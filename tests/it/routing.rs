@@ -261,3 +261,91 @@ async fn a_preview_piped_into_a_reader_that_stops_early_exits_cleanly() {
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+const EXPLAINED_RULES: &str = "  - name: ready-for-deploy
+    when: { entity_type: story, to: { state: Ready for Deploy } }
+    send: [deploys]
+  - name: reviews
+    when: { entity_type: story, to: { state: Ready for Review } }
+    send: [deploys]
+    stop: true
+  - name: comments
+    when: { entity_type: story-comment }
+    send: [deploys]
+";
+
+#[test]
+fn preview_explain_says_for_every_rule_whether_it_matched_and_why_not() {
+    let dir = temp_dir("preview-explain");
+    let config = dir.join("bridge.yaml");
+    std::fs::write(&config, config_with(EXPLAINED_RULES)).unwrap();
+    let event = dir.join("event.json");
+    std::fs::write(&event, fixture("shortcut/zulip_story_update_change_state.json")).unwrap();
+    let event = event.to_str().unwrap();
+    let output = storybridge(
+        &config,
+        &["preview", "--source", "shortcut", "--explain", event],
+        "http://127.0.0.1:9",
+        "sqlite::memory:",
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let explained =
+        "  rule ready-for-deploy: not matched: to.workflow_state_id: wanted \"Ready for Deploy\", \
+                     was \"Ready for Review\"\n  \
+                     rule reviews: matched\n  \
+                     rule comments: not tried: rule `reviews` above matched and says stop\n  \
+                     rule reviews → channel deploys (template default)\n";
+    assert!(text.contains(explained), "{text}");
+
+    // Without --explain the verdicts are left out; the JSON always has them.
+    let plain = storybridge(
+        &config,
+        &["preview", "--source", "shortcut", event],
+        "http://127.0.0.1:9",
+        "sqlite::memory:",
+    );
+    assert!(!String::from_utf8(plain.stdout).unwrap().contains("not matched"));
+    let json = storybridge(
+        &config,
+        &["preview", "--source", "shortcut", "--json", event],
+        "http://127.0.0.1:9",
+        "sqlite::memory:",
+    );
+    let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        json["changes"][0]["rules"],
+        json!([
+            {"rule": "ready-for-deploy", "matched": false,
+             "why": "to.workflow_state_id: wanted \"Ready for Deploy\", was \"Ready for Review\""},
+            {"rule": "reviews", "matched": true},
+            {"rule": "comments", "matched": false, "why": "not tried: rule `reviews` above matched and says stop"},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn the_admin_preview_says_why_a_comment_matched_no_story_rule() {
+    let sink = FakeSink::start().await;
+    let yaml = format!("admin_token: \"{TOKEN}\"\n{}", config_with(EXPLAINED_RULES));
+    let app = spawn(&sink.base(), &yaml, Options::default()).await;
+    let preview: Value = app
+        .http
+        .post(app.url("/api/preview?source=shortcut"))
+        .bearer_auth(TOKEN)
+        .body(fixture("shortcut/zulip_story_comment_create.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        preview["changes"][0]["rules"][0],
+        json!({"rule": "ready-for-deploy", "matched": false,
+               "why": "entity_type: wanted \"story\", was \"story-comment\""})
+    );
+    assert_eq!(preview["changes"][0]["rules"][2], json!({"rule": "comments", "matched": true}));
+    app.settled().await;
+    assert!(app.deliveries().await.is_empty(), "a preview sends and stores nothing");
+}
