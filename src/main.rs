@@ -156,7 +156,7 @@ fn main() -> anyhow::Result<()> {
         Command::TestChannel { name } => test_channel(&bridge, &name),
         Command::Healthcheck => healthcheck(&bridge),
         Command::Check => {
-            for warning in bridge.lints() {
+            for warning in bridge.lints().into_iter().chain(cli::check::name_warnings(&bridge)) {
                 println!("warning: {warning}");
             }
             println!(

@@ -116,6 +116,11 @@ impl Names {
         }
     }
 
+    /// Every (entity type, id) and its name known for this event.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.names.iter().map(|((entity_type, id), name)| (entity_type.as_str(), id.as_str(), name.as_str()))
+    }
+
     /// Who did it, as a person would want to read it.
     pub fn actor(&self) -> Option<&str> {
         self.actor.as_deref()

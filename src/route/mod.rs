@@ -9,7 +9,7 @@
 //! rule or template was fixed.
 
 mod queue;
-mod stored;
+pub mod stored;
 mod stories;
 
 use std::collections::BTreeMap;

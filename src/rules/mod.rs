@@ -257,6 +257,7 @@ pub fn matching<'a>(rules: &'a [Rule], event: &Event, change: &Change, names: &N
 }
 
 mod explain;
+pub mod lint;
 pub use explain::{verdicts, Failed, LabelSide, Outcome, Verdict};
 
 #[cfg(test)]

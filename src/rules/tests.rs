@@ -208,3 +208,49 @@ fn why_not_names_the_entity_type_and_labels_as_the_tracker_sent_them() {
     assert_eq!(why_not("{ label: { added: mockup } }", "shortcut/zulip_story_update_add_label.json"), None);
     assert_eq!(why_not("{ to: { state: Ready for Review } }", STATE_CHANGE), None);
 }
+
+fn compiled(yaml: &str) -> Vec<Rule> {
+    serde_yaml::from_str::<Vec<crate::config::RuleConfig>>(yaml)
+        .expect("valid rules")
+        .iter()
+        .map(Rule::compile)
+        .collect()
+}
+
+fn unseen(rules_yaml: &str, seen: &lint::Seen) -> Vec<String> {
+    lint::unseen_names(&compiled(rules_yaml), seen)
+}
+
+#[test]
+fn a_state_name_no_stored_event_carried_is_named_with_the_nearest_known_one() {
+    let event = event(STATE_CHANGE);
+    let mut config: Config = serde_yaml::from_str("{}").unwrap();
+    config.people.insert(
+        "5b1fda16-626f-487f-9ecf-f3a4abf42b8b".into(),
+        PersonConfig { name: "Ada".into(), email: None, slack: None, discord: None },
+    );
+    let mut seen = lint::Seen::from_config(&config);
+    seen.add_event(&event, &names(&event));
+    let rules = "
+- { name: typo, when: { to: { state: Ready for Reveiw } }, send: [c] }
+- { name: right, when: { to: { state: ready for review }, from: { workflow_state_id: Unscheduled } }, send: [c] }
+- { name: by-id, when: { to: { workflow_state_id: 500000099 } }, send: [c] }
+- { name: person, when: { actor: Adda, ignore_actor: [bot] }, send: [c] }
+- { name: nested, when: { not: { to: { state: Shipped } } }, send: [c] }
+- { name: labels, when: { label: { added: bug } }, send: [c] }
+";
+    assert_eq!(
+        unseen(rules, &seen),
+        [
+            "rules[0].when.to.state: \"Ready for Reveiw\" is no workflow-state that names:, people: or any of the 1 \
+             stored events has carried (did you mean \"Ready for Review\"?)",
+            "rules[3].when.actor: \"Adda\" is no person that names:, people: or any of the 1 stored events has carried \
+             (did you mean \"Ada\"?)",
+            "rules[4].when.not.to.state: \"Shipped\" is no workflow-state that names:, people: or any of the 1 stored \
+             events has carried",
+        ],
+        "no labels are known at all, so `bug` is not judged; a number is taken for an id"
+    );
+    // With nothing stored and nothing configured, nothing is judged.
+    assert!(unseen(rules, &lint::Seen::default()).is_empty());
+}

@@ -349,3 +349,40 @@ async fn the_admin_preview_says_why_a_comment_matched_no_story_rule() {
     app.settled().await;
     assert!(app.deliveries().await.is_empty(), "a preview sends and stores nothing");
 }
+
+#[tokio::test]
+async fn check_warns_of_a_state_name_no_stored_event_carried_and_suggests_the_one_it_meant() {
+    let dir = temp_dir("check-names");
+    let storage = format!("sqlite://{}", dir.join("bridge.db").display());
+    let sink = FakeSink::start().await;
+    let misspelt = "  - name: reviews\n    when: { to: { state: Ready for Reveiw } }\n    send: [deploys]\n";
+    let app = spawn_with_storage(&sink.base(), &config_with(misspelt), Some(&storage)).await;
+    assert_eq!(
+        app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json")).await.status(),
+        202
+    );
+    app.routed().await;
+    assert!(app.deliveries().await.is_empty(), "the misspelt rule never fires");
+    app.stop().await;
+
+    let config = dir.join("bridge.yaml");
+    std::fs::write(&config, config_with(misspelt)).unwrap();
+    let output = storybridge(&config, &["check"], &sink.base(), &storage);
+    assert!(
+        output.status.success(),
+        "a warning is not an error: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains(
+            "bridge.yaml: rules[0].when.to.state: \"Ready for Reveiw\" is no workflow-state that names:, people: or \
+             any of the 1 stored events has carried (did you mean \"Ready for Review\"?)\n"
+        ),
+        "{text}"
+    );
+    // Spelt right, nothing to say about it.
+    std::fs::write(&config, config_with(&misspelt.replace("Reveiw", "Review"))).unwrap();
+    let output = storybridge(&config, &["check"], &sink.base(), &storage);
+    assert!(!String::from_utf8(output.stdout).unwrap().contains("did you mean"));
+}
