@@ -85,6 +85,21 @@ enum Command {
         /// The channel, as named under `channels:`.
         name: String,
     },
+    /// Each channel's queue (pending, oldest) and whether it is paused, and why.
+    Channels,
+    /// Pause a channel: its messages wait (nothing is dropped) until `resume`.
+    Pause {
+        /// The channel, as named under `channels:`.
+        name: String,
+        /// Why, shown with the pause (`channels`, the API).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume a paused channel (an admin's pause, or the platform's).
+    Resume {
+        /// The channel, as named under `channels:`.
+        name: String,
+    },
     /// Exit 0 if the bridge on this config's `listen` address is ready (for
     /// container HEALTHCHECKs: the image has no curl).
     Healthcheck,
@@ -171,6 +186,11 @@ fn main() -> anyhow::Result<()> {
         Command::Preview { source, headers, event, json, explain } => {
             cli::preview::preview(&bridge, &source, &headers, &event, json, explain)
         }
+        Command::Channels => with_store(&bridge, |store| cli::channels::list(&bridge, store)),
+        Command::Pause { name, reason } => {
+            with_store(&bridge, |store| cli::channels::pause(&bridge, store, &name, reason))
+        }
+        Command::Resume { name } => with_store(&bridge, |store| cli::channels::resume(&bridge, store, &name)),
         Command::Deliveries { status, channel, limit } => with_store(&bridge, |store| async move {
             cli::deliveries::list(store, status.as_deref(), channel, limit).await
         }),

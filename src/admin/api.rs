@@ -17,11 +17,11 @@ use crate::store::{
 };
 use crate::{Bridge, Shared};
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-fn store_error(error: crate::store::StoreError) -> Response {
+pub(super) fn store_error(error: crate::store::StoreError) -> Response {
     error_response_for_store(&error)
 }
 

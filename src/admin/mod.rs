@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+pub mod channels;
 mod health;
 pub mod preview;
 
@@ -40,6 +41,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/events/{id}", get(api::event))
         .route("/api/events/{id}/reroute", post(api::reroute))
         .route("/api/replay", post(api::replay))
+        .route("/api/channels", get(channels::list))
+        .route("/api/channels/{name}/pause", post(channels::pause_channel))
+        .route("/api/channels/{name}/resume", post(channels::resume_channel))
         .route("/api/channels/{name}/test", post(api::test_channel))
         .route("/api/channels/{name}/digest", get(api::digest).post(api::send_digest))
         .route("/api/preview", post(api::preview))

@@ -83,15 +83,5 @@ fn table(rows: &[Delivery]) -> String {
             row.last_error.as_deref().unwrap_or("-").replace('\n', " ").chars().take(60).collect(),
         ]);
     }
-    let widths: Vec<usize> = (0..lines[0].len())
-        .map(|column| lines.iter().map(|line| line[column].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for line in lines {
-        let cells: Vec<String> =
-            line.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    super::aligned(&lines)
 }

@@ -265,13 +265,15 @@ impl Worker {
         }
     }
 
-    /// A channel paused for a dead URL stays paused until its URL changes.
+    /// A channel paused for a dead URL stays paused until its URL changes; one
+    /// an admin paused, until resumed.
     async fn paused(&self, pause: Option<Pause>) -> bool {
         let bridge = self.shared.bridge();
         let Some(channel) = bridge.config.channels.get(&self.channel) else {
             return true;
         };
         match pause {
+            Some(pause) if pause.is_by_admin() => true,
             Some(pause) if pause.url_fingerprint == sinks::url_fingerprint(channel) => true,
             Some(_) => {
                 tracing::info!(channel = %self.channel, "channel URL changed; resuming");

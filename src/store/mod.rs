@@ -369,6 +369,21 @@ pub struct Pause {
     pub reason: String,
 }
 
+impl Pause {
+    /// Marks a pause an admin asked for (`storybridge pause`, the API): it
+    /// holds until resumed, whatever the channel's URL becomes. A platform's
+    /// pause holds the fingerprint of the URL that failed (hex, never this).
+    const BY_ADMIN: &'static str = "admin";
+
+    pub fn by_admin(reason: String) -> Pause {
+        Pause { url_fingerprint: Pause::BY_ADMIN.to_owned(), reason }
+    }
+
+    pub fn is_by_admin(&self) -> bool {
+        self.url_fingerprint == Pause::BY_ADMIN
+    }
+}
+
 /// What a channel's worker reads before each batch it sends.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim {

@@ -375,3 +375,86 @@ async fn a_config_saved_by_rename_is_reloaded_and_watched_again() {
     let text = app.metrics().await;
     assert_eq!(sample(&text, "storybridge_rule_matches_total{rule=\"tasks\"}"), 1.0, "{text}");
 }
+
+fn channel<'a>(channels: &'a Value, name: &str) -> &'a Value {
+    channels.as_array().unwrap().iter().find(|channel| channel["name"] == name).unwrap()
+}
+
+#[tokio::test]
+async fn a_paused_channel_holds_its_messages_until_resumed_and_says_why() {
+    let mut sink = FakeSink::start().await;
+    let app = spawn(&sink.base(), &with_admin(&config_with(ALL_TO_SLACK)), Options::default()).await;
+    let token = Some(TOKEN);
+    assert_eq!(post(&app, "/api/channels/deploys/pause", None, "").await.0, 401);
+    assert_eq!(post(&app, "/api/channels/nope/pause", token, "").await.0, 404);
+    assert_eq!(post(&app, "/api/channels/deploys/pause", token, "{not json").await.0, 400);
+    let (status, paused) =
+        post(&app, "/api/channels/deploys/pause", token, r#"{"reason": "release freeze"}"#).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        paused,
+        json!({"name": "deploys", "kind": "slack", "pending": 0, "oldest_pending_s": null,
+               "paused": {"by": "admin", "reason": "release freeze"}})
+    );
+
+    assert_eq!(app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await.status(), 202);
+    app.routed().await;
+    assert!(
+        sink.next_within(std::time::Duration::from_millis(1500)).await.is_none(),
+        "paused: nothing is sent"
+    );
+    let (status, channels) = get(&app, "/api/channels", token).await;
+    assert_eq!(status, 200);
+    let deploys = channel(&channels, "deploys");
+    assert_eq!((&deploys["pending"], &deploys["paused"]["reason"]), (&json!(1), &json!("release freeze")));
+    assert!(deploys["oldest_pending_s"].as_f64().unwrap() >= 1.0, "{deploys}");
+    assert_eq!(channel(&channels, "team")["paused"], Value::Null);
+
+    let (status, resumed) = post(&app, "/api/channels/deploys/resume", token, "").await;
+    assert_eq!((status, &resumed["paused"]), (200, &Value::Null));
+    assert!(
+        sink.next().await.body["text"].as_str().unwrap().contains("created"),
+        "the held message goes out"
+    );
+    app.settled().await;
+    assert_eq!(channel(&get(&app, "/api/channels", token).await.1, "deploys")["pending"], 0);
+}
+
+#[tokio::test]
+async fn storybridge_pause_and_resume_beside_the_running_bridge() {
+    let mut sink = FakeSink::start().await;
+    let dir = temp_dir("pause-cli");
+    let storage = format!("sqlite://{}", dir.join("bridge.db").display());
+    let app = spawn(
+        &sink.base(),
+        &config_with(ALL_TO_SLACK),
+        Options { storage: Some(storage.clone()), ..Default::default() },
+    )
+    .await;
+    let config = dir.join("bridge.yaml");
+    std::fs::write(&config, config_with(ALL_TO_SLACK)).unwrap();
+    let base = sink.base();
+    let cli = |arguments: &[&str]| {
+        let output = crate::support::process::storybridge(&config, arguments, &base, &storage);
+        assert!(output.status.success(), "{arguments:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let paused = cli(&["pause", "deploys", "--reason", "release freeze"]);
+    assert_eq!(
+        paused,
+        "CHANNEL  KIND   PENDING  OLDEST  PAUSED\ndeploys  slack  0        -       by admin: release freeze\n"
+    );
+    // The running bridge sees it at its next look (within a second).
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(app.post_shortcut(&fixture("shortcut/zulip_story_create.json")).await.status(), 202);
+    app.routed().await;
+    assert!(sink.next_within(std::time::Duration::from_millis(1500)).await.is_none(), "paused from the CLI");
+    let listed = cli(&["channels"]);
+    assert!(listed.contains("deploys  slack    1 "), "{listed}");
+    assert!(listed.contains("by admin: release freeze\nteam     discord  0        -       no\n"), "{listed}");
+    assert!(cli(&["resume", "deploys"]).ends_with("  no\n"));
+    assert!(sink.next().await.body["text"].as_str().unwrap().contains("created"));
+    let unknown = crate::support::process::storybridge(&config, &["pause", "nope"], &sink.base(), &storage);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no channel named `nope`"));
+}
