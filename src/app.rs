@@ -78,13 +78,17 @@ pub async fn serve(
     let public = ingest::router(shared.clone()).merge(admin::probes_router(shared.clone()));
     let public = match &launch.admin_listener {
         Some(_) => public,
-        None => public.merge(admin::router(shared.clone())).merge(admin::metrics_router(shared.clone())),
+        None => public
+            .merge(admin::router(shared.clone()))
+            .merge(admin::console_router(shared.clone()))
+            .merge(admin::metrics_router(shared.clone())),
     };
     // Each listener has its own connection slots: a flood of webhooks cannot
     // lock the admin out.
     let limits = shared.bridge().connection_limits();
     let admin = launch.admin_listener.map(|listener| {
         let app = admin::router(shared.clone())
+            .merge(admin::console_router(shared.clone()))
             .merge(admin::probes_router(shared.clone()))
             .merge(admin::metrics_router(shared.clone()));
         tokio::spawn(server::serve(listener, app, limits, until(stopped.clone())))

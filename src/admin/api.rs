@@ -154,6 +154,48 @@ fn stored_event_json(bridge: &Bridge, stored: &StoredEvent, deliveries: &[Delive
     })
 }
 
+/// `GET /api/sources`: `[{"name", "kind"}]`, for the console's source picker.
+pub async fn sources(State(shared): State<Arc<Shared>>) -> Response {
+    let bridge = shared.bridge();
+    let sources: Vec<Value> = bridge
+        .config
+        .sources
+        .iter()
+        .map(|(name, source)| json!({ "name": name, "kind": source.kind() }))
+        .collect();
+    Json(sources).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct RecentQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /api/events?limit=N`: the newest stored events of the last week
+/// (default 20, at most 200), newest first: `[{"source", "event_id", "received_at"}]`.
+pub async fn recent_events(State(shared): State<Arc<Shared>>, Query(query): Query<RecentQuery>) -> Response {
+    let limit = query.limit.unwrap_or(20).clamp(1, 200);
+    let since = crate::store::now_millis() - 7 * 24 * 3600 * 1000;
+    match shared.store.stored_events(EventSelection::Since { since, source: None }).await {
+        Ok(events) => {
+            let newest: Vec<Value> = events
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|event| {
+                    json!({
+                        "source": event.source,
+                        "event_id": event.event_id,
+                        "received_at": crate::normalize::rfc3339_from_millis(event.received_at),
+                    })
+                })
+                .collect();
+            Json(newest).into_response()
+        }
+        Err(failure) => store_error(failure),
+    }
+}
+
 /// `POST /api/events/{id}/reroute`: route the stored event again under the
 /// current config and templates; answers what was queued.
 pub async fn reroute(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {

@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 pub mod channels;
+mod console;
 mod health;
 pub mod preview;
 
@@ -32,6 +33,16 @@ pub fn metrics_router(shared: Arc<Shared>) -> Router {
     Router::new().route("/metrics", get(health::metrics)).with_state(shared)
 }
 
+/// The console's page and assets: no token to load them (they hold no
+/// data), 404 like the API while no `admin_token` is configured.
+pub fn console_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/console", get(console::page))
+        .route("/console/console.js", get(console::script))
+        .route("/console/console.css", get(console::style))
+        .with_state(shared)
+}
+
 /// The admin API. Every route needs `Authorization: Bearer <admin_token>`, and
 /// answers 404 while no `admin_token` is configured.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -41,6 +52,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/events/{id}", get(api::event))
         .route("/api/events/{id}/reroute", post(api::reroute))
         .route("/api/replay", post(api::replay))
+        .route("/api/sources", get(api::sources))
+        .route("/api/events", get(api::recent_events))
         .route("/api/channels", get(channels::list))
         .route("/api/channels/{name}/pause", post(channels::pause_channel))
         .route("/api/channels/{name}/resume", post(channels::resume_channel))

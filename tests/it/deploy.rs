@@ -184,7 +184,7 @@ async fn the_compose_proxy_takes_every_webhook_while_one_replica_is_killed() {
     let yaml = std::fs::read_to_string(&config).unwrap().replace("sqlite://bridge.db", &database);
     std::fs::write(&config, yaml).unwrap();
     let addresses = [free_address(), free_address()];
-    let mut replicas: Vec<_> = addresses.iter().map(|address| start_bridge(&config, *address)).collect();
+    let mut replicas = Replicas(addresses.iter().map(|address| start_bridge(&config, *address)).collect());
     for address in addresses {
         wait_until_serving(address).await;
     }
@@ -246,8 +246,8 @@ async fn the_compose_proxy_takes_every_webhook_while_one_replica_is_killed() {
     for n in 1..=4 {
         assert_eq!(post(n).await.unwrap().status(), 202, "event {n}, both replicas up");
     }
-    replicas[0].kill().unwrap(); // SIGKILL: its port refuses from now on.
-    replicas[0].wait().unwrap();
+    replicas.0[0].kill().unwrap(); // SIGKILL: its port refuses from now on.
+    replicas.0[0].wait().unwrap();
     for n in 5..=12 {
         assert_eq!(post(n).await.unwrap().status(), 202, "event {n}, one replica killed");
     }
@@ -260,8 +260,17 @@ async fn the_compose_proxy_takes_every_webhook_while_one_replica_is_killed() {
         };
         seen.insert(story_of(&got.body));
     }
-    for mut replica in replicas.into_iter().skip(1) {
-        let _ = replica.kill();
-        let _ = replica.wait();
+}
+
+/// The replicas, killed when the test ends, whether or not it passed (one
+/// left serving would hold its database open).
+struct Replicas(Vec<std::process::Child>);
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        for replica in &mut self.0 {
+            let _ = replica.kill();
+            let _ = replica.wait();
+        }
     }
 }

@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod cards;
 mod coalescing;
+mod console;
 mod delivery;
 mod deploy;
 mod digests;

@@ -1,4 +1,5 @@
 pub mod app;
+pub mod browser;
 pub mod cut_proxy;
 pub mod fake_sink;
 pub mod fake_tracker;

@@ -1,0 +1,260 @@
+// The storybridge console. Every node is built with textContent (tracker text
+// is hostile); the token lives in this tab's sessionStorage and travels only as
+// a Bearer header.
+"use strict";
+(() => {
+  const KEY = "storybridge-admin-token";
+  const $ = (id) => document.getElementById(id);
+  let token = sessionStorage.getItem(KEY) || "";
+  let channelKinds = {};
+
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(props || {})) {
+      if (name === "class") node.className = value;
+      else if (name.startsWith("data-")) node.setAttribute(name, value);
+      else node[name] = value;
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  // Only absolute http(s) URLs become links.
+  function link(url, label) {
+    try {
+      const parsed = new URL(url);
+      if (parsed.protocol === "http:" || parsed.protocol === "https:") {
+        return el("a", { href: parsed.href, rel: "noopener noreferrer", target: "_blank" }, label || url);
+      }
+    } catch (_) { /* not a URL: shown as text */ }
+    return document.createTextNode(label || url);
+  }
+
+  function showError(message) { $("error").textContent = message || ""; }
+
+  async function api(method, path, body, headers) {
+    const response = await fetch(path, {
+      method,
+      headers: Object.assign({ Authorization: "Bearer " + token }, headers || {}),
+      body,
+      cache: "no-store",
+      credentials: "omit",
+    });
+    let data = null;
+    try { data = await response.json(); } catch (_) { /* no JSON body */ }
+    if (response.status === 401) {
+      signOut();
+      throw new Error("The admin token was refused.");
+    }
+    if (!response.ok) throw new Error((data && data.error) || "HTTP " + response.status);
+    return data;
+  }
+
+  function show(view) {
+    for (const name of ["login", "try", "queue"]) $("view-" + name).hidden = name !== view;
+    $("nav").hidden = view === "login";
+    showError("");
+    if (view === "queue") refreshQueue().catch((e) => showError(e.message));
+  }
+
+  function signOut() {
+    token = "";
+    sessionStorage.removeItem(KEY);
+    show("login");
+  }
+
+  async function open() {
+    const [sources, channels, recent] = await Promise.all([
+      api("GET", "/api/sources"), api("GET", "/api/channels"), api("GET", "/api/events?limit=50"),
+    ]);
+    $("source").replaceChildren(...sources.map((s) => el("option", { value: s.name }, `${s.name} (${s.kind})`)));
+    channelKinds = Object.fromEntries(channels.map((c) => [c.name, c.kind]));
+    $("filter-channel").replaceChildren(el("option", { value: "" }, "all"),
+      ...channels.map((c) => el("option", { value: c.name }, c.name)));
+    $("recent").replaceChildren(el("option", { value: "" }, "(paste a payload below)"),
+      ...recent.map((e) => el("option", { value: e.event_id, "data-source": e.source },
+        `${e.received_at} ${e.source} ${e.event_id}`)));
+    show("try");
+  }
+
+  // ---- Try an event -------------------------------------------------------
+
+  // "Name: value" lines, as the tracker would send them.
+  function sentHeaders(text) {
+    const headers = {};
+    for (const line of text.split("\n")) {
+      const at = line.indexOf(":");
+      if (at > 0) headers[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+    }
+    return headers;
+  }
+
+  async function preview(event) {
+    event.preventDefault();
+    showError("");
+    const recent = $("recent").value;
+    let analysis;
+    if (recent && !$("payload").value.trim()) {
+      const stored = await api("GET", "/api/events/" + encodeURIComponent(recent));
+      const one = Array.isArray(stored) ? stored[0] : stored;
+      analysis = one.analysis;
+    } else {
+      const headers = Object.assign({ "Content-Type": "application/json" }, sentHeaders($("headers").value));
+      analysis = await api("POST", "/api/preview?source=" + encodeURIComponent($("source").value),
+        $("payload").value, headers);
+    }
+    drawAnalysis(analysis);
+  }
+
+  function drawAnalysis(analysis) {
+    const result = $("result");
+    if (!analysis || analysis.error) {
+      result.replaceChildren(el("p", { class: "error" }, (analysis && analysis.error) || "no answer"));
+      return;
+    }
+    if (analysis.ping) {
+      result.replaceChildren(el("p", {}, "A ping: acknowledged, nothing routed."));
+      return;
+    }
+    const changes = analysis.changes.map((change, index) => {
+      const verdicts = el("ul", { class: "verdicts" }, (change.rules || []).map((verdict) =>
+        el("li", { class: "verdict " + (verdict.matched ? "matched" : "unmatched"), "data-rule": verdict.rule },
+          el("strong", {}, verdict.rule), verdict.matched ? " matched" : [": ", el("span", { class: "why" }, verdict.why)])));
+      const routes = (change.routes || []).map(drawRoute);
+      return el("div", { class: "change", "data-change": String(index) },
+        el("h3", {}, `Change ${index + 1}: ${change.entity_type} ${change.action} `, change.name ? `“${change.name}”` : "",
+          change.primary ? "" : " (side effect)"),
+        el("h4", {}, "Rules"), verdicts,
+        routes.length ? routes : el("p", { class: "note" }, "No message: no rule sends this change."));
+    });
+    result.replaceChildren(el("p", { class: "note" }, `Event ${analysis.event_id}`), ...changes);
+  }
+
+  function drawRoute(route) {
+    const kind = channelKinds[route.channel] || "slack";
+    const title = el("h4", {}, `Rule ${route.rule} → channel ${route.channel} (${kind}, template ${route.template})`);
+    if (route.error) return el("div", { class: "route" }, title, el("p", { class: "error" }, "Template error: " + route.error));
+    if (route.silent) return el("div", { class: "route" }, title, el("p", { class: "note" }, "The template rendered nothing: no message."));
+    if (route.digest) return el("div", { class: "route" }, title, el("p", { class: "note" }, "Collected for the channel's digest."));
+    const drawing = kind === "discord" ? drawDiscord(route.body) : drawSlack(route.body);
+    const json = JSON.stringify(route.body, null, 2);
+    const side = [el("pre", { class: "json" }, json)];
+    if (kind === "slack" && route.body && route.body.blocks) {
+      const builder = link("https://app.slack.com/block-kit-builder/#" +
+        encodeURIComponent(JSON.stringify({ blocks: route.body.blocks })), "Open in Slack's Block Kit Builder");
+      builder.className = "builder";
+      side.push(builder);
+    }
+    return el("div", { class: "route", "data-channel": route.channel }, title, drawing, el("div", {}, side));
+  }
+
+  // Slack's mrkdwn: <url|label> and <url> become links, the rest stays text.
+  function mrkdwn(text) {
+    const nodes = [];
+    const pattern = /<([^|>]+)(?:\|([^>]*))?>/g;
+    let last = 0;
+    let match;
+    while ((match = pattern.exec(text || "")) !== null) {
+      nodes.push(text.slice(last, match.index));
+      nodes.push(/^https?:/.test(match[1]) ? link(match[1], match[2] || match[1]) : match[2] || match[1]);
+      last = pattern.lastIndex;
+    }
+    nodes.push((text || "").slice(last));
+    return nodes;
+  }
+
+  function drawSlack(body) {
+    const blocks = (body && body.blocks) || [];
+    const drawn = blocks.map((block) => {
+      if (block.type === "header") return el("div", { class: "header" }, block.text && block.text.text);
+      if (block.type === "context") {
+        return el("div", { class: "context" }, (block.elements || []).map((e) => mrkdwn(e.text)));
+      }
+      if (block.type === "section") {
+        return el("div", { class: "section" }, mrkdwn(block.text && block.text.text),
+          (block.fields || []).map((f) => el("div", {}, mrkdwn(f.text))));
+      }
+      if (block.type === "divider") return el("hr");
+      return el("div", { class: "note" }, `(${block.type} block)`);
+    });
+    if (!drawn.length) drawn.push(el("div", { class: "section" }, mrkdwn(body && body.text)));
+    return el("div", { class: "slack drawing" }, drawn);
+  }
+
+  function drawDiscord(body) {
+    const embeds = ((body && body.embeds) || []).map((embed) => {
+      const color = Number.isInteger(embed.color) ? "#" + embed.color.toString(16).padStart(6, "0") : "#1e1f22";
+      const box = el("div", { class: "embed" },
+        embed.author ? el("div", { class: "author" }, embed.author.name) : null,
+        embed.title ? el("div", { class: "title" }, embed.url ? link(embed.url, embed.title) : embed.title) : null,
+        embed.description ? el("div", { class: "description" }, embed.description) : null,
+        (embed.fields || []).length ? el("div", { class: "fields" }, embed.fields.map((f) =>
+          el("div", {}, el("div", { class: "field-name" }, f.name), el("div", {}, f.value)))) : null,
+        embed.footer ? el("div", { class: "footer" }, embed.footer.text) : null);
+      box.style.borderLeftColor = color;
+      return box;
+    });
+    return el("div", { class: "discord drawing" }, body && body.content ? el("div", {}, body.content) : null, embeds);
+  }
+
+  // ---- The queue ----------------------------------------------------------
+
+  async function refreshQueue() {
+    const channels = await api("GET", "/api/channels");
+    $("channels").tBodies[0].replaceChildren(...channels.map((channel) => {
+      const paused = channel.paused;
+      const action = paused
+        ? el("button", { type: "button", onclick: () => act("POST", `/api/channels/${encodeURIComponent(channel.name)}/resume`) }, "Resume")
+        : el("button", { type: "button", onclick: () => act("POST", `/api/channels/${encodeURIComponent(channel.name)}/pause`, "{}") }, "Pause");
+      const replay = el("button", { type: "button", onclick: () => act("POST", "/api/replay", JSON.stringify({ channel: channel.name })) }, "Replay dead");
+      return el("tr", { "data-channel": channel.name },
+        el("td", {}, channel.name), el("td", {}, channel.kind), el("td", { class: "pending" }, channel.pending),
+        el("td", {}, channel.oldest_pending_s === null ? "–" : Math.round(channel.oldest_pending_s) + " s"),
+        el("td", { class: paused ? "paused" : "" }, paused ? `paused by ${paused.by}: ${paused.reason}` : "no"),
+        el("td", {}, action, " ", replay));
+    }));
+    const query = new URLSearchParams({ limit: "50" });
+    if ($("filter-channel").value) query.set("channel", $("filter-channel").value);
+    if ($("filter-status").value) query.set("status", $("filter-status").value);
+    const deliveries = await api("GET", "/api/deliveries?" + query);
+    $("deliveries").tBodies[0].replaceChildren(...deliveries.map((d) => el("tr", { "data-delivery": String(d.id) },
+      el("td", {}, d.id), el("td", { class: "status" }, d.status), el("td", {}, d.channel), el("td", {}, d.rule),
+      el("td", {}, d.event_id), el("td", {}, d.attempts), el("td", {}, d.last_error || ""),
+      el("td", {}, d.status === "dead"
+        ? el("button", { type: "button", onclick: () => act("POST", `/api/deliveries/${d.id}/retry`) }, "Retry") : ""))));
+  }
+
+  async function act(method, path, body) {
+    try {
+      await api(method, path, body, body ? { "Content-Type": "application/json" } : {});
+      await refreshQueue();
+    } catch (failure) {
+      showError(failure.message);
+    }
+  }
+
+  // ---- Wiring -------------------------------------------------------------
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("login-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      token = $("token").value.trim();
+      $("token").value = "";
+      sessionStorage.setItem(KEY, token);
+      open().catch((failure) => showError(failure.message));
+    });
+    $("try-form").addEventListener("submit", (event) => preview(event).catch((failure) => showError(failure.message)));
+    $("deliveries-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      refreshQueue().catch((failure) => showError(failure.message));
+    });
+    $("nav-try").addEventListener("click", () => show("try"));
+    $("nav-queue").addEventListener("click", () => show("queue"));
+    $("sign-out").addEventListener("click", signOut);
+    if (token) open().catch((failure) => showError(failure.message));
+    else show("login");
+  });
+})();

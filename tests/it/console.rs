@@ -1,0 +1,115 @@
+//! The web console: served from the binary with a strict CSP, only where the
+//! admin API exists; driven in headless Chromium against the real bridge and a
+//! fake sink.
+
+use serde_json::{json, Value};
+
+use crate::support::app::{config_with, spawn, Options};
+use crate::support::browser::Browser;
+use crate::support::{fixture, FakeSink, Reply};
+
+const TOKEN: &str = "admin-token-0123456789abcdef";
+const RULES: &str = "  - name: ready-for-deploy
+    when: { entity_type: story, to: { state: Ready for Deploy } }
+    send: [deploys]
+  - name: reviews
+    when: { entity_type: story, to: { state: Ready for Review } }
+    send: [deploys, team]
+";
+
+#[tokio::test]
+async fn the_console_is_served_with_a_strict_policy_and_only_where_the_admin_api_exists() {
+    let sink = FakeSink::start().await;
+    let closed = spawn(&sink.base(), &config_with(RULES), Options::default()).await;
+    for path in ["/console", "/console/console.js", "/console/console.css"] {
+        assert_eq!(closed.http.get(closed.url(path)).send().await.unwrap().status(), 404, "{path}");
+    }
+    let app =
+        spawn(&sink.base(), &format!("admin_token: \"{TOKEN}\"\n{}", config_with(RULES)), Options::default())
+            .await;
+    let page = app.http.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the page holds no data: no token needed to load it");
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<script src="/console/console.js" defer></script>"#));
+    assert!(!html.contains(TOKEN));
+    let script = app.http.get(app.url("/console/console.js")).send().await.unwrap();
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(
+        !script.text().await.unwrap().contains("innerHTML"),
+        "tracker text is set as text, never as markup"
+    );
+    // What the page reads needs the token.
+    assert_eq!(app.http.get(app.url("/api/sources")).send().await.unwrap().status(), 401);
+    let sources: Value =
+        app.http.get(app.url("/api/sources")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    assert!(
+        sources.as_array().unwrap().contains(&json!({"name": "shortcut", "kind": "shortcut"})),
+        "{sources}"
+    );
+}
+
+#[tokio::test]
+async fn in_the_browser_an_admin_previews_a_state_change_and_runs_the_queue() {
+    let Some(browser) = Browser::start().await else { return };
+    let mut sink = FakeSink::start().await;
+    // The first message the bridge sends is refused for good: it goes dead.
+    sink.reply_next([Reply::new(400, "invalid_payload")]);
+    let app =
+        spawn(&sink.base(), &format!("admin_token: \"{TOKEN}\"\n{}", config_with(RULES)), Options::default())
+            .await;
+    let moved = fixture("shortcut/zulip_story_update_change_state.json");
+    assert_eq!(app.post_shortcut(&moved).await.status(), 202);
+    app.settled().await;
+    let refused = sink.next().await;
+    assert_eq!(refused.path, "/slack/deploys");
+
+    browser.goto(&app.url("/console")).await;
+    browser.type_into("#token", TOKEN).await;
+    browser.click("#open").await;
+    browser.wait_for_text("#source", "shortcut (shortcut)").await;
+
+    // Try an event: the rules' verdicts and both drawings.
+    browser.fill("#source", "shortcut").await;
+    browser.fill("#payload", std::str::from_utf8(&moved).unwrap()).await;
+    browser.click("#preview").await;
+    let unmatched = browser.wait_for_text(r#".verdict[data-rule="ready-for-deploy"]"#, "wanted").await;
+    assert_eq!(
+        unmatched,
+        "ready-for-deploy: to.workflow_state_id: wanted \"Ready for Deploy\", was \"Ready for Review\""
+    );
+    assert_eq!(browser.wait_for_text(r#".verdict[data-rule="reviews"]"#, "matched").await, "reviews matched");
+    let slack =
+        browser.wait_for_text(r#".route[data-channel="deploys"] .slack.drawing"#, "Add cool feature!").await;
+    assert!(slack.contains("Ready for Review"), "{slack}");
+    let discord =
+        browser.wait_for_text(r#".route[data-channel="team"] .discord.drawing"#, "Add cool feature!").await;
+    assert!(discord.contains("Ready for Review"), "{discord}");
+    browser.wait_for_text(r#".route[data-channel="deploys"] a.builder"#, "Block Kit Builder").await;
+    sink.take_all();
+
+    // Run the queue: the dead delivery, replayed from the page, arrives.
+    browser.click("#nav-queue").await;
+    browser.wait_for_text(r#"#deliveries tr .status"#, "").await;
+    let dead_row = browser.wait_for_text(r#"#deliveries tbody"#, "dead").await;
+    assert!(dead_row.contains("deploys"), "{dead_row}");
+    browser.click(r#"#channels tr[data-channel="deploys"] button:nth-of-type(2)"#).await;
+    let replayed = sink.next().await;
+    assert_eq!(replayed.path, "/slack/deploys");
+    assert!(replayed.body.to_string().contains("Add cool feature!"));
+
+    // Pause a channel from the page: it shows as paused, and the API agrees.
+    browser.click(r#"#channels tr[data-channel="team"] button"#).await;
+    let row = browser.wait_for_text(r#"#channels tr[data-channel="team"] .paused"#, "paused").await;
+    assert_eq!(row, "paused by admin: paused by an admin");
+    let channels: Value =
+        app.http.get(app.url("/api/channels")).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let team = channels.as_array().unwrap().iter().find(|channel| channel["name"] == "team").unwrap();
+    assert_eq!(team["paused"]["by"], "admin");
+    browser.quit().await;
+}
