@@ -74,6 +74,26 @@ impl Bridge {
     /// Things that are valid but probably not meant: `storybridge check` prints
     /// them as warnings. Channels no rule sends to, and templates in the
     /// `templates:` directory that no rule or channel names.
+    /// This bridge with `edits` (template file name → text) over its
+    /// templates, for the console's preview of an unsaved template. Nothing
+    /// is written; the edits are checked as a reload would check them.
+    pub fn with_template_edits(
+        &self,
+        edits: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Bridge, ConfigErrors> {
+        let directory = self.config.templates.as_ref().map(|dir| self.origin.base_dir.join(dir));
+        let templates =
+            Templates::load_edited(directory.as_deref(), &self.origin.name, edits).map_err(ConfigErrors)?;
+        Ok(Bridge {
+            config: self.config.clone(),
+            origin: self.origin.clone(),
+            rules: self.rules.clone(),
+            templates,
+            directory: self.directory.clone(),
+            schedules: self.schedules.clone(),
+        })
+    }
+
     pub fn lints(&self) -> Vec<String> {
         let file = &self.origin.name;
         let mut warnings = Vec::new();

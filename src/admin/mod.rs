@@ -8,6 +8,7 @@ pub mod channels;
 mod console;
 mod health;
 pub mod preview;
+mod templates;
 
 use std::sync::Arc;
 
@@ -60,6 +61,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/channels/{name}/test", post(api::test_channel))
         .route("/api/channels/{name}/digest", get(api::digest).post(api::send_digest))
         .route("/api/preview", post(api::preview))
+        .route("/api/preview/edited", post(templates::preview))
+        .route("/api/templates", get(templates::list))
         .route("/-/reload", post(api::reload))
         .route_layer(axum::middleware::from_fn_with_state(shared.clone(), auth::require_token))
         .with_state(shared)

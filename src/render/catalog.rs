@@ -122,6 +122,44 @@ pub fn collect(
     Ok(files)
 }
 
+/// Applies the console's unsaved edits over `files`: each by its file name
+/// (`headline.hbs`, `default.slack.json.hbs`), as if it were in the
+/// `templates:` directory.
+pub fn apply_edits(
+    files: &mut BTreeMap<TemplateKey, TemplateFile>,
+    edits: &BTreeMap<String, String>,
+    config_file: &str,
+) -> Result<(), Vec<ConfigError>> {
+    let mut problems = Vec::new();
+    for (file_name, text) in edits {
+        match parse_file_name(file_name) {
+            Some((key, json)) => {
+                let origin = format!("{file_name} (edited)");
+                files.insert(key, TemplateFile { json, text: text.trim_end().to_owned(), origin });
+            }
+            None => problems.push(ConfigError {
+                file: config_file.into(),
+                path: "templates".into(),
+                message: format!(
+                    "{file_name}: a template file is named <name>[.slack|.discord|.console][.json].hbs"
+                ),
+            }),
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(problems),
+    }
+}
+
+/// The file name a template has (or would have) in the `templates:` directory.
+pub fn file_name(key: &TemplateKey, json: bool) -> String {
+    let (name, platform) = key;
+    let platform = platform.map(|platform| format!(".{platform}")).unwrap_or_default();
+    let json = if json { ".json" } else { "" };
+    format!("{name}{platform}{json}.hbs")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,11 +104,24 @@ pub struct Templates {
     overrides: BTreeSet<String>,
     /// The costly context fields some template mentions: only those are built.
     wanted: Wanted,
+    /// Each template's file name, origin and text, for the console's editor.
+    sources: std::collections::BTreeMap<String, (String, String)>,
 }
 
 impl Templates {
     pub fn load(directory: Option<&Path>, config_file: &str) -> Result<Self, Vec<ConfigError>> {
-        let files = catalog::collect(directory, config_file)?;
+        Templates::load_edited(directory, config_file, &std::collections::BTreeMap::new())
+    }
+
+    /// `load`, with `edits` (file name → text) over the files, as the console
+    /// tries them before the admin saves them.
+    pub fn load_edited(
+        directory: Option<&Path>,
+        config_file: &str,
+        edits: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, Vec<ConfigError>> {
+        let mut files = catalog::collect(directory, config_file)?;
+        catalog::apply_edits(&mut files, edits, config_file)?;
         let mut problems = Vec::new();
         for file in files.values() {
             if let Err(error) = handlebars::Template::compile(&file.text) {
@@ -157,8 +170,19 @@ impl Templates {
                 .map(|((name, _), _)| name.clone())
                 .collect(),
             names: files.keys().map(|(name, _)| name.clone()).collect(),
+            sources: files
+                .iter()
+                .map(|(key, file)| {
+                    (catalog::file_name(key, file.json), (file.origin.clone(), file.text.clone()))
+                })
+                .collect(),
             files: files.into_iter().map(|(key, file)| (key, (file.json, file.origin))).collect(),
         })
+    }
+
+    /// Every template as `(file name, origin, text)`, by file name.
+    pub fn sources(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.sources.iter().map(|(file, (origin, text))| (file.as_str(), origin.as_str(), text.as_str()))
     }
 
     /// Template names, for "known: …" in errors.

@@ -93,6 +93,43 @@ async fn in_the_browser_an_admin_previews_a_state_change_and_runs_the_queue() {
     browser.wait_for_text(r#".route[data-channel="deploys"] a.builder"#, "Block Kit Builder").await;
     sink.take_all();
 
+    // Edit a template: both drawings follow as the admin types; a broken one
+    // shows its error at its line. Nothing is written.
+    browser.fill("#template-file", "details.hbs").await;
+    browser.wait_for_text("#template-origin", "<embedded details.hbs>").await;
+    let details =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/details.hbs")).unwrap();
+    let details = details.trim_end();
+    let update = "{{~else if (eq kind \"update\")~}}\n";
+    let marked = details.replacen(update, &format!("{update}EDITED "), 1);
+    assert_ne!(marked, details);
+    browser.fill("#template-text", &marked).await;
+    browser.wait_for_text(r#".route[data-channel="deploys"] .slack.drawing"#, "EDITED").await;
+    browser.wait_for_text(r#".route[data-channel="team"] .discord.drawing"#, "EDITED").await;
+    browser.fill("#template-text", &format!("{marked}\n{{{{#if}}")).await;
+    let lines = marked.lines().count();
+    let broken = browser.wait_for_text("#template-error", "details.hbs (edited), line").await;
+    assert!(broken.starts_with(&format!("details.hbs (edited), line {}", lines + 1)), "{broken}");
+    let served = app.http.get(app.url("/api/templates")).bearer_auth(TOKEN).send().await.unwrap();
+    let served: Value = served.json().await.unwrap();
+    let kept = served.as_array().unwrap().iter().find(|t| t["file"] == "details.hbs").unwrap();
+    assert_eq!(kept["text"].as_str().unwrap().trim_end(), details, "the page writes nothing");
+
+    // Tracker text is text: a story named like markup is drawn as its name.
+    browser.click("#template-undo").await;
+    let hostile = r#"<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>"#;
+    let renamed: Value = serde_json::from_slice(&moved).unwrap();
+    let mut renamed = renamed;
+    renamed["actions"][0]["name"] = json!(hostile);
+    renamed["id"] = json!("hostile-name");
+    browser.fill("#payload", &renamed.to_string()).await;
+    browser.click("#preview").await;
+    browser
+        .wait_for_text(r#".route[data-channel="team"] .discord.drawing"#, "<script>window.pwned=1</script>")
+        .await;
+    let injected = browser.eval("return [window.pwned === undefined, document.querySelectorAll('#result script, #result img').length]").await;
+    assert_eq!(injected, json!([true, 0]), "nothing from the payload ran or became an element");
+
     // Run the queue: the dead delivery, replayed from the page, arrives.
     browser.click("#nav-queue").await;
     browser.wait_for_text(r#"#deliveries tr .status"#, "").await;

@@ -7,6 +7,9 @@
   const $ = (id) => document.getElementById(id);
   let token = sessionStorage.getItem(KEY) || "";
   let channelKinds = {};
+  let templates = {}; // file → {origin, text}, as the bridge has them
+  const edits = {}; // file → text edited here, not saved anywhere
+  let redraw = null;
 
   function el(tag, props, ...children) {
     const node = document.createElement(tag);
@@ -67,9 +70,13 @@
   }
 
   async function open() {
-    const [sources, channels, recent] = await Promise.all([
+    const [sources, channels, recent, files] = await Promise.all([
       api("GET", "/api/sources"), api("GET", "/api/channels"), api("GET", "/api/events?limit=50"),
+      api("GET", "/api/templates"),
     ]);
+    templates = Object.fromEntries(files.map((t) => [t.file, t]));
+    $("template-file").replaceChildren(...files.map((t) => el("option", { value: t.file }, t.file)));
+    showTemplate();
     $("source").replaceChildren(...sources.map((s) => el("option", { value: s.name }, `${s.name} (${s.kind})`)));
     channelKinds = Object.fromEntries(channels.map((c) => [c.name, c.kind]));
     $("filter-channel").replaceChildren(el("option", { value: "" }, "all"),
@@ -97,7 +104,10 @@
     showError("");
     const recent = $("recent").value;
     let analysis;
-    if (recent && !$("payload").value.trim()) {
+    if (Object.keys(edits).length && $("payload").value.trim()) {
+      analysis = await previewEdited();
+      if (!analysis) return;
+    } else if (recent && !$("payload").value.trim()) {
       const stored = await api("GET", "/api/events/" + encodeURIComponent(recent));
       const one = Array.isArray(stored) ? stored[0] : stored;
       analysis = one.analysis;
@@ -107,6 +117,59 @@
         $("payload").value, headers);
     }
     drawAnalysis(analysis);
+  }
+
+  // The payload under the templates as edited here; errors at their line.
+  async function previewEdited() {
+    const response = await fetch("/api/preview/edited", {
+      method: "POST",
+      headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+      body: JSON.stringify({ source: $("source").value, payload: $("payload").value,
+        headers: sentHeaders($("headers").value), templates: edits }),
+      cache: "no-store",
+      credentials: "omit",
+    });
+    const data = await response.json().catch(() => null);
+    if (response.status === 401) { signOut(); return null; }
+    if (!response.ok) {
+      $("template-error").textContent = (data && data.error) || "HTTP " + response.status;
+      return null;
+    }
+    $("template-error").textContent = "";
+    return data;
+  }
+
+  function showTemplate() {
+    const file = $("template-file").value;
+    const template = templates[file];
+    if (!template) return;
+    $("template-text").value = file in edits ? edits[file] : template.text;
+    $("template-origin").textContent = (file in edits ? "edited here, from " : "from ") + template.origin;
+  }
+
+  function edited() {
+    const file = $("template-file").value;
+    if (!templates[file]) return;
+    if ($("template-text").value === templates[file].text) delete edits[file];
+    else edits[file] = $("template-text").value;
+    $("template-origin").textContent = (file in edits ? "edited here, from " : "from ") + templates[file].origin;
+    clearTimeout(redraw);
+    redraw = setTimeout(async () => {
+      if (!$("payload").value.trim()) return;
+      try {
+        const analysis = await previewEdited();
+        if (analysis) drawAnalysis(analysis);
+      } catch (failure) {
+        showError(failure.message);
+      }
+    }, 250);
+  }
+
+  function download(event) {
+    const file = $("template-file").value;
+    const anchor = event.currentTarget;
+    anchor.download = file;
+    anchor.href = URL.createObjectURL(new Blob([$("template-text").value], { type: "text/plain" }));
   }
 
   function drawAnalysis(analysis) {
@@ -251,6 +314,19 @@
       event.preventDefault();
       refreshQueue().catch((failure) => showError(failure.message));
     });
+    $("template-file").addEventListener("change", showTemplate);
+    $("template-text").addEventListener("input", edited);
+    $("template-undo").addEventListener("click", () => {
+      delete edits[$("template-file").value];
+      showTemplate();
+      edited();
+    });
+    $("template-copy").addEventListener("click", () => {
+      const text = $("template-text");
+      if (navigator.clipboard) navigator.clipboard.writeText(text.value).catch(() => text.select());
+      else text.select();
+    });
+    $("template-download").addEventListener("click", download);
     $("nav-try").addEventListener("click", () => show("try"));
     $("nav-queue").addEventListener("click", () => show("queue"));
     $("sign-out").addEventListener("click", signOut);

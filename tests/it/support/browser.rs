@@ -191,11 +191,19 @@ impl Browser {
     /// Sets a field's value at once (typing a payload key by key is slow).
     pub async fn fill(&self, css: &str, text: &str) {
         let element = self.wait_for(css).await;
-        let script = "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'));";
+        let script = "arguments[0].value = arguments[1]; \
+                      arguments[0].dispatchEvent(new Event('input')); arguments[0].dispatchEvent(new Event('change'));";
         let args = json!([{ ELEMENT: element.0 }, text]);
         self.command(reqwest::Method::POST, "/execute/sync", json!({ "script": script, "args": args }))
             .await
             .unwrap();
+    }
+
+    /// Runs `script` in the page and answers what it returns.
+    pub async fn eval(&self, script: &str) -> Value {
+        self.command(reqwest::Method::POST, "/execute/sync", json!({ "script": script, "args": [] }))
+            .await
+            .unwrap()
     }
 
     pub async fn quit(self) {
@@ -205,6 +213,13 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // The session's end closes Chromium (some of its processes leave the
+        // driver's group); a test that failed never reached `quit`.
+        let _ = Command::new("curl")
+            .args(["-s", "-m", "5", "-X", "DELETE", &self.session])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let group = format!("-{}", self.driver.id());
         let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).status();
         let _ = self.driver.wait();
