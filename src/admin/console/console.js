@@ -214,18 +214,50 @@
     return el("div", { class: "route", "data-channel": route.channel }, title, drawing, el("div", {}, side));
   }
 
-  // Slack's mrkdwn: <url|label> and <url> become links, the rest stays text.
+  // Bold as the platform marks it (`*x*` in Slack, `**x**` in Discord), as
+  // <strong> around text nodes.
+  function bold(text, pattern) {
+    const nodes = [];
+    let last = 0;
+    let match;
+    while ((match = pattern.exec(text)) !== null) {
+      nodes.push(text.slice(last, match.index), el("strong", {}, match[1]));
+      last = pattern.lastIndex;
+    }
+    nodes.push(text.slice(last));
+    return nodes;
+  }
+
+  // Slack's mrkdwn: <url|label> and <url> become links, *bold* bold.
   function mrkdwn(text) {
     const nodes = [];
     const pattern = /<([^|>]+)(?:\|([^>]*))?>/g;
+    const plain = (part) => bold(part, /\*([^*\n]+)\*/g);
     let last = 0;
     let match;
-    while ((match = pattern.exec(text || "")) !== null) {
-      nodes.push(text.slice(last, match.index));
+    text = text || "";
+    while ((match = pattern.exec(text)) !== null) {
+      nodes.push(...plain(text.slice(last, match.index)));
       nodes.push(/^https?:/.test(match[1]) ? link(match[1], match[2] || match[1]) : match[2] || match[1]);
       last = pattern.lastIndex;
     }
-    nodes.push((text || "").slice(last));
+    nodes.push(...plain(text.slice(last)));
+    return nodes;
+  }
+
+  // Discord's markdown, as far as the bridge writes it: **bold**, [label](url).
+  function markdown(text) {
+    const nodes = [];
+    const pattern = /\[([^\]]*)\]\((https?:[^)\s]+)\)/g;
+    const plain = (part) => bold(part, /\*\*([^*\n]+)\*\*/g);
+    let last = 0;
+    let match;
+    text = text || "";
+    while ((match = pattern.exec(text)) !== null) {
+      nodes.push(...plain(text.slice(last, match.index)), link(match[2], match[1]));
+      last = pattern.lastIndex;
+    }
+    nodes.push(...plain(text.slice(last)));
     return nodes;
   }
 
@@ -253,14 +285,14 @@
       const box = el("div", { class: "embed" },
         embed.author ? el("div", { class: "author" }, embed.author.name) : null,
         embed.title ? el("div", { class: "title" }, embed.url ? link(embed.url, embed.title) : embed.title) : null,
-        embed.description ? el("div", { class: "description" }, embed.description) : null,
+        embed.description ? el("div", { class: "description" }, markdown(embed.description)) : null,
         (embed.fields || []).length ? el("div", { class: "fields" }, embed.fields.map((f) =>
-          el("div", {}, el("div", { class: "field-name" }, f.name), el("div", {}, f.value)))) : null,
+          el("div", {}, el("div", { class: "field-name" }, f.name), el("div", {}, markdown(f.value))))) : null,
         embed.footer ? el("div", { class: "footer" }, embed.footer.text) : null);
       box.style.borderLeftColor = color;
       return box;
     });
-    return el("div", { class: "discord drawing" }, body && body.content ? el("div", {}, body.content) : null, embeds);
+    return el("div", { class: "discord drawing" }, body && body.content ? el("div", {}, markdown(body.content)) : null, embeds);
   }
 
   // ---- The queue ----------------------------------------------------------
