@@ -154,6 +154,15 @@ fn stored_event_json(bridge: &Bridge, stored: &StoredEvent, deliveries: &[Delive
     })
 }
 
+/// `GET /api/deliveries/{id}/attempts`: every try at sending it, oldest first:
+/// `[{"at", "status", "error", "latency_ms"}]`.
+pub async fn attempts(State(shared): State<Arc<Shared>>, Path(id): Path<i64>) -> Response {
+    match shared.store.attempts(id).await {
+        Ok(attempts) => Json(attempts).into_response(),
+        Err(failure) => store_error(failure),
+    }
+}
+
 /// `GET /api/sources`: `[{"name", "kind"}]`, for the console's source picker.
 pub async fn sources(State(shared): State<Arc<Shared>>) -> Response {
     let bridge = shared.bridge();
@@ -250,7 +259,19 @@ pub async fn send_test_message(
     let text =
         format!("🔔 storybridge test message for channel `{name}`: if you can read this, delivery works.");
     let composed = sinks::compose(channel, Draft::Text(text)).expect("the text is not empty");
-    let answer = sinks::send(client, channel, &composed.body.to_string(), None).await;
+    send_now(client, name, channel, &composed.body.to_string()).await
+}
+
+/// Posts `body` to `channel` now, outside the queue (a test message, a
+/// message the console's admin chose to send), and says what the platform
+/// answered.
+pub async fn send_now(
+    client: &reqwest::Client,
+    name: &str,
+    channel: &crate::config::ChannelConfig,
+    body: &str,
+) -> Value {
+    let answer = sinks::send(client, channel, body, None).await;
     let (outcome, detail) = match &answer.outcome {
         SendOutcome::Delivered => ("delivered", None),
         SendOutcome::RateLimited(wait) => ("rate_limited", Some(format!("retry after {wait:?}"))),

@@ -66,8 +66,9 @@ async fn in_the_browser_an_admin_previews_a_state_change_and_runs_the_queue() {
     let moved = fixture("shortcut/zulip_story_update_change_state.json");
     assert_eq!(app.post_shortcut(&moved).await.status(), 202);
     app.settled().await;
-    let refused = sink.next().await;
-    assert_eq!(refused.path, "/slack/deploys");
+    let mut first = vec![sink.next().await.path, sink.next().await.path];
+    first.sort();
+    assert_eq!(first, ["/discord/team", "/slack/deploys"], "deploys refused it, team took it");
 
     browser.goto(&app.url("/console")).await;
     browser.type_into("#token", TOKEN).await;
@@ -91,7 +92,15 @@ async fn in_the_browser_an_admin_previews_a_state_change_and_runs_the_queue() {
         browser.wait_for_text(r#".route[data-channel="team"] .discord.drawing"#, "Add cool feature!").await;
     assert!(discord.contains("Ready for Review"), "{discord}");
     browser.wait_for_text(r#".route[data-channel="deploys"] a.builder"#, "Block Kit Builder").await;
-    sink.take_all();
+    assert!(sink.take_all().is_empty(), "a preview sends nothing");
+
+    // Nothing is sent until the admin asks, and then the drawn message is.
+    browser.click(r#".route[data-channel="deploys"] button.send"#).await;
+    browser.accept_dialog().await;
+    let sent = sink.next().await;
+    assert_eq!(sent.path, "/slack/deploys");
+    assert!(sent.body.to_string().contains("Add cool feature!"), "{}", sent.body);
+    browser.wait_for_text(r#".route[data-channel="deploys"] .sent"#, "Sent: delivered").await;
 
     // Edit a template: both drawings follow as the admin types; a broken one
     // shows its error at its line. Nothing is written.
@@ -135,6 +144,8 @@ async fn in_the_browser_an_admin_previews_a_state_change_and_runs_the_queue() {
     browser.wait_for_text(r#"#deliveries tr .status"#, "").await;
     let dead_row = browser.wait_for_text(r#"#deliveries tbody"#, "dead").await;
     assert!(dead_row.contains("deploys"), "{dead_row}");
+    browser.click(r#"#deliveries tr[data-status="dead"] button.attempts"#).await;
+    browser.wait_for_text("#deliveries tr[data-attempts-of]", "HTTP 400").await;
     browser.click(r#"#channels tr[data-channel="deploys"] button:nth-of-type(2)"#).await;
     let replayed = sink.next().await;
     assert_eq!(replayed.path, "/slack/deploys");

@@ -108,15 +108,46 @@
       analysis = await previewEdited();
       if (!analysis) return;
     } else if (recent && !$("payload").value.trim()) {
-      const stored = await api("GET", "/api/events/" + encodeURIComponent(recent));
-      const one = Array.isArray(stored) ? stored[0] : stored;
-      analysis = one.analysis;
+      analysis = await pickStored(recent);
     } else {
       const headers = Object.assign({ "Content-Type": "application/json" }, sentHeaders($("headers").value));
       analysis = await api("POST", "/api/preview?source=" + encodeURIComponent($("source").value),
         $("payload").value, headers);
     }
     drawAnalysis(analysis);
+  }
+
+  // A stored event into the form (its source, payload and the headers that
+  // say what it is), and its analysis under the current config.
+  async function pickStored(id) {
+    const stored = await api("GET", "/api/events/" + encodeURIComponent(id));
+    const one = Array.isArray(stored) ? stored[0] : stored;
+    $("source").value = one.source;
+    $("payload").value = typeof one.payload === "string" ? one.payload : JSON.stringify(one.payload, null, 2);
+    $("headers").value = Object.entries(one.headers || {})
+      .filter(([name]) => /^x-(github|gitlab)-event$/i.test(name))
+      .map(([name, value]) => `${name}: ${value}`).join("\n");
+    $("reroute").hidden = false;
+    $("reroute").dataset.event = one.event_id;
+    return one.analysis;
+  }
+
+  async function reroute() {
+    const id = $("reroute").dataset.event;
+    const answer = await api("POST", `/api/events/${encodeURIComponent(id)}/reroute`);
+    const events = (answer && answer.events) || [];
+    $("reroute-result").textContent = events.map((e) =>
+      `${e.event_id}: ${e.queued} queued, ${e.requeued} requeued, ${e.already} already sent`).join("; ");
+  }
+
+  async function sendToChannel(channel) {
+    if (!confirm(`Send this message to channel ${channel} now?`)) return;
+    const body = JSON.stringify({ source: $("source").value, payload: $("payload").value,
+      headers: sentHeaders($("headers").value), templates: edits });
+    const answer = await api("POST", `/api/channels/${encodeURIComponent(channel)}/send`, body,
+      { "Content-Type": "application/json" }).catch((failure) => ({ outcome: "failed", detail: failure.message }));
+    const shown = document.querySelector(`.route[data-channel="${CSS.escape(channel)}"] .sent`);
+    if (shown) shown.textContent = `Sent: ${answer.outcome}${answer.detail ? " (" + answer.detail + ")" : ""}`;
   }
 
   // The payload under the templates as edited here; errors at their line.
@@ -205,6 +236,10 @@
     const drawing = kind === "discord" ? drawDiscord(route.body) : drawSlack(route.body);
     const json = JSON.stringify(route.body, null, 2);
     const side = [el("pre", { class: "json" }, json)];
+    if ($("payload").value.trim()) {
+      side.push(el("p", {}, el("button", { type: "button", class: "send", onclick: () => sendToChannel(route.channel) },
+        "Send to channel " + route.channel), " ", el("span", { class: "sent note" })));
+    }
     if (kind === "slack" && route.body && route.body.blocks) {
       const builder = link("https://app.slack.com/block-kit-builder/#" +
         encodeURIComponent(JSON.stringify({ blocks: route.body.blocks })), "Open in Slack's Block Kit Builder");
@@ -315,11 +350,27 @@
     if ($("filter-channel").value) query.set("channel", $("filter-channel").value);
     if ($("filter-status").value) query.set("status", $("filter-status").value);
     const deliveries = await api("GET", "/api/deliveries?" + query);
-    $("deliveries").tBodies[0].replaceChildren(...deliveries.map((d) => el("tr", { "data-delivery": String(d.id) },
+    $("deliveries").tBodies[0].replaceChildren(...deliveries.map((d) => el("tr", { "data-delivery": String(d.id), "data-status": d.status },
       el("td", {}, d.id), el("td", { class: "status" }, d.status), el("td", {}, d.channel), el("td", {}, d.rule),
       el("td", {}, d.event_id), el("td", {}, d.attempts), el("td", {}, d.last_error || ""),
-      el("td", {}, d.status === "dead"
-        ? el("button", { type: "button", onclick: () => act("POST", `/api/deliveries/${d.id}/retry`) }, "Retry") : ""))));
+      el("td", {},
+        el("button", { type: "button", class: "attempts", onclick: (event) => showAttempts(d.id, event.currentTarget) }, "Attempts"),
+        d.status === "dead"
+          ? [" ", el("button", { type: "button", onclick: () => act("POST", `/api/deliveries/${d.id}/retry`) }, "Retry")] : ""))));
+  }
+
+  // A delivery's tries, in a row under it.
+  async function showAttempts(id, button) {
+    const row = button.closest("tr");
+    if (row.nextSibling && row.nextSibling.dataset && row.nextSibling.dataset.attemptsOf === String(id)) {
+      row.nextSibling.remove();
+      return;
+    }
+    const attempts = await api("GET", `/api/deliveries/${id}/attempts`);
+    const lines = attempts.length ? attempts.map((a) => el("li", {},
+      `${new Date(a.at).toISOString()} · ${a.status === null ? "no answer" : "HTTP " + a.status} · ${a.latency_ms} ms`,
+      a.error ? " · " + a.error : "")) : [el("li", {}, "not tried yet")];
+    row.after(el("tr", { "data-attempts-of": String(id) }, el("td", { colSpan: 8 }, el("ul", { class: "tries" }, lines))));
   }
 
   async function act(method, path, body) {
@@ -359,6 +410,12 @@
       else text.select();
     });
     $("template-download").addEventListener("click", download);
+    $("reroute").addEventListener("click", () => reroute().catch((failure) => showError(failure.message)));
+    $("recent").addEventListener("change", () => {
+      $("payload").value = "";
+      $("reroute").hidden = true;
+      $("reroute-result").textContent = "";
+    });
     $("nav-try").addEventListener("click", () => show("try"));
     $("nav-queue").addEventListener("click", () => show("queue"));
     $("sign-out").addEventListener("click", signOut);

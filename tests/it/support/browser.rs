@@ -199,6 +199,15 @@ impl Browser {
             .unwrap();
     }
 
+    /// Accepts the page's `confirm()`, once it shows.
+    pub async fn accept_dialog(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.command(reqwest::Method::POST, "/alert/accept", json!({})).await.is_err() {
+            assert!(Instant::now() < deadline, "no dialog to accept");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Runs `script` in the page and answers what it returns.
     pub async fn eval(&self, script: &str) -> Value {
         self.command(reqwest::Method::POST, "/execute/sync", json!({ "script": script, "args": [] }))
