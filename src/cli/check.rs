@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use storybridge::resolve::resolve;
 use storybridge::route::stored::{read, Reading};
-use storybridge::rules::lint::{unseen_names, Seen};
+use storybridge::rules::lint::{unseen_fields, unseen_names, Seen};
 use storybridge::store::{self, now_millis, EventSelection, Store};
 use storybridge::Bridge;
 
@@ -28,8 +28,12 @@ pub fn name_warnings(bridge: &Bridge) -> Vec<String> {
         Err(why) => warnings
             .push(format!("{file}: storage: {why}; names in rules are checked against the config only")),
     }
-    warnings
-        .extend(unseen_names(&bridge.rules, &seen).into_iter().map(|warning| format!("{file}: {warning}")));
+    let unseen = unseen_names(&bridge.rules, &seen).into_iter().chain(unseen_fields(
+        &bridge.rules,
+        &seen,
+        &bridge.config.sources,
+    ));
+    warnings.extend(unseen.map(|warning| format!("{file}: {warning}")));
     warnings
 }
 

@@ -17,6 +17,9 @@ use crate::resolve::{entity_type_of_field, Names};
 pub struct Seen {
     by_kind: BTreeMap<String, BTreeMap<String, String>>,
     pub events: usize,
+    /// By source kind: how many stored events, and the fields they changed.
+    events_by_source: BTreeMap<String, usize>,
+    fields_by_source: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl Seen {
@@ -47,6 +50,11 @@ impl Seen {
     /// changes moved between, its actor.
     pub fn add_event(&mut self, event: &Event, names: &Names) {
         self.events += 1;
+        *self.events_by_source.entry(event.source_kind.to_owned()).or_default() += 1;
+        let fields = self.fields_by_source.entry(event.source_kind.to_owned()).or_default();
+        fields.extend(
+            event.changes.iter().flat_map(|change| change.fields.iter().map(|field| field.field.clone())),
+        );
         for (entity_type, id, name) in names.entries() {
             self.add(entity_type, id);
             self.add(entity_type, name);
@@ -180,6 +188,73 @@ pub fn unseen_names(rules: &[Rule], seen: &Seen) -> Vec<String> {
                 seen.events
             );
             if let Some(near) = seen.nearest(&kinds, value) {
+                warning.push_str(&format!(" (did you mean {near:?}?)"));
+            }
+            warnings.push(warning);
+        }
+    }
+    warnings
+}
+
+/// A field a rule names, where in the rule, and the fields that name stands for.
+fn fields_in<'a>(matcher: &'a Matcher, prefix: &str, out: &mut Vec<(String, &'a str, Vec<String>)>) {
+    for named in &matcher.changed_as_written {
+        out.push((format!("{prefix}changed"), named, super::fields_named(named)));
+    }
+    for (side, entries) in [("from", &matcher.from), ("to", &matcher.to)] {
+        for entry in entries {
+            out.push((format!("{prefix}{side}.{}", entry.named), &entry.named, entry.fields.clone()));
+        }
+    }
+    if let Some(inner) = &matcher.not {
+        fields_in(inner, &format!("{prefix}not."), out);
+    }
+}
+
+/// `rules[N].when.KEY: …` for a field a rule waits on that no stored event of
+/// a source kind the rule can match has ever changed. Kinds with no stored
+/// event are not judged (a new bridge warns of nothing).
+pub fn unseen_fields(
+    rules: &[Rule],
+    seen: &Seen,
+    sources: &BTreeMap<String, crate::config::SourceConfig>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (index, rule) in rules.iter().enumerate() {
+        let kinds: std::collections::BTreeSet<&str> = sources
+            .iter()
+            .filter(|(name, source)| {
+                rule.when.source.as_ref().is_none_or(|wanted| {
+                    wanted.iter().any(|want| {
+                        want.eq_ignore_ascii_case(name) || want.eq_ignore_ascii_case(source.kind())
+                    })
+                })
+            })
+            .map(|(_, source)| source.kind())
+            .filter(|kind| seen.events_by_source.get(*kind).is_some_and(|count| *count > 0))
+            .collect();
+        if kinds.is_empty() {
+            continue;
+        }
+        let known: Vec<&String> =
+            kinds.iter().filter_map(|kind| seen.fields_by_source.get(*kind)).flatten().collect();
+        let events: usize = kinds.iter().filter_map(|kind| seen.events_by_source.get(*kind)).sum();
+        let mut named = Vec::new();
+        fields_in(&rule.when, "", &mut named);
+        for (key, as_written, fields) in named {
+            if fields.iter().any(|field| known.contains(&field)) {
+                continue;
+            }
+            let kinds = kinds.iter().copied().collect::<Vec<_>>().join("/");
+            let mut warning =
+                format!("rules[{index}].when.{key}: none of the {events} stored {kinds} events has changed {as_written:?}");
+            let wanted = as_written.to_lowercase();
+            let near = known
+                .iter()
+                .map(|field| (distance(&wanted, field), field))
+                .filter(|(distance, _)| *distance <= (wanted.chars().count() / 4).max(2))
+                .min_by_key(|(distance, _)| *distance);
+            if let Some((_, near)) = near {
                 warning.push_str(&format!(" (did you mean {near:?}?)"));
             }
             warnings.push(warning);

@@ -26,6 +26,8 @@ pub struct Matcher {
     entity_type: Option<Vec<String>>,
     action: Option<Vec<String>>,
     changed: Option<Vec<String>>,
+    /// `changed:` as the rule writes it (`state`), for `check`'s warnings.
+    changed_as_written: Vec<String>,
     /// Each entry holds for any of its fields (`state` is Shortcut's
     /// `workflow_state_id` and Pivotal's `current_state`).
     from: Vec<FieldMatcher>,
@@ -82,6 +84,7 @@ impl Matcher {
             entity_type: values(&when.entity_type),
             action: values(&when.action),
             changed,
+            changed_as_written: when.changed.as_ref().map(|fields| fields.0.clone()).unwrap_or_default(),
             from: pairs(&when.from),
             to: pairs(&when.to),
             primary: when.primary,

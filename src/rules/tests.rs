@@ -254,3 +254,31 @@ fn a_state_name_no_stored_event_carried_is_named_with_the_nearest_known_one() {
     // With nothing stored and nothing configured, nothing is judged.
     assert!(unseen(rules, &lint::Seen::default()).is_empty());
 }
+
+#[test]
+fn a_field_no_stored_event_of_the_rules_sources_changed_is_named_with_the_nearest() {
+    let event = event(STATE_CHANGE);
+    let mut seen = lint::Seen::default();
+    seen.add_event(&event, &names(&event));
+    let config: Config = serde_yaml::from_str(
+        "sources:\n  shortcut: { kind: shortcut, secrets: [a] }\n  github: { kind: github, secrets: [b] }\n",
+    )
+    .unwrap();
+    let rules = compiled(
+        "
+- { name: typo, when: { changed: [workflow_stat_id] }, send: [c] }
+- { name: word, when: { changed: [state], to: { owners: Ada } }, send: [c] }
+- { name: other, when: { to: { estimate: 3 } }, send: [c] }
+- { name: github-only, when: { source: github, changed: [milestone] }, send: [c] }
+",
+    );
+    assert_eq!(
+        lint::unseen_fields(&rules, &seen, &config.sources),
+        [
+            "rules[0].when.changed: none of the 1 stored shortcut events has changed \"workflow_stat_id\" (did you \
+             mean \"workflow_state_id\"?)",
+            "rules[2].when.to.estimate: none of the 1 stored shortcut events has changed \"estimate\"",
+        ],
+        "no github event is stored, so a github-only rule is not judged"
+    );
+}

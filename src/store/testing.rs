@@ -47,7 +47,10 @@ pub fn fresh_postgres_database() -> Option<String> {
                 let old: String = row.get(0);
                 let made: u64 = old.split('_').nth(2).and_then(|n| n.parse().ok()).unwrap_or(u64::MAX);
                 if made.saturating_add(STALE_SECONDS) < started {
-                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {old}")).await;
+                    // FORCE: a process left serving it (a killed test run's child) would
+                    // otherwise make every test wait on the drop.
+                    let _ =
+                        client.batch_execute(&format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)")).await;
                 }
             }
             client

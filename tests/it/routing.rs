@@ -355,7 +355,9 @@ async fn check_warns_of_a_state_name_no_stored_event_carried_and_suggests_the_on
     let dir = temp_dir("check-names");
     let storage = format!("sqlite://{}", dir.join("bridge.db").display());
     let sink = FakeSink::start().await;
-    let misspelt = "  - name: reviews\n    when: { to: { state: Ready for Reveiw } }\n    send: [deploys]\n";
+    let misspelt =
+        "  - name: reviews\n    when: { to: { state: Ready for Reveiw } }\n    send: [deploys]\n  \
+                    - name: moves\n    when: { changed: [workflow_stat_id] }\n    send: [deploys]\n";
     let app = spawn_with_storage(&sink.base(), &config_with(misspelt), Some(&storage)).await;
     assert_eq!(
         app.post_shortcut(&fixture("shortcut/zulip_story_update_change_state.json")).await.status(),
@@ -381,8 +383,16 @@ async fn check_warns_of_a_state_name_no_stored_event_carried_and_suggests_the_on
         ),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "bridge.yaml: rules[1].when.changed: none of the 1 stored shortcut events has changed \
+             \"workflow_stat_id\" (did you mean \"workflow_state_id\"?)\n"
+        ),
+        "{text}"
+    );
     // Spelt right, nothing to say about it.
-    std::fs::write(&config, config_with(&misspelt.replace("Reveiw", "Review"))).unwrap();
+    let fixed = misspelt.replace("Reveiw", "Review").replace("workflow_stat_id", "workflow_state_id");
+    std::fs::write(&config, config_with(&fixed)).unwrap();
     let output = storybridge(&config, &["check"], &sink.base(), &storage);
     assert!(!String::from_utf8(output.stdout).unwrap().contains("did you mean"));
 }
