@@ -342,6 +342,13 @@ async fn with_admin_listen_the_api_is_served_only_on_its_own_listener() {
     let metrics = app.http.get(format!("http://{admin}/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
     assert_eq!(get(&app, "/metrics", None).await.0, 404, "metrics only on the admin listener");
+    let console = app.http.get(format!("http://{admin}/console")).send().await.unwrap();
+    assert_eq!(console.status(), 200, "the console lives with the API");
+    assert_eq!(
+        app.http.get(app.url("/console")).send().await.unwrap().status(),
+        404,
+        "not on the public listener"
+    );
 }
 
 #[tokio::test]
