@@ -16,7 +16,6 @@ use crate::resolve::{entity_type_of_field, Names};
 #[derive(Debug, Default)]
 pub struct Seen {
     by_kind: BTreeMap<String, BTreeMap<String, String>>,
-    pub events: usize,
     /// By source kind: how many stored events, and the fields they changed.
     events_by_source: BTreeMap<String, usize>,
     fields_by_source: BTreeMap<String, std::collections::BTreeSet<String>>,
@@ -42,6 +41,11 @@ impl Seen {
         seen
     }
 
+    /// How many stored events were added.
+    pub fn events(&self) -> usize {
+        self.events_by_source.values().sum()
+    }
+
     fn add(&mut self, kind: &str, value: &str) {
         self.by_kind.entry(kind.to_owned()).or_default().insert(value.to_lowercase(), value.to_owned());
     }
@@ -49,18 +53,17 @@ impl Seen {
     /// What a stored event carried: its references' names, the values its
     /// changes moved between, its actor.
     pub fn add_event(&mut self, event: &Event, names: &Names) {
-        self.events += 1;
         *self.events_by_source.entry(event.source_kind.to_owned()).or_default() += 1;
-        let fields = self.fields_by_source.entry(event.source_kind.to_owned()).or_default();
-        fields.extend(
-            event.changes.iter().flat_map(|change| change.fields.iter().map(|field| field.field.clone())),
-        );
         for (entity_type, id, name) in names.entries() {
             self.add(entity_type, id);
             self.add(entity_type, name);
         }
         for change in &event.changes {
             for field in &change.fields {
+                self.fields_by_source
+                    .entry(event.source_kind.to_owned())
+                    .or_default()
+                    .insert(field.field.clone());
                 let kind = entity_type_of_field(&field.field).unwrap_or_else(|| field.field.clone());
                 let values: Vec<&serde_json::Value> = match &field.delta {
                     Delta::Value { old, new } => old.iter().chain(new).collect(),
@@ -91,17 +94,21 @@ impl Seen {
 
     /// The known name of `kinds` closest to `value`, if it is close.
     fn nearest(&self, kinds: &[String], value: &str) -> Option<&str> {
-        let wanted = value.to_lowercase();
-        let limit = (wanted.chars().count() / 4).max(2);
-        kinds
-            .iter()
-            .filter_map(|kind| self.by_kind.get(kind))
-            .flat_map(|names| names.iter())
-            .map(|(lower, shown)| (distance(&wanted, lower), shown))
-            .filter(|(distance, _)| *distance <= limit)
-            .min_by_key(|(distance, _)| *distance)
-            .map(|(_, shown)| shown.as_str())
+        let known = kinds.iter().filter_map(|kind| self.by_kind.get(kind)).flat_map(|names| names.iter());
+        closest(value, known.map(|(lower, shown)| (lower.as_str(), shown.as_str())))
     }
+}
+
+/// Of `candidates` (lower-cased, shown), the one closest to `value`, if it is
+/// within a typo's distance of it: 2 edits, or a quarter of its length.
+fn closest<'a>(value: &str, candidates: impl Iterator<Item = (&'a str, &'a str)>) -> Option<&'a str> {
+    let wanted = value.to_lowercase();
+    let limit = (wanted.chars().count() / 4).max(2);
+    candidates
+        .map(|(lower, shown)| (distance(&wanted, lower), shown))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, shown)| shown)
 }
 
 /// Levenshtein distance, by characters.
@@ -185,7 +192,7 @@ pub fn unseen_names(rules: &[Rule], seen: &Seen) -> Vec<String> {
             };
             let mut warning = format!(
                 "rules[{index}].when.{key}: {value:?} is no {kind} that names:, people: or any of the {} stored events has carried",
-                seen.events
+                seen.events()
             );
             if let Some(near) = seen.nearest(&kinds, value) {
                 warning.push_str(&format!(" (did you mean {near:?}?)"));
@@ -248,13 +255,9 @@ pub fn unseen_fields(
             let kinds = kinds.iter().copied().collect::<Vec<_>>().join("/");
             let mut warning =
                 format!("rules[{index}].when.{key}: none of the {events} stored {kinds} events has changed {as_written:?}");
-            let wanted = as_written.to_lowercase();
-            let near = known
-                .iter()
-                .map(|field| (distance(&wanted, field), field))
-                .filter(|(distance, _)| *distance <= (wanted.chars().count() / 4).max(2))
-                .min_by_key(|(distance, _)| *distance);
-            if let Some((_, near)) = near {
+            if let Some(near) =
+                closest(as_written, known.iter().map(|field| (field.as_str(), field.as_str())))
+            {
                 warning.push_str(&format!(" (did you mean {near:?}?)"));
             }
             warnings.push(warning);

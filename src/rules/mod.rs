@@ -111,49 +111,52 @@ impl Matcher {
                 wanted.iter().any(|want| actual.iter().any(|have| want.eq_ignore_ascii_case(have)))
             }
         };
-        let checks: [(Failed, &dyn Fn() -> bool); 10] = [
-            (Failed::Source, &|| one_of(&self.source, &[&event.source, event.source_kind])),
-            (Failed::EntityType, &|| one_of(&self.entity_type, &[&change.entity_type])),
-            (Failed::Action, &|| one_of(&self.action, &[&change.action])),
-            (Failed::Primary, &|| self.primary.is_none_or(|primary| primary == change.primary)),
-            (Failed::Changed, &|| {
-                self.changed.as_ref().is_none_or(|fields| fields.iter().any(|f| change.field(f).is_some()))
-            }),
-            (Failed::Actor, &|| self.actor.as_ref().is_none_or(|wanted| is_actor(event, names, wanted))),
-            (Failed::IgnoreActor, &|| {
-                self.ignore_actor.as_ref().is_none_or(|ignored| !is_actor(event, names, ignored))
-            }),
-            (Failed::OwnerAdded, &|| {
-                self.owner_added.as_ref().is_none_or(|wanted| owner_added(change, names, wanted))
-            }),
-            (Failed::Label(LabelSide::Added), &|| {
-                self.label_added.as_ref().is_none_or(|wanted| labels(change, names, Side::New, false, wanted))
-            }),
-            (Failed::Label(LabelSide::Removed), &|| {
-                self.label_removed
-                    .as_ref()
-                    .is_none_or(|wanted| labels(change, names, Side::Old, false, wanted))
-            }),
-        ];
-        let (early, late) = checks.split_at(5);
-        if let Some((failed, _)) = early.iter().find(|(_, holds)| !holds()) {
-            return Some(*failed);
-        }
+        // Each set matcher that does not hold, in the order routing tries them.
+        let fails = |wanted: &Option<Vec<String>>, holds: &dyn Fn(&[String]) -> bool| {
+            wanted.as_deref().is_some_and(|wanted| !holds(wanted))
+        };
         let field = |matchers: &[FieldMatcher], side: Side| {
             matchers.iter().position(|matcher| {
                 !matcher.fields.iter().any(|field| field_matches(change, names, field, &matcher.wanted, side))
             })
         };
+        if !one_of(&self.source, &[&event.source, event.source_kind]) {
+            return Some(Failed::Source);
+        }
+        if !one_of(&self.entity_type, &[&change.entity_type]) {
+            return Some(Failed::EntityType);
+        }
+        if !one_of(&self.action, &[&change.action]) {
+            return Some(Failed::Action);
+        }
+        if self.primary.is_some_and(|primary| primary != change.primary) {
+            return Some(Failed::Primary);
+        }
+        if fails(&self.changed, &|fields| fields.iter().any(|f| change.field(f).is_some())) {
+            return Some(Failed::Changed);
+        }
         if let Some(index) = field(&self.from, Side::Old) {
             return Some(Failed::From(index));
         }
         if let Some(index) = field(&self.to, Side::New) {
             return Some(Failed::To(index));
         }
-        if let Some((failed, _)) = late.iter().find(|(_, holds)| !holds()) {
-            return Some(*failed);
+        if fails(&self.actor, &|wanted| is_actor(event, names, wanted)) {
+            return Some(Failed::Actor);
         }
-        if !self.label_has.as_ref().is_none_or(|wanted| labels(change, names, Side::New, true, wanted)) {
+        if fails(&self.ignore_actor, &|ignored| !is_actor(event, names, ignored)) {
+            return Some(Failed::IgnoreActor);
+        }
+        if fails(&self.owner_added, &|wanted| owner_added(change, names, wanted)) {
+            return Some(Failed::OwnerAdded);
+        }
+        if fails(&self.label_added, &|wanted| labels(change, names, Side::New, false, wanted)) {
+            return Some(Failed::Label(LabelSide::Added));
+        }
+        if fails(&self.label_removed, &|wanted| labels(change, names, Side::Old, false, wanted)) {
+            return Some(Failed::Label(LabelSide::Removed));
+        }
+        if fails(&self.label_has, &|wanted| labels(change, names, Side::New, true, wanted)) {
             return Some(Failed::Label(LabelSide::Has));
         }
         if self.not.as_ref().is_some_and(|inner| inner.matches(event, change, names)) {
